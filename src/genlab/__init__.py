@@ -1,0 +1,26 @@
+"""genlab: train, sample, evaluate and compare deep generative models under one API.
+
+>>> import genlab
+>>> data = genlab.load_dataset("digits")
+>>> model = genlab.create_model("vae", data=data)
+>>> genlab.Trainer(model, data, genlab.TrainConfig(steps=100)).fit()    # doctest: +SKIP
+>>> genlab.evaluate(model, data, split="test")                          # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from .config import Config
+from .data import DataInfo, DataSet, list_datasets, load_dataset
+from .errors import CheckpointError, ConfigError, DataError, GenlabError, TrainingDiverged
+from .evaluation import evaluate
+from .io import load, save_pretrained
+from .models.base import GenerativeModel, ModelConfig, StepOutput
+from .registry import create_model, list_models, register_model
+from .training import TrainConfig, Trainer, resume
+
+__all__ = [
+    "CheckpointError", "Config", "ConfigError", "DataError", "DataInfo", "DataSet", "GenerativeModel",
+    "GenlabError", "ModelConfig", "StepOutput", "TrainConfig", "Trainer", "TrainingDiverged", "__version__",
+    "create_model", "evaluate", "list_datasets", "list_models", "load", "load_dataset", "register_model",
+    "resume", "save_pretrained",
+]

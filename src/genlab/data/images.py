@@ -1,0 +1,138 @@
+"""Image data sets: scikit-learn's digits, MNIST-style IDX files, and folders of images."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .core import DataInfo, DataSet, ImageSplit
+from .download import REMOTE, verified_path
+
+# DESIGN.md's digits protocol: no shuffling; train = first 1,000, val = next 350, test = last 447.
+DIGITS_TRAIN, DIGITS_VAL = 1000, 350
+
+
+def load_digits() -> DataSet:
+    """scikit-learn's 8x8 digits: 1,797 images with 17 grey levels (0..16) and 10 classes."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    d = sk_load_digits()
+    images = torch.from_numpy(d.images.astype(np.uint8)).unsqueeze(1)  # [1797, 1, 8, 8]
+    labels = torch.from_numpy(d.target.astype(np.int64))
+    a, b = DIGITS_TRAIN, DIGITS_TRAIN + DIGITS_VAL
+    info = DataInfo(name="digits", kind="image", shape=(1, 8, 8), levels=17, num_classes=10)
+    return DataSet(
+        info,
+        ImageSplit(images[:a], labels[:a]),
+        ImageSplit(images[a:b], labels[a:b]),
+        ImageSplit(images[b:], labels[b:]),
+    )
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (gzip-compressed or not) into a numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read IDX file {path}: {e}") from e
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    start = 4 + 4 * ndim
+    expected = int(np.prod(dims))
+    if len(data) - start != expected:
+        raise DataError(f"{path} is truncated: {len(data) - start} bytes of data for shape {dims}")
+    return np.frombuffer(data, dtype=np.uint8, offset=start).reshape(dims)
+
+
+def load_idx_dataset(name: str, root: Path, val_size: int = 5000, binarize: bool = False) -> DataSet:
+    """MNIST or Fashion-MNIST from the original IDX gz files under ``root/<name>/``.
+
+    The official 60k/10k split; the last ``val_size`` training images are held out for
+    validation (``val_size=0`` trains on all 60k and has no validation split).
+    With ``binarize`` pixels become 0/1 (threshold at 128) and ``levels`` is 2.
+    """
+    files = {f.name: verified_path(root, name, f) for f in REMOTE[name].files}
+    arrays = {k: read_idx(p) for k, p in files.items()}
+    train_x = torch.from_numpy(arrays["train-images-idx3-ubyte.gz"].copy()).unsqueeze(1)
+    train_y = torch.from_numpy(arrays["train-labels-idx1-ubyte.gz"].astype(np.int64))
+    test_x = torch.from_numpy(arrays["t10k-images-idx3-ubyte.gz"].copy()).unsqueeze(1)
+    test_y = torch.from_numpy(arrays["t10k-labels-idx1-ubyte.gz"].astype(np.int64))
+    levels = 256
+    if binarize:
+        train_x, test_x, levels = (train_x >= 128).to(torch.uint8), (test_x >= 128).to(torch.uint8), 2
+    if not 0 <= val_size < len(train_x):
+        raise DataError(f"val_size must be between 0 and {len(train_x) - 1}, got {val_size}")
+    n = len(train_x) - val_size
+    val = ImageSplit(train_x[n:], train_y[n:]) if val_size else None
+    info = DataInfo(name=name + ("-binary" if binarize else ""), kind="image", shape=(1, 28, 28),
+                    levels=levels, num_classes=10)
+    return DataSet(info, ImageSplit(train_x[:n], train_y[:n]), val, ImageSplit(test_x, test_y))
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+def load_image_folder(path: str | Path, size: int = 32, channels: int | None = None, seed: int = 0) -> DataSet:
+    """A folder of PNG/JPEG images, each resized (shorter side) and centre-cropped to ``size``.
+
+    Images in sub-folders get the sub-folder as their class label. ``channels`` is 1 (grey)
+    or 3 (RGB); by default 1 if every image is grey, else 3. The files are split 80/10/10
+    into train/val/test by a fixed-seed shuffle.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DataError(f"image folder '{folder}' does not exist")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if len(files) < 3:
+        raise DataError(f"image folder '{folder}' holds {len(files)} images (PNG/JPEG); at least 3 are needed")
+    classes = sorted({p.parent.relative_to(folder).as_posix() for p in files})
+    has_labels = len(classes) > 1
+    pictures, bad = [], []
+    for p in files:
+        try:
+            with Image.open(p) as im:
+                im.load()
+                pictures.append(im.copy())
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            bad.append(f"{p} ({e})")
+    if bad:
+        raise DataError(f"{len(bad)} image file(s) could not be read; fix or remove them: " + "; ".join(bad[:5]))
+    if channels is None:
+        channels = 1 if all(im.mode in ("L", "1", "I;16", "I") for im in pictures) else 3
+    if channels not in (1, 3):
+        raise DataError(f"channels must be 1 or 3, got {channels}")
+    arrays = [_resize_crop(im.convert("L" if channels == 1 else "RGB"), size) for im in pictures]
+    images = torch.from_numpy(np.stack(arrays))
+    images = images.unsqueeze(1) if channels == 1 else images.permute(0, 3, 1, 2).contiguous()
+    labels = None
+    if has_labels:
+        index = {c: i for i, c in enumerate(classes)}
+        labels = torch.tensor([index[p.parent.relative_to(folder).as_posix()] for p in files])
+    order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))
+    n_val = n_test = max(1, len(files) // 10)
+    parts = order[: len(files) - n_val - n_test], order[-n_val - n_test: -n_test], order[-n_test:]
+    splits = [ImageSplit(images[i], None if labels is None else labels[i]) for i in parts]
+    info = DataInfo(name=f"images:{folder}", kind="image", shape=(channels, size, size), levels=256,
+                    num_classes=len(classes) if has_labels else 0)
+    return DataSet(info, *splits)
+
+
+def _resize_crop(im, size: int) -> np.ndarray:
+    from PIL import Image
+
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((nw, nh), Image.Resampling.BICUBIC)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)

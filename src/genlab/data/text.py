@@ -1,0 +1,79 @@
+"""Text data: a character tokenizer and UTF-8 text files split 90/10."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import DataError
+from .core import DataInfo, DataSet, TokenSplit
+
+UNKNOWN = "\ufffd"  # stands for characters never seen in the training split
+
+
+class CharTokenizer:
+    """Maps each character to an id. The vocabulary is sorted and saved with the model.
+
+    A vocabulary built from a training split gets one extra token, U+FFFD, for characters
+    that only appear elsewhere (validation text, prompts) when there are any.
+    """
+
+    def __init__(self, vocab: list[str]):
+        if len(set(vocab)) != len(vocab):
+            raise DataError("tokenizer vocabulary has repeated entries")
+        self.vocab = list(vocab)
+        self.index = {c: i for i, c in enumerate(self.vocab)}
+
+    @classmethod
+    def from_text(cls, text: str, extra_text: str = "") -> "CharTokenizer":
+        vocab = sorted(set(text))
+        if set(extra_text) - set(vocab):
+            vocab.append(UNKNOWN)
+        return cls(vocab)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str, strict: bool = False) -> torch.Tensor:
+        """Token ids (long ``[len(text)]``); unknown characters map to U+FFFD or fail if ``strict``."""
+        unk = self.index.get(UNKNOWN)
+        ids = []
+        for pos, ch in enumerate(text):
+            i = self.index.get(ch, unk)
+            if i is None or (strict and ch not in self.index):
+                raise DataError(f"character {ch!r} at position {pos} is not in the model's vocabulary "
+                                f"of {len(self.vocab)} characters")
+            ids.append(i)
+        return torch.tensor(ids, dtype=torch.long)
+
+    def decode(self, ids) -> str:
+        return "".join(self.vocab[int(i)] for i in ids)
+
+
+def read_text(path: str | Path) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"text file '{path}' does not exist")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"text file '{path}' is not UTF-8 (bad byte at offset {e.start}); "
+                        "convert it, e.g. `iconv -t UTF-8`") from e
+    if len(text) < 2:
+        raise DataError(f"text file '{path}' is empty or holds a single character; give a file with text in it")
+    return text
+
+
+def load_text(path: str | Path, name: str | None = None, train_fraction: float = 0.9) -> DataSet:
+    """A UTF-8 text file at character level: first 90% train, last 10% validation.
+
+    The tokenizer is built from the training split; there is no separate test split.
+    """
+    text = read_text(path)
+    n = int(len(text) * train_fraction)
+    train_text, val_text = text[:n], text[n:]
+    tok = CharTokenizer.from_text(train_text, extra_text=val_text)
+    info = DataInfo(name=name or f"text:{path}", kind="text", vocab=tok.vocab)
+    return DataSet(info, TokenSplit(tok.encode(train_text)), TokenSplit(tok.encode(val_text)), None, tokenizer=tok)

@@ -1,0 +1,5 @@
+"""Evaluation in comparable units."""
+
+from .likelihood import evaluate
+
+__all__ = ["evaluate"]

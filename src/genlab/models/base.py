@@ -1,0 +1,154 @@
+"""The contract every genlab model follows.
+
+A model is an ``nn.Module`` that trains through :meth:`GenerativeModel.training_step`, declares
+its optimizers, samples, and (where its family allows) scores data with :meth:`log_prob` in
+nats of the *discrete* data. The trainer, the evaluator and the CLI use nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..data.core import DataInfo
+from ..errors import ConfigError, DataError
+
+
+@dataclasses.dataclass
+class ModelConfig(Config):
+    """Base of model configs. Fields named like a :class:`DataInfo` attribute are filled from data."""
+
+    # DataInfo attribute -> config field it fills (when the config has such a field)
+    DATA_FIELDS: ClassVar[dict[str, str]] = {
+        "shape": "image_shape", "levels": "levels", "num_classes": "num_classes", "vocab_size": "vocab_size",
+    }
+
+    def adapt_to_data(self, info: DataInfo) -> "ModelConfig":
+        """A copy whose data-dependent fields (image shape, levels, vocabulary size...) match ``info``."""
+        keys = set(self.keys())
+        values = {}
+        for attr, key in self.DATA_FIELDS.items():
+            value = getattr(info, attr)
+            if key in keys and value is not None:
+                values[key] = list(value) if isinstance(value, tuple) else value
+        return self.replace(**values)
+
+
+@dataclasses.dataclass
+class StepOutput:
+    """What a training step returns: the loss to minimise and float metrics to log."""
+
+    loss: torch.Tensor
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class GenerativeModel(nn.Module):
+    """Base class of all genlab models.
+
+    Class attributes set by each model:
+        config_class: its :class:`ModelConfig` dataclass.
+        likelihood: ``"exact"``, ``"bound"`` (log_prob is a lower bound) or ``"none"``.
+        data_kinds: the kinds of data it trains on (``"image"``, ``"text"``).
+        family: a short family name for tables ("vae", "autoregressive", ...).
+    """
+
+    name: ClassVar[str] = ""  # set by @register_model
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    likelihood: ClassVar[Literal["exact", "bound", "none"]] = "none"
+    data_kinds: ClassVar[tuple[str, ...]] = ("image",)
+    family: ClassVar[str] = ""
+
+    def __init__(self, config: ModelConfig, data_info: DataInfo):
+        super().__init__()
+        if data_info.kind not in self.data_kinds:
+            raise DataError(f"model '{self.name}' trains on {' or '.join(self.data_kinds)} data, "
+                            f"but '{data_info.name}' is {data_info.kind} data")
+        self.config = config
+        self.data_info = data_info
+
+    @classmethod
+    def default_data_info(cls, config: ModelConfig) -> DataInfo:
+        """The data facts a config implies on its own, for a model built without data."""
+        raise NotImplementedError
+
+    # ---- training -------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], step: int, optimizer: str = "model") -> StepOutput:
+        """The loss for one batch (``{"x": ..., "y": ...}``) for the optimizer named ``optimizer``."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Float metrics on a validation batch; ``"loss"`` is used for early stopping."""
+        out = self.training_step(batch, step=0)
+        return {"loss": float(out.loss), **out.metrics}
+
+    def optimizer_order(self) -> list[tuple[str, int]]:
+        """Optimizers in the order the trainer steps them, each with its number of updates per step."""
+        return [("model", 1)]
+
+    def configure_optimizers(self, train_config) -> dict[str, torch.optim.Optimizer]:
+        """AdamW over all parameters; weight decay only on matrices and kernels (not biases, norms)."""
+        return {"model": adamw(self.parameters(), train_config)}
+
+    @property
+    def sequence_length(self) -> int | None:
+        """Tokens per training window for sequence models (None for image models)."""
+        return None
+
+    # ---- generation and scoring -----------------------------------------------------------
+    def sample(self, num_samples: int, *, condition: torch.Tensor | None = None,
+               generator: torch.Generator | None = None, **kwargs: Any) -> torch.Tensor:
+        """Draw samples in data space (integer pixel levels ``[N, C, H, W]`` or token ids)."""
+        raise NotImplementedError
+
+    def log_prob(self, x: torch.Tensor, *, condition: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor:
+        """``[B]`` log-likelihood in nats of the discrete data ``x`` (a lower bound if ``likelihood == "bound"``)."""
+        raise NotImplementedError(f"model '{self.name}' has no likelihood")
+
+    # ---- helpers --------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_parameters(self) -> int:
+        seen, total = set(), 0
+        for p in self.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                total += p.numel()
+        return total
+
+    def check_condition(self, condition: torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
+        """Validate a per-sample ``condition`` (class labels) against this model."""
+        num_classes = getattr(self.config, "num_classes", 0) if getattr(self.config, "conditional", False) else 0
+        if condition is None:
+            return None
+        if not num_classes:
+            raise ConfigError(f"model '{self.name}' is not conditional; set conditional=true to train one")
+        condition = torch.as_tensor(condition, device=self.device).long().reshape(-1)
+        if condition.numel() == 1:
+            condition = condition.expand(batch_size)
+        if condition.numel() != batch_size or condition.min() < 0 or condition.max() >= num_classes:
+            raise ConfigError(f"condition must be {batch_size} class labels in [0, {num_classes})")
+        return condition
+
+    def save_pretrained(self, path) -> None:
+        from ..io import save_pretrained
+
+        save_pretrained(self, path)
+
+
+def adamw(params, train_config) -> torch.optim.AdamW:
+    """AdamW with the training config's lr, betas and weight decay (decay on tensors of dim >= 2)."""
+    params = [p for p in params if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": train_config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=train_config.lr,
+                             betas=tuple(train_config.betas), eps=train_config.eps,
+                             foreach=True)

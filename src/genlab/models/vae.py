@@ -1,0 +1,239 @@
+"""Variational autoencoder (Kingma & Welling 2014) with importance-weighted likelihood bounds.
+
+Trained on the ELBO, ``log p(x) >= E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))`` (a bound for
+beta = 1). :meth:`VAE.log_prob` is the importance-weighted bound of Burda et al. (2016) with K
+samples, which tightens towards log p(x) as K grows. All values are nats of the discrete data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from ..data.core import DataInfo
+from ..errors import ConfigError, GenlabError
+from ..nn import (MLP, ConvDecoder, ConvEncoder, discretized_logistic_log_prob, gaussian_kl_standard,
+                  gaussian_log_prob, sample_discretized_logistic)
+from ..registry import register_model
+from .base import GenerativeModel, ModelConfig, StepOutput
+
+# decoder name -> parameters per pixel
+DECODER_PARAMS = {"categorical": None, "bernoulli": 1, "logistic": 2, "gaussian": 2}
+
+
+@dataclasses.dataclass
+class VAEConfig(ModelConfig):
+    image_shape: list[int] = dataclasses.field(default_factory=lambda: [1, 8, 8])  # [C, H, W]
+    levels: int = 17  # pixel values 0 .. levels-1
+    num_classes: int = 0
+    conditional: bool = False  # condition encoder and decoder on the class label
+    architecture: Literal["mlp", "conv"] = "mlp"
+    hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])  # MLP widths
+    conv_channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64])  # conv widths
+    latent_dim: int = 16
+    decoder: Literal["categorical", "bernoulli", "logistic", "gaussian"] = "categorical"
+    activation: str = "relu"
+    dropout: float = 0.0
+    beta: float = 1.0  # KL weight in training; the reported bound always uses beta = 1
+    iw_samples: int = 100  # K of the importance-weighted bound in log_prob
+
+    def validate(self) -> None:
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ConfigError(f"image_shape must be [C, H, W], got {self.image_shape}")
+        if self.levels < 2:
+            raise ConfigError(f"levels must be >= 2, got {self.levels}")
+        if self.conditional and self.num_classes < 1:
+            raise ConfigError("conditional=true needs data with class labels (num_classes >= 1)")
+        if self.latent_dim < 1 or self.iw_samples < 1:
+            raise ConfigError("latent_dim and iw_samples must be >= 1")
+
+
+@register_model("vae")
+class VAE(GenerativeModel):
+    """Variational autoencoder: MLP or conv, categorical/Bernoulli/logistic/Gaussian decoder."""
+
+    config_class = VAEConfig
+    likelihood = "bound"
+    data_kinds = ("image",)
+    family = "vae"
+
+    def __init__(self, config: VAEConfig, data_info: DataInfo):
+        super().__init__(config, data_info)
+        c, h, w = config.image_shape
+        self.dims = c * h * w
+        per_pixel = config.levels if config.decoder == "categorical" else DECODER_PARAMS[config.decoder]
+        self.per_pixel = per_pixel
+        cond = config.num_classes if config.conditional else 0
+        if config.architecture == "mlp":
+            self.encoder = MLP(self.dims + cond, config.hidden, 2 * config.latent_dim, config.activation, config.dropout)
+            self.decoder = MLP(config.latent_dim + cond, list(reversed(config.hidden)), self.dims * per_pixel,
+                               config.activation, config.dropout)
+        else:
+            self.encoder = ConvEncoder(c + cond, h, w, config.conv_channels, 2 * config.latent_dim, config.activation)
+            self.decoder = ConvDecoder(config.latent_dim + cond, c * per_pixel, h, w,
+                                       list(reversed(config.conv_channels)), config.activation)
+
+    @classmethod
+    def default_data_info(cls, config: VAEConfig) -> DataInfo:
+        return DataInfo(name="none", kind="image", shape=tuple(config.image_shape), levels=config.levels,
+                        num_classes=config.num_classes)
+
+    # ---- data space <-> network space -----------------------------------------------------
+    def _scale(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer levels -> floats in [0, 1]."""
+        return x.float() / (self.config.levels - 1)
+
+    def _with_condition(self, h: torch.Tensor, condition: torch.Tensor | None, image: bool) -> torch.Tensor:
+        if not self.config.conditional:
+            return h
+        if condition is None:
+            raise ConfigError("this VAE is conditional: pass condition= (class labels)")
+        onehot = F.one_hot(condition, self.config.num_classes).to(h.dtype)
+        if image and self.config.architecture == "conv":
+            return torch.cat([h, onehot[:, :, None, None].expand(-1, -1, *h.shape[2:])], dim=1)
+        return torch.cat([h, onehot], dim=1)
+
+    # ---- encoder / decoder ----------------------------------------------------------------
+    def encode(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior parameters ``(mean, logvar)``, each ``[B, latent_dim]``, for integer images ``x``."""
+        h = self._scale(x)
+        if self.config.architecture == "mlp":
+            h = h.flatten(1)
+        mean, logvar = self.encoder(self._with_condition(h, condition, image=True)).float().chunk(2, dim=1)
+        return mean, logvar
+
+    def decoder_params(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder outputs ``[B, C, H, W, per_pixel]`` (logits or distribution parameters)."""
+        c, h, w = self.config.image_shape
+        out = self.decoder(self._with_condition(z, condition, image=False)).float()
+        if self.config.architecture == "mlp":
+            return out.view(-1, c, h, w, self.per_pixel)
+        return out.view(-1, self.per_pixel, c, h, w).permute(0, 2, 3, 4, 1)
+
+    def reconstruction_log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """``[B]`` log p(x | z) in nats of the discrete images (a bound for the Gaussian decoder)."""
+        kind, levels = self.config.decoder, self.config.levels
+        if kind == "categorical":
+            logp = -F.cross_entropy(params.permute(0, 4, 1, 2, 3), x.long(), reduction="none")
+        elif kind == "bernoulli":
+            logp = -F.binary_cross_entropy_with_logits(params[..., 0], self._scale(x), reduction="none")
+        elif kind == "logistic":
+            logp = discretized_logistic_log_prob(x, torch.tanh(params[..., 0]), params[..., 1].clamp(min=-7.0), levels)
+        else:  # gaussian on uniformly dequantised values in [0, 1]; -log(levels) per pixel for the bin width
+            y = (x.float() + torch.rand_like(x, dtype=torch.float)) / levels
+            logp = gaussian_log_prob(y, params[..., 0], params[..., 1].clamp(min=-7.0)) - math.log(levels)
+        return logp.flatten(1).sum(1)
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None, mode: str = "mean",
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Integer images ``[B, C, H, W]`` from latents ``z``: the decoder's mean or a sample."""
+        params = self.decoder_params(z, condition)
+        kind, top = self.config.decoder, self.config.levels - 1
+        if mode not in ("mean", "sample"):
+            raise ConfigError(f"mode must be 'mean' or 'sample', got {mode!r}")
+        if kind == "categorical":
+            if mode == "mean":
+                probs = params.softmax(-1)
+                return (probs * torch.arange(top + 1, device=z.device)).sum(-1).round().long()
+            flat = params.reshape(-1, top + 1).softmax(-1)
+            return torch.multinomial(flat, 1, generator=generator).view(params.shape[:-1])
+        if kind == "bernoulli":
+            p = torch.sigmoid(params[..., 0])
+            if mode == "mean":
+                return (p * top).round().long()
+            return torch.bernoulli(p, generator=generator).long() * top
+        if kind == "logistic":
+            mean, log_scale = torch.tanh(params[..., 0]), params[..., 1].clamp(min=-7.0)
+            if mode == "mean":
+                return ((mean + 1) / 2 * top).round().long()
+            return sample_discretized_logistic(mean, log_scale, top + 1, generator)
+        mean, log_std = params[..., 0], params[..., 1].clamp(min=-7.0)
+        y = mean if mode == "mean" else mean + log_std.exp() * torch.randn(mean.shape, generator=generator,
+                                                                           device=z.device)
+        return (y * (top + 1)).floor().clamp(0, top).long()
+
+    # ---- the contract ---------------------------------------------------------------------
+    def elbo_terms(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One-sample ``(log p(x|z), KL(q||p))``, each ``[B]`` in nats."""
+        mean, logvar = self.encode(x, condition)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+        recon = self.reconstruction_log_prob(x, self.decoder_params(z, condition))
+        kl = gaussian_kl_standard(mean, logvar).sum(1)
+        return recon, kl
+
+    def training_step(self, batch, step, optimizer="model"):
+        x = batch["x"]
+        condition = batch.get("y") if self.config.conditional else None
+        recon, kl = self.elbo_terms(x, condition)
+        loss = (-recon + self.config.beta * kl).mean()
+        nelbo = (kl - recon).mean()
+        return StepOutput(loss, {"nelbo": float(nelbo.detach()), "recon": float(-recon.detach().mean()),
+                                "kl": float(kl.detach().mean())})
+
+    @torch.no_grad()
+    def validation_step(self, batch):
+        out = self.training_step(batch, 0)
+        return {"loss": out.metrics["nelbo"], **out.metrics}
+
+    def _require_likelihood(self) -> None:
+        if self.config.decoder == "bernoulli" and self.config.levels != 2:
+            raise GenlabError(
+                f"a Bernoulli decoder on {self.config.levels}-level pixels is not a likelihood of the data; "
+                "use decoder=categorical or logistic, or binary data (mnist-binary)")
+
+    @torch.no_grad()
+    def log_prob(self, x, *, condition=None, num_samples: int | None = None, chunk: int = 64, **kwargs):
+        """Importance-weighted lower bound on ``log p(x)``, ``[B]`` nats, with K = ``num_samples``.
+
+        ``log p(x) >= E[log (1/K) sum_k p(x, z_k) / q(z_k | x)]``; K = 1 is the ELBO.
+        """
+        self._require_likelihood()
+        condition = self.check_condition(condition, len(x))
+        k_total = num_samples or self.config.iw_samples
+        mean, logvar = self.encode(x, condition)
+        std = torch.exp(0.5 * logvar)
+        log_w = []
+        for start in range(0, k_total, chunk):
+            k = min(chunk, k_total - start)
+            eps = torch.randn(k, *mean.shape, device=x.device)
+            z = mean + std * eps  # [k, B, L]
+            log_q = gaussian_log_prob(z, mean, 0.5 * logvar).sum(-1)
+            log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
+            xs = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
+            cond = None if condition is None else condition.repeat(k)
+            params = self.decoder_params(z.reshape(-1, z.shape[-1]), cond)
+            log_px = self.reconstruction_log_prob(xs, params).view(k, -1)
+            log_w.append(log_px + log_prior - log_q)
+        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k_total)
+
+    @torch.no_grad()
+    def sample(self, num_samples, *, condition=None, generator=None, mode: str = "sample", temperature: float = 1.0,
+               **kwargs):
+        """``[N, C, H, W]`` integer images: z ~ N(0, temperature^2 I), then the decoder (``mode``)."""
+        condition = self.check_condition(condition, num_samples)
+        if self.config.conditional and condition is None:
+            condition = torch.arange(num_samples, device=self.device) % self.config.num_classes
+        z = temperature * torch.randn(num_samples, self.config.latent_dim, generator=generator,
+                                      device=self.device)
+        return self.decode(z, condition, mode=mode, generator=generator)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, condition: torch.Tensor | None = None, mode: str = "mean") -> torch.Tensor:
+        """Decode the posterior mean of ``x``: integer images of the same shape."""
+        mean, _ = self.encode(x, condition)
+        return self.decode(mean, condition, mode=mode)
+
+    @torch.no_grad()
+    def interpolate(self, x1: torch.Tensor, x2: torch.Tensor, steps: int = 8,
+                    condition: torch.Tensor | None = None) -> torch.Tensor:
+        """``[steps, C, H, W]``: decodes of the straight line between the posterior means of two images."""
+        m1, _ = self.encode(x1.reshape(1, *x1.shape[-3:]), condition)
+        m2, _ = self.encode(x2.reshape(1, *x2.shape[-3:]), condition)
+        t = torch.linspace(0, 1, steps, device=m1.device)[:, None]
+        z = (1 - t) * m1 + t * m2
+        cond = None if condition is None else condition.reshape(1).expand(steps)
+        return self.decode(z, cond)

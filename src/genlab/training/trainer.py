@@ -1,0 +1,456 @@
+"""One trainer for every family.
+
+The trainer knows the model contract only: it asks the model for its optimizers and their
+order, calls ``training_step``, and handles everything else the same way for every family:
+schedules, clipping, accumulation, EMA, precision, validation, samples, checkpoints and resume.
+
+A run folder holds ``run.json`` (what was trained on what, with which settings),
+``checkpoint/`` (the saved model plus ``trainer_state.pt``), ``best/`` (the best model on
+validation), ``metrics.jsonl`` and ``samples/``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.core import DataSet, TokenSplit
+from ..data.sampler import BatchSampler
+from ..errors import CheckpointError, ConfigError, TrainingDiverged
+from ..io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, atomic_write_text, load_state_file, replace_dir,
+                  resolve_checkpoint_dir, save_pretrained)
+from . import distributed
+from .config import TrainConfig
+from .ema import EMA
+from .plots import save_curve, save_image_grid
+from .schedule import lr_factor
+
+STATE_FILE = "trainer_state.pt"
+RUN_FILE = "run.json"
+EVAL_SEED = 1234  # validation and sampling run on their own RNG stream
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' was asked for but CUDA is not available; use --device cpu")
+    return device
+
+
+def eval_indices(split) -> torch.Tensor:
+    """Items of a split that cover it once: every image, or non-overlapping token windows."""
+    if isinstance(split, TokenSplit):
+        stride = split.length - 1  # windows share one token: each token is predicted exactly once
+        return torch.arange(0, len(split.tokens) - split.length + 1, stride)
+    return torch.arange(len(split))
+
+
+class Trainer:
+    """Trains ``model`` on ``data`` with ``config``; writes the run folder ``out_dir`` if given.
+
+    Args:
+        model: any registered :class:`~genlab.models.base.GenerativeModel`.
+        data: the :class:`~genlab.data.DataSet` (its splits are read; nothing else).
+        config: a :class:`TrainConfig`.
+        out_dir: the run folder (checkpoints, metrics, samples); None keeps everything in memory.
+        data_spec: how to load ``data`` again on resume (name and options), saved in run.json.
+    """
+
+    def __init__(self, model, data: DataSet, config: TrainConfig | None = None, out_dir: str | Path | None = None,
+                 data_spec: dict[str, Any] | None = None):
+        self.config = config or TrainConfig()
+        self.data = data
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.data_spec = data_spec or {"name": data.info.name, "options": {}}
+        self.device = pick_device(self.config.device)
+        self.is_main = distributed.is_main()
+        torch.manual_seed(self.config.seed)
+        random.seed(self.config.seed)
+        np.random.seed(self.config.seed % 2**32)
+        self.model = model.to(self.device)
+        self.train_split = data.train.windows(model.sequence_length)
+        self.val_split = data.val.windows(model.sequence_length) if data.val is not None else None
+        self.sampler = BatchSampler(len(self.train_split), self.config.batch_size, seed=self.config.seed,
+                                    rank=distributed.rank(), world_size=distributed.world_size())
+        self.order = model.optimizer_order()
+        batches_per_step = sum(r for _, r in self.order) * self.config.grad_accum
+        if self.config.epochs > 0:
+            self.total_steps = math.ceil(self.config.epochs * self.sampler.batches_per_epoch / batches_per_step)
+        else:
+            self.total_steps = self.config.steps
+        self.optimizers = model.configure_optimizers(self.config)
+        missing = {name for name, _ in self.order} - set(self.optimizers)
+        if missing:
+            raise ConfigError(f"model '{model.name}' steps optimizers {sorted(missing)} it does not configure")
+        self.lr_scale = 1.0
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda) for name, opt in self.optimizers.items()
+        }
+        self.ema = EMA(model, self.config.ema_decay) if self.config.ema_decay > 0 else None
+        self.step = 0
+        self.best_val = math.inf
+        self.evals_since_best = 0
+        self.history: list[dict[str, Any]] = []
+        self._sums: dict[str, float] = {}
+        self._count = 0
+        self._rollbacks = 0
+
+    # ---- schedule ---------------------------------------------------------------------------
+    def _lr_lambda(self, step: int) -> float:
+        c = self.config
+        return self.lr_scale * lr_factor(step, self.total_steps, c.warmup_steps, c.schedule, c.min_lr_ratio)
+
+    def _refresh_lr(self) -> None:
+        for sched in self.schedulers.values():
+            for group, base in zip(sched.optimizer.param_groups, sched.base_lrs):
+                group["lr"] = base * self._lr_lambda(sched.last_epoch)
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+
+    def _next_batch(self) -> dict[str, torch.Tensor]:
+        batch = self.train_split.get(self.sampler.next())
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def _train_step(self) -> dict[str, float]:
+        """One optimizer step of every optimizer (in the model's order); returns summed metrics."""
+        model, c = self.model, self.config
+        model.train()
+        metrics: dict[str, float] = {}
+        for name, repeats in self.order:
+            opt = self.optimizers[name]
+            for _ in range(repeats):
+                opt.zero_grad(set_to_none=True)
+                for _ in range(c.grad_accum):
+                    with self._autocast():
+                        out = model.training_step(self._next_batch(), self.step, optimizer=name)
+                    loss = float(out.loss.detach())
+                    if not math.isfinite(loss):
+                        return {"__nonfinite__": loss, "__optimizer__": name}
+                    (out.loss / c.grad_accum).backward()
+                    key = "loss" if name == "model" else f"loss_{name}"
+                    metrics[key] = metrics.get(key, 0.0) + loss / c.grad_accum / repeats
+                    for k, v in out.metrics.items():
+                        metrics[k] = metrics.get(k, 0.0) + v / c.grad_accum / repeats
+                if c.grad_clip > 0:
+                    params = [p for g in opt.param_groups for p in g["params"]]
+                    norm = torch.nn.utils.clip_grad_norm_(params, c.grad_clip)
+                    metrics[f"grad_norm_{name}"] = float(norm) / repeats + metrics.get(f"grad_norm_{name}", 0.0)
+                opt.step()
+                self.schedulers[name].step()
+        if self.ema is not None:
+            self.ema.update(model)
+        return metrics
+
+    def fit(self, until: int | None = None) -> dict[str, Any]:
+        """Train up to ``total_steps`` (or only up to step ``until``); returns metrics and timings.
+
+        ``until`` stops the loop early as a kill would (it writes nothing extra), which is how
+        the tests check that a resumed run continues exactly.
+        """
+        from tqdm import tqdm
+
+        c = self.config
+        if self.out_dir is not None and self.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._write_run_file()
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (c.progress and self.is_main),
+                   desc=f"train {self.model.name}", dynamic_ncols=True, mininterval=0.5)
+        items_per_step = c.batch_size * c.grad_accum * sum(r for _, r in self.order) * distributed.world_size()
+        start = time.perf_counter()
+        window_start, window_steps = start, 0
+        stopped_early = False
+        stop_at = self.total_steps if until is None else min(until, self.total_steps)
+        while self.step < stop_at:
+            metrics = self._train_step()
+            if "__nonfinite__" in metrics:
+                self._handle_nonfinite(metrics)
+                continue
+            self.step += 1
+            window_steps += 1
+            for k, v in metrics.items():
+                self._sums[k] = self._sums.get(k, 0.0) + v
+            self._count += 1
+            bar.update(1)
+            last = self.step == self.total_steps
+            if self.step % c.log_every == 0 or last:
+                now = time.perf_counter()
+                rate = window_steps * items_per_step / max(now - window_start, 1e-9)
+                row = {"step": self.step, "split": "train", **{k: v / self._count for k, v in self._sums.items()},
+                       "lr": self.optimizers[self.order[0][0]].param_groups[0]["lr"], "items_per_s": rate}
+                self._log(row)
+                bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4g}", items_s=f"{rate:.0f}")
+                self._sums, self._count = {}, 0
+                window_start, window_steps = now, 0
+            if (c.eval_every and self.step % c.eval_every == 0) or last:
+                if self.val_split is not None and self._validate_and_track():
+                    stopped_early = True
+            if self.out_dir is not None and ((c.sample_every and self.step % c.sample_every == 0) or last
+                                            or stopped_early):
+                self.write_samples()
+            if self.out_dir is not None and ((c.checkpoint_every and self.step % c.checkpoint_every == 0)
+                                            or last or stopped_early):
+                self.save_checkpoint()
+            if stopped_early:
+                break
+        bar.close()
+        wall = time.perf_counter() - start
+        summary = {"steps": self.step, "wall_s": wall, "stopped_early": stopped_early}
+        val_rows = [r for r in self.history if r.get("split") == "val"]
+        if val_rows:
+            summary["val"] = val_rows[-1]
+            summary["best_val_loss"] = self.best_val
+        if self.out_dir is not None and self.is_main and self.history:
+            self.write_curve()
+        return summary
+
+    # ---- validation, samples, logs ----------------------------------------------------------
+    def eval_model(self):
+        """The model used for sampling and evaluation: the EMA copy when EMA is on."""
+        return self.ema.model if self.ema is not None else self.model
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean validation metrics over the split (or ``eval_batches`` batches of it)."""
+        model = self.eval_model()
+        was_training = model.training
+        model.eval()
+        indices = eval_indices(self.val_split)
+        bs = max(self.config.batch_size, 256)
+        batches = list(indices.split(bs))
+        if self.config.eval_batches:
+            batches = batches[: self.config.eval_batches]
+        sums: dict[str, float] = {}
+        n = 0
+        with torch.random.fork_rng(devices=[]), self._autocast():
+            torch.manual_seed(EVAL_SEED)
+            for idx in batches:
+                batch = {k: v.to(self.device) for k, v in self.val_split.get(idx).items()}
+                for k, v in model.validation_step(batch).items():
+                    sums[k] = sums.get(k, 0.0) + v * len(idx)
+                n += len(idx)
+        model.train(was_training)
+        return {k: v / n for k, v in sums.items()}
+
+    def _validate_and_track(self) -> bool:
+        """Validate, log, keep the best model; True when early stopping says stop."""
+        metrics = self.validate()
+        self._log({"step": self.step, "split": "val", **metrics})
+        if metrics["loss"] < self.best_val:
+            self.best_val = metrics["loss"]
+            self.evals_since_best = 0
+            if self.out_dir is not None and self.is_main:
+                tmp = self.out_dir / ".best.tmp"
+                shutil.rmtree(tmp, ignore_errors=True)
+                save_pretrained(self.eval_model(), tmp, extra={"step": self.step, "val_loss": self.best_val})
+                replace_dir(tmp, self.out_dir / "best")
+        else:
+            self.evals_since_best += 1
+        return bool(self.config.early_stopping and self.evals_since_best >= self.config.early_stopping)
+
+    def _log(self, row: dict[str, Any]) -> None:
+        self.history.append(row)
+        if self.out_dir is not None and self.is_main:
+            with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+    @torch.no_grad()
+    def write_samples(self) -> Path | None:
+        """Samples at the current step: ``samples/step-NNNNNN.png`` (images) or ``.txt`` (text)."""
+        if not self.is_main:
+            return None
+        model = self.eval_model()
+        was_training = model.training
+        model.eval()
+        info = model.data_info
+        gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
+        folder = self.out_dir / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        with torch.random.fork_rng(devices=[]), self._autocast():
+            torch.manual_seed(EVAL_SEED)
+            if info.kind == "image":
+                x = model.sample(self.config.num_samples, generator=gen)
+                path = save_image_grid(x, info.levels, folder / f"step-{self.step:06d}.png")
+            else:
+                ids = model.sample(4, generator=gen, max_new_tokens=200)
+                text = "\n-----\n".join(decode_tokens(info, row) for row in ids)
+                path = folder / f"step-{self.step:06d}.txt"
+                atomic_write_text(path, text)
+        model.train(was_training)
+        return path
+
+    def write_curve(self) -> Path:
+        """``training_curve.png``: training and validation loss against steps."""
+        train = [(r["step"], r["loss"]) for r in self.history if r["split"] == "train" and "loss" in r]
+        val = [(r["step"], r["loss"]) for r in self.history if r["split"] == "val"]
+        series = {"train loss": train, **({"validation loss": val} if val else {})}
+        return save_curve(series, self.out_dir / "training_curve.png", title=f"{self.model.name} on {self.data.info.name}")
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def _write_run_file(self) -> None:
+        from .. import __version__
+
+        run = {"model": self.model.name, "data": self.data_spec, "train": self.config.to_dict(),
+               "total_steps": self.total_steps, "genlab_version": __version__}
+        atomic_write_text(self.out_dir / RUN_FILE, json.dumps(run, indent=2))
+
+    def state_dict(self) -> dict[str, Any]:
+        np_state = np.random.get_state()
+        state = {
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "sampler": self.sampler.state_dict(),
+            "best_val": self.best_val,
+            "evals_since_best": self.evals_since_best,
+            "lr_scale": self.lr_scale,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "python": random.getstate(),
+                "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+            },
+        }
+        if self.ema is not None:  # model.safetensors holds the EMA weights; keep the raw ones here
+            state["raw_model"] = self.model.state_dict()
+        return state
+
+    def save_checkpoint(self) -> Path | None:
+        """Write ``checkpoint/`` atomically: a kill at any moment leaves the previous one readable."""
+        if not self.is_main:
+            return None
+        tmp = self.out_dir / ".checkpoint.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        save_pretrained(self.eval_model(), tmp, extra={"step": self.step})
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(), buffer)
+        atomic_write_bytes(tmp / STATE_FILE, buffer.getvalue())
+        target = self.out_dir / "checkpoint"
+        replace_dir(tmp, target)
+        return target
+
+    def load_state_dict(self, state: dict[str, Any], model_state: dict[str, torch.Tensor]) -> None:
+        """Restore everything :meth:`state_dict` saved; ``model_state`` is the saved-model weights."""
+        if self.ema is not None:
+            self.ema.load_state_dict(model_state)
+            self.model.load_state_dict(state["raw_model"])
+        else:
+            self.model.load_state_dict(model_state)
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        self.step = state["step"]
+        self.sampler.load_state_dict(state["sampler"])
+        self.best_val = state["best_val"]
+        self.evals_since_best = state["evals_since_best"]
+        self.lr_scale = state["lr_scale"]
+        self._refresh_lr()
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        random.setstate(rng["python"])
+        kind, keys, *rest = rng["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+
+    def restore_checkpoint(self, folder: Path | None = None) -> int:
+        """Load the run's latest checkpoint into this trainer; returns its step."""
+        folder = resolve_checkpoint_dir(folder or self.out_dir)
+        if not (folder / STATE_FILE).is_file():
+            raise CheckpointError(f"{folder} has no {STATE_FILE}: it is a saved model, not a resumable checkpoint")
+        try:
+            state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises several types for damaged pickles
+            raise CheckpointError(f"{folder / STATE_FILE} is damaged: {e}") from e
+        self.load_state_dict(state, load_state_file(folder / WEIGHTS_FILE))
+        self._sums, self._count = {}, 0
+        return self.step
+
+    def truncate_metrics(self) -> None:
+        """Drop logged rows after the restored step, so the log reads like an uninterrupted run."""
+        path = self.out_dir / "metrics.jsonl"
+        if not path.is_file():
+            return
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        self.history = [r for r in rows if r["step"] <= self.step]
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in self.history))
+
+    def _handle_nonfinite(self, metrics: dict[str, Any]) -> None:
+        value, name = metrics["__nonfinite__"], metrics["__optimizer__"]
+        ckpt = self.out_dir / "checkpoint" if self.out_dir is not None else None
+        has_ckpt = ckpt is not None and (ckpt / STATE_FILE).is_file()
+        where = f"the last good checkpoint is {ckpt}" if has_ckpt else "no checkpoint was written yet"
+        if self.config.on_nonfinite == "rollback" and has_ckpt and self._rollbacks < 5:
+            scale = self.lr_scale * 0.5
+            self.restore_checkpoint(ckpt)
+            self.lr_scale = scale
+            self._refresh_lr()
+            self._rollbacks += 1
+            self.truncate_metrics()
+            self._log({"step": self.step, "split": "event", "event": "rollback", "lr_scale": scale})
+            return
+        raise TrainingDiverged(
+            f"the {name} loss became {value} at step {self.step + 1}; {where}. Lower the learning rate "
+            "(--lr), use gradient clipping (--set grad_clip=1), or --set on_nonfinite=rollback")
+
+
+def decode_tokens(info, ids) -> str:
+    """Token ids -> text with the vocabulary saved in a model's data info (ids joined if none)."""
+    if info.vocab is None:
+        return " ".join(str(int(i)) for i in ids)
+    return "".join(info.vocab[int(i)] for i in ids)
+
+
+def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None = None,
+           overrides: dict[str, Any] | None = None) -> Trainer:
+    """A :class:`Trainer` that continues the run in ``run_dir`` from its latest checkpoint.
+
+    Args:
+        steps: a new total number of steps (default: the run's own).
+        data_root: where to find the data again (default: ``$GENLAB_DATA``).
+        overrides: training settings that may change on resume (e.g. ``progress``, ``device``).
+    """
+    from ..data import load_dataset
+    from ..io import load as load_model
+
+    run_dir = Path(run_dir)
+    run_path = run_dir / RUN_FILE
+    if not run_path.is_file():
+        raise CheckpointError(f"'{run_dir}' is not a training run (no {RUN_FILE}); give the folder `genlab train --out` wrote")
+    run = json.loads(run_path.read_text(encoding="utf-8"))
+    folder = resolve_checkpoint_dir(run_dir)
+    model = load_model(folder).train()
+    config = TrainConfig.from_dict(run["train"])
+    allowed = {"progress", "device", "eval_every", "sample_every", "checkpoint_every", "log_every", "eval_batches",
+               "on_nonfinite"}
+    for key in overrides or {}:
+        if key not in allowed:
+            raise ConfigError(f"'{key}' cannot change on resume (it would change the run); "
+                              f"settings that can: {', '.join(sorted(allowed))}")
+    config = config.replace(**(overrides or {}))
+    if steps is not None:
+        config = config.replace(steps=steps, epochs=0.0)
+    spec = run["data"]
+    data = load_dataset(spec["name"], root=data_root, **spec.get("options", {}))
+    if data.info.to_dict() != model.data_info.to_dict():
+        raise CheckpointError(f"the data '{spec['name']}' no longer matches the run's (shape, levels or vocabulary differ)")
+    trainer = Trainer(model, data, config, out_dir=run_dir, data_spec=spec)
+    if steps is None:
+        trainer.total_steps = run["total_steps"]
+    trainer.restore_checkpoint(folder)
+    trainer.truncate_metrics()
+    return trainer
