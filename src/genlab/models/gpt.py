@@ -92,7 +92,7 @@ class GPT(GenerativeModel):
         x = batch["x"]  # [B, T + 1]
         logits = self(x[:, :-1])
         loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), x[:, 1:].reshape(-1))
-        return StepOutput(loss, {"nats_per_token": float(loss.detach())})
+        return StepOutput(loss, {"nats_per_token": loss.detach()})
 
     @torch.no_grad()
     def log_prob(self, x, *, condition=None, **kwargs):

@@ -171,13 +171,13 @@ class VAE(GenerativeModel):
         recon, kl = self.elbo_terms(x, condition)
         loss = (-recon + self.config.beta * kl).mean()
         nelbo = (kl - recon).mean()
-        return StepOutput(loss, {"nelbo": float(nelbo.detach()), "recon": float(-recon.detach().mean()),
-                                "kl": float(kl.detach().mean())})
+        return StepOutput(loss, {"nelbo": nelbo.detach(), "recon": -recon.detach().mean(),
+                                "kl": kl.detach().mean()})
 
     @torch.no_grad()
     def validation_step(self, batch):
-        out = self.training_step(batch, 0)
-        return {"loss": out.metrics["nelbo"], **out.metrics}
+        metrics = {k: float(v) for k, v in self.training_step(batch, 0).metrics.items()}
+        return {"loss": metrics["nelbo"], **metrics}
 
     def _require_likelihood(self) -> None:
         if self.config.decoder == "bernoulli" and self.config.levels != 2:

@@ -143,7 +143,7 @@ class Trainer:
                     key = "loss" if name == "model" else f"loss_{name}"
                     metrics[key] = metrics.get(key, 0.0) + loss / c.grad_accum / repeats
                     for k, v in out.metrics.items():
-                        metrics[k] = metrics.get(k, 0.0) + v / c.grad_accum / repeats
+                        metrics[k] = metrics.get(k, 0.0) + float(v) / c.grad_accum / repeats
                 if c.grad_clip > 0:
                     params = [p for g in opt.param_groups for p in g["params"]]
                     norm = torch.nn.utils.clip_grad_norm_(params, c.grad_clip)

@@ -1,0 +1,382 @@
+"""The ``genlab`` command-line tool.
+
+    genlab train MODEL --data NAME [--steps N | --epochs N] [--set key=value ...] [--out DIR]
+    genlab train --resume DIR [--steps N]
+    genlab sample RUN --num N [--out FILE] [--prompt TEXT] [--temperature T] [--top-k K] [--top-p P]
+    genlab eval RUN [--split val|test] [--json]
+    genlab list | info RUN | bench [NAME] [--json] | data download NAME | demo
+
+Errors the user can fix are printed as one line (``--debug`` shows the traceback) and the
+exit code is 2; success exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, GenlabError
+
+
+# ---- override parsing ---------------------------------------------------------------------------
+def parse_overrides(pairs: list[str], extra: list[str]) -> dict[str, str]:
+    """``--set key=value`` pairs plus leftover ``--key value`` / ``--key=value`` flags -> dict."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set takes key=value, got '{pair}'")
+        key, value = pair.split("=", 1)
+        out[key.strip().replace("-", "_")] = value
+    i = 0
+    while i < len(extra):
+        token = extra[i]
+        if not token.startswith("--") or token == "--":
+            raise ConfigError(f"unexpected argument '{token}'")
+        if "=" in token:
+            key, value = token[2:].split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(extra) or extra[i + 1].startswith("--"):
+                raise ConfigError(f"option '{token}' needs a value")
+            key, value = token[2:], extra[i + 1]
+            i += 2
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def split_overrides(values: dict[str, Any], model_keys: list[str], train_keys: list[str]) -> tuple[dict, dict]:
+    """Route each key to the model config or the training config; unknown keys fail."""
+    from .config import unknown_key_error
+
+    model, train = {}, {}
+    for key, value in values.items():
+        if key in model_keys:
+            model[key] = value
+        elif key in train_keys:
+            train[key] = value
+        else:
+            raise unknown_key_error(key, model_keys + train_keys, "model or training")
+    return model, train
+
+
+def read_overrides_file(path: str) -> dict[str, Any]:
+    """A YAML/JSON file: either flat ``key: value`` or ``{model: {...}, train: {...}}``."""
+    from .config import read_config_file
+
+    data = read_config_file(path)
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("model", "train") and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+# ---- commands -----------------------------------------------------------------------------------
+def cmd_train(args, extra) -> int:
+    from . import create_model, load_dataset
+    from .registry import get_model_class
+    from .training import TrainConfig, Trainer, resume
+
+    overrides: dict[str, Any] = read_overrides_file(args.config) if args.config else {}
+    overrides.update(parse_overrides(args.set or [], extra))
+    for flag in ("batch_size", "lr", "precision", "device", "seed", "epochs"):
+        if getattr(args, flag) is not None:
+            overrides[flag] = getattr(args, flag)
+    if args.resume:
+        if args.model:
+            raise ConfigError("give either MODEL or --resume DIR, not both")
+        trainer = resume(args.resume, steps=args.steps, data_root=args.data_root, overrides=overrides)
+        print(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}", file=sys.stderr)
+    else:
+        if not args.model:
+            raise ConfigError("name a model to train (see `genlab list`) or give --resume DIR")
+        cls = get_model_class(args.model)
+        model_over, train_over = split_overrides(overrides, cls.config_class.keys(), TrainConfig.keys())
+        if args.steps is not None:
+            train_over["steps"] = args.steps
+        data = load_dataset(args.data, root=args.data_root)
+        model = create_model(args.model, data=data, **model_over)
+        config = TrainConfig().replace(**train_over)
+        out = Path(args.out or f"runs/{args.model}-{data.info.name.replace(':', '-').replace('/', '_')}")
+        if (out / "checkpoint").exists() and not args.overwrite:
+            raise GenlabError(f"run folder '{out}' already has a checkpoint; continue it with --resume {out}, "
+                              "choose another --out, or pass --overwrite")
+        if args.overwrite and out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": args.data, "options": {}})
+        print(f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
+              f"for {trainer.total_steps} steps -> {out}", file=sys.stderr)
+    summary = trainer.fit()
+    report = {"run": str(trainer.out_dir), "steps": summary["steps"], "wall_s": round(summary["wall_s"], 2)}
+    if "val" in summary:
+        report["val_loss"] = summary["val"]["loss"]
+        report["best_val_loss"] = summary["best_val_loss"]
+    print(json.dumps(report))
+    return 0
+
+
+def _resolve_weights(run: str, weights: str) -> Path:
+    run_path = Path(run)
+    if weights == "best" and (run_path / "best").is_dir():
+        return run_path / "best"
+    if weights == "best" or weights == "last":
+        return run_path
+    raise ConfigError(f"--weights must be best or last, got {weights}")
+
+
+def _load_for_run(args):
+    from . import load
+    from .io import resolve_checkpoint_dir
+
+    folder = resolve_checkpoint_dir(_resolve_weights(args.run, args.weights))
+    return load(folder, map_location=args.device or "cpu"), folder
+
+
+def cmd_sample(args, extra) -> int:
+    import torch
+
+    from .training.plots import save_image_grid
+    from .training.trainer import decode_tokens
+
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    model, folder = _load_for_run(args)
+    info = model.data_info
+    gen = torch.Generator(device=model.device).manual_seed(args.seed)
+    torch.manual_seed(args.seed)
+    condition = None if args.condition is None else torch.tensor([args.condition])
+    if info.kind == "image":
+        x = model.sample(args.num, generator=gen, condition=condition)
+        out = Path(args.out or Path(args.run) / "samples.png")
+        save_image_grid(x, info.levels, out)
+        print(f"wrote {args.num} samples from {folder} to {out}")
+        return 0
+    prompt = None
+    if args.prompt is not None:
+        if info.vocab is None:
+            raise ConfigError("this model has no tokenizer; it cannot take a text prompt")
+        from .data.text import CharTokenizer
+
+        prompt = CharTokenizer(info.vocab).encode(args.prompt, strict=True)
+        if len(prompt) == 0:
+            raise ConfigError("--prompt is empty; give some text or leave it out")
+    ids = model.sample(args.num, generator=gen, prompt=prompt, max_new_tokens=args.max_new_tokens,
+                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    text = "\n-----\n".join(decode_tokens(info, row) for row in ids)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.num} samples to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def _data_for_run(run: str, data_name: str | None, data_root: str | None):
+    from .data import load_dataset
+
+    run_file = Path(run) / "run.json"
+    if data_name is None and run_file.is_file():
+        spec = json.loads(run_file.read_text(encoding="utf-8"))["data"]
+        return load_dataset(spec["name"], root=data_root, **spec.get("options", {}))
+    if data_name is None:
+        raise ConfigError(f"'{run}' is not a training run; name its data with --data")
+    return load_dataset(data_name, root=data_root)
+
+
+def cmd_eval(args, extra) -> int:
+    from .evaluation import evaluate
+
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    model, folder = _load_for_run(args)
+    data = _data_for_run(args.run, args.data, args.data_root)
+    if data.info.to_dict() != model.data_info.to_dict():
+        raise GenlabError(f"the model in {folder} was trained on '{model.data_info.name}', which differs from "
+                          f"'{data.info.name}' (shape, levels or vocabulary)")
+    split = args.split or ("test" if data.test is not None else "val")
+    kwargs = {"num_samples": args.iw_samples} if args.iw_samples else {}
+    result = evaluate(model, data, split=split, max_examples=args.max_examples, **kwargs)
+    result["weights"] = str(folder)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    kind = "exact" if result["likelihood"] == "exact" else "upper bound (from a lower bound on log-likelihood)"
+    print(f"{model.name} on {data.info.name}, {split} split ({result['num_examples']} examples), weights {folder}")
+    if data.info.kind == "image":
+        print(f"  NLL          {result['nll_nats']:.3f} nats per image  [{kind}]")
+        print(f"  bits/dim     {result['bits_per_dim']:.4f}")
+    else:
+        print(f"  NLL          {result['nll_nats']:.4f} nats per character  [{kind}]")
+        print(f"  bits/char    {result['bits_per_token']:.4f}")
+    return 0
+
+
+def cmd_list(args, extra) -> int:
+    from . import list_datasets, list_models
+
+    print("models:")
+    for name, m in list_models().items():
+        print(f"  {name:12s} {m['family']:15s} likelihood={m['likelihood']:6s} data={','.join(m['data']):6s} "
+              f"{m['description']}")
+    print("data sets:")
+    for name, desc in list_datasets().items():
+        print(f"  {name:16s} {desc}")
+    return 0
+
+
+def cmd_info(args, extra) -> int:
+    from .io import read_config, resolve_checkpoint_dir
+
+    folder = resolve_checkpoint_dir(args.run)
+    meta = read_config(folder)
+    out: dict[str, Any] = {"folder": str(folder), **meta}
+    run = Path(args.run)
+    if (run / "run.json").is_file():
+        out["run"] = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    if (run / "metrics.jsonl").is_file():
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if x]
+        out["last_train"] = next((r for r in reversed(rows) if r["split"] == "train"), None)
+        out["last_val"] = next((r for r in reversed(rows) if r["split"] == "val"), None)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_bench(args, extra) -> int:
+    from .bench import BENCHMARKS, run_benchmark
+
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    names = [args.name] if args.name else list(BENCHMARKS)
+    for name in names:
+        result = run_benchmark(name, data_root=args.data_root, quick=args.quick)
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            print(f"{name}:")
+            for k, v in result.items():
+                print(f"  {k:24s} {v:.4g}" if isinstance(v, float) else f"  {k:24s} {v}")
+    return 0
+
+
+def cmd_data(args, extra) -> int:
+    from .data import default_data_root
+    from .data.download import download
+
+    if args.action == "download":
+        if not args.name:
+            raise ConfigError("name a data set to download, e.g. `genlab data download mnist`")
+        for path in download(args.name, default_data_root(args.data_root)):
+            print(path)
+    return 0
+
+
+def cmd_demo(args, extra) -> int:
+    from .demo import run_demo
+
+    run_demo(out=args.out, steps=args.steps)
+    return 0
+
+
+# ---- parser ---------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genlab", description="Train, sample, evaluate and compare generative models.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model (any extra --key value is a config override)")
+    t.add_argument("model", nargs="?", help="registered model name (see `genlab list`)")
+    t.add_argument("--data", default="digits", help="data set name, images:PATH or text:PATH (default digits)")
+    t.add_argument("--data-root", help="folder with the data sets (default $GENLAB_DATA, else ./data)")
+    t.add_argument("--steps", type=int, help="optimizer steps (on resume: a new total)")
+    t.add_argument("--epochs", type=float)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--precision", choices=["fp32", "bf16"])
+    t.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model or training setting (repeatable)")
+    t.add_argument("--config", help="YAML or JSON file of settings")
+    t.add_argument("--out", help="run folder (default runs/MODEL-DATA)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    t.set_defaults(func=cmd_train)
+
+    def add_weights(q):
+        q.add_argument("run", help="a run folder or saved-model folder")
+        q.add_argument("--weights", default="best", help="best (by validation, if kept) or last")
+        q.add_argument("--device", help="device to run on (default cpu)")
+
+    s = sub.add_parser("sample", help="draw samples: a PNG grid for images, text for text models")
+    add_weights(s)
+    s.add_argument("--num", type=int, default=64)
+    s.add_argument("--out", help="output file (default RUN/samples.png for images, stdout for text)")
+    s.add_argument("--prompt")
+    s.add_argument("--max-new-tokens", type=int, default=200)
+    s.add_argument("--temperature", type=float, default=1.0)
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--top-p", type=float)
+    s.add_argument("--condition", type=int, help="class label for conditional models")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("eval", help="negative log-likelihood on a split, exact or bound")
+    add_weights(e)
+    e.add_argument("--split", choices=["val", "test"])
+    e.add_argument("--data", help="data set (default: the run's own)")
+    e.add_argument("--data-root")
+    e.add_argument("--iw-samples", type=int, help="importance samples K for bound models (VAE)")
+    e.add_argument("--max-examples", type=int)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    sub.add_parser("list", help="registered models and data sets").set_defaults(func=cmd_list)
+    i = sub.add_parser("info", help="config, step and last metrics of a run or saved model")
+    i.add_argument("run")
+    i.set_defaults(func=cmd_info)
+
+    b = sub.add_parser("bench", help="run a benchmark (all when no name)")
+    b.add_argument("name", nargs="?")
+    b.add_argument("--json", action="store_true", help="one JSON object per benchmark")
+    b.add_argument("--data-root")
+    b.add_argument("--quick", action="store_true", help="a short version, to check that it runs")
+    b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("data", help="data set downloads (never implicit)")
+    d.add_argument("action", choices=["download"])
+    d.add_argument("name", nargs="?")
+    d.add_argument("--data-root")
+    d.set_defaults(func=cmd_data)
+
+    m = sub.add_parser("demo", help="train the VAE on digits and write pictures (about a minute)")
+    m.add_argument("--out", default="runs/demo")
+    m.add_argument("--steps", type=int, default=None)
+    m.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.func(args, extra)
+    except GenlabError as e:
+        if args.debug:
+            raise
+        print(f"genlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
