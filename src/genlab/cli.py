@@ -78,6 +78,8 @@ def read_overrides_file(path: str) -> dict[str, Any]:
 
 # ---- commands -----------------------------------------------------------------------------------
 def cmd_train(args, extra) -> int:
+    import torch
+
     from . import create_model, load_dataset
     from .registry import get_model_class
     from .training import TrainConfig, Trainer, resume
@@ -100,8 +102,9 @@ def cmd_train(args, extra) -> int:
         if args.steps is not None:
             train_over["steps"] = args.steps
         data = load_dataset(args.data, root=args.data_root)
-        model = create_model(args.model, data=data, **model_over)
         config = TrainConfig().replace(**train_over)
+        torch.manual_seed(config.seed)  # the seed decides the initial weights too, not only the batches
+        model = create_model(args.model, data=data, **model_over)
         out = Path(args.out or f"runs/{args.model}-{data.info.name.replace(':', '-').replace('/', '_')}")
         if (out / "checkpoint").exists() and not args.overwrite:
             raise GenlabError(f"run folder '{out}' already has a checkpoint; continue it with --resume {out}, "
@@ -110,7 +113,11 @@ def cmd_train(args, extra) -> int:
             import shutil
 
             shutil.rmtree(out)
-        trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": args.data, "options": {}})
+        spec = args.data
+        for prefix in ("images:", "text:"):  # keep the run resumable from any working directory
+            if spec.startswith(prefix):
+                spec = prefix + str(Path(spec[len(prefix):]).resolve())
+        trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": spec, "options": {}})
         print(f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
               f"for {trainer.total_steps} steps -> {out}", file=sys.stderr)
     summary = trainer.fit()

@@ -77,7 +77,10 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             raise fail
         args = [a for a in get_args(tp) if a is not Ellipsis]
         inner = args[0] if args else Any
-        items = [coerce(v, inner, key) for v in value]
+        try:
+            items = [coerce(v, inner, key) for v in value]
+        except ConfigError:
+            raise fail from None  # name the list type, not just the item type
         return tuple(items) if origin is tuple else items
     if tp is bool:
         if isinstance(value, bool):

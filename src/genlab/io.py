@@ -51,9 +51,9 @@ def replace_dir(tmp_dir: Path, target: Path) -> None:
     leaves ``target.old`` complete, and :func:`resolve_checkpoint_dir` falls back to it.
     """
     old = target.with_name(target.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
+    if target.exists():  # else ``old`` may be the only readable copy (a kill between the renames)
+        if old.exists():
+            shutil.rmtree(old)
         os.replace(target, old)
     os.replace(tmp_dir, target)
     if old.exists():
@@ -147,8 +147,8 @@ def read_config(path: Path) -> dict[str, Any]:
         meta = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path / CONFIG_FILE} cannot be read as JSON: {e}") from e
-    if not isinstance(meta, dict) or "model" not in meta or "config" not in meta:
-        raise CheckpointError(f"{path / CONFIG_FILE} is not a genlab model config (no 'model' and 'config')")
+    if not isinstance(meta, dict) or not all(key in meta for key in ("model", "config", "data")):
+        raise CheckpointError(f"{path / CONFIG_FILE} is not a genlab model config (no 'model', 'config' and 'data')")
     version = meta.get("format_version", 0)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{path} was saved by a newer genlab ({meta.get('genlab_version')}, format "

@@ -115,7 +115,7 @@ def download(name: str, root: Path, progress: bool = True) -> list[Path]:
             except Exception as e:  # network errors come in many types; report them all
                 errors.append(f"{url}: {e}")
         else:
-            raise DataError(f"could not download {file.name} for '{name}':\n  " + "\n  ".join(errors))
+            raise DataError(f"could not download {file.name} for '{name}': " + "; ".join(errors))
     return paths
 
 

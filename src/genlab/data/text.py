@@ -28,7 +28,7 @@ class CharTokenizer:
     @classmethod
     def from_text(cls, text: str, extra_text: str = "") -> "CharTokenizer":
         vocab = sorted(set(text))
-        if set(extra_text) - set(vocab):
+        if set(extra_text) - set(vocab) and UNKNOWN not in vocab:  # the text may hold U+FFFD itself
             vocab.append(UNKNOWN)
         return cls(vocab)
 

@@ -1,0 +1,116 @@
+"""Shared fixtures: tiny models, the built-in digits, a small text file and the real data root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import genlab
+from genlab.data.download import REMOTE
+
+# The models here are tiny: one thread is as fast as two, and it keeps the suite fast when other
+# processes share the CPU (two spinning OpenMP threads on a busy 2-core machine run ~100x slower).
+torch.set_num_threads(1)
+
+# Tiny config overrides per registered model, so every contract test runs in well under a second.
+# A model registered later without an entry here is still tested, with its default config.
+TINY_OVERRIDES: dict[str, dict] = {
+    "vae": dict(hidden=[32], latent_dim=4, iw_samples=5),
+    "gpt": dict(n_layer=1, n_head=2, n_embd=32, block_size=16),
+}
+
+# Enough characters for a 90/10 split whose validation part still holds a few 17-token windows.
+TEXT = (
+    "the quick brown fox jumps over the lazy dog.\n"
+    "a bad cab faced a dead bee; abcabc abba baba.\n"
+    "pack my box with five dozen liquor jugs!\n"
+) * 12
+
+
+def tiny_overrides(name: str) -> dict:
+    return dict(TINY_OVERRIDES.get(name, {}))
+
+
+def fast_train_config(**overrides) -> genlab.TrainConfig:
+    """A TrainConfig for in-process tests: no progress bar, no periodic work unless asked."""
+    base = dict(steps=2, batch_size=16, progress=False, eval_every=0, checkpoint_every=0, log_every=1,
+                num_samples=4, device="cpu")
+    base.update(overrides)
+    return genlab.TrainConfig().replace(**base)
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    """Each test starts from the same global RNG state, whatever ran before it."""
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(scope="session")
+def digits() -> genlab.DataSet:
+    return genlab.load_dataset("digits")
+
+
+@pytest.fixture
+def text_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def session_text_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("text") / "tiny.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def text_data(session_text_file) -> genlab.DataSet:
+    return genlab.load_dataset(f"text:{session_text_file}")
+
+
+@pytest.fixture
+def data_for_kind(digits, text_data):
+    """The small data set used for a data kind: digits for images, the tiny text for text."""
+    return {"image": digits, "text": text_data}.__getitem__
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The real data root: $GENLAB_DATA (CI sets it), else ./data, as genlab itself resolves it."""
+    return genlab.data.default_data_root()
+
+
+def _require(root: Path, name: str) -> Path:
+    remote = REMOTE[name]
+    missing = [f.name for f in remote.files if not (root / remote.folder / f.name).is_file()]
+    if missing:
+        pytest.skip(f"{name} files {missing} not under data root {root} (set GENLAB_DATA)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def mnist_root(data_root) -> Path:
+    return _require(data_root, "mnist")
+
+
+@pytest.fixture(scope="session")
+def shakespeare_root(data_root) -> Path:
+    return _require(data_root, "tinyshakespeare")
+
+
+@pytest.fixture
+def no_data_env(monkeypatch):
+    """Tests that build their own data roots must not see $GENLAB_DATA or $GENLAB_MIRROR."""
+    monkeypatch.delenv("GENLAB_DATA", raising=False)
+    monkeypatch.delenv("GENLAB_MIRROR", raising=False)
+
+
+def state_dicts_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> list[str]:
+    """Names of tensors that differ (bitwise) between two state dicts; [] when identical."""
+    assert set(a) == set(b), f"different keys: {set(a) ^ set(b)}"
+    return [k for k in a if not (a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and torch.equal(a[k], b[k]))]
+

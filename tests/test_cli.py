@@ -1,0 +1,329 @@
+"""The command-line tool end to end, in-process through ``genlab.cli.main``."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+
+import pytest
+import torch
+
+import genlab
+from genlab.cli import main
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """Run ``genlab ARGV``; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def assert_one_line_error(code: int, out: str, err: str, *needles: str) -> str:
+    assert code == 2, (code, out, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("genlab: error: ")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "vae-run"
+    result = run_cli("train", "vae", "--data", "digits", "--steps", "30", "--out", run, "--set", "hidden=[32]",
+                     "--eval-every", "10")
+    return run, result
+
+
+@pytest.fixture(scope="module")
+def text_path(tmp_path_factory):
+    from conftest import TEXT
+
+    path = tmp_path_factory.mktemp("cli-text") / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def gpt_run(tmp_path_factory, text_path):
+    run = tmp_path_factory.mktemp("cli") / "gpt-run"
+    result = run_cli("train", "gpt", "--data", f"text:{text_path}", "--steps", "20", "--set", "n_layer=1",
+                     "--set", "n_embd=32", "--set", "block_size=16", "--out", run, "--batch-size", "16",
+                     "--progress", "false")
+    return run, result
+
+
+# ---- images ---------------------------------------------------------------------------------------
+def test_train_vae(vae_run):
+    run, (code, out, err) = vae_run
+    assert code == 0, err
+    report = last_json(out)
+    assert report["run"] == str(run) and report["steps"] == 30
+    assert math.isfinite(report["val_loss"]) and report["best_val_loss"] <= report["val_loss"]
+    assert "training vae" in err and "30 steps" in err
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["split"] == "val"] == [10, 20, 30]
+    run_info = json.loads((run / "run.json").read_text())
+    assert run_info["train"]["eval_every"] == 10 and run_info["data"] == {"name": "digits", "options": {}}
+    model = genlab.load(run)
+    assert model.config.hidden == [32]
+    assert (run / "best" / "model.safetensors").is_file()
+
+
+def test_eval_json(vae_run):
+    run, _ = vae_run
+    code, out, err = run_cli("eval", run, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["model"] == "vae" and result["data"] == "digits"
+    assert result["split"] == "test" and result["num_examples"] == 447
+    assert result["likelihood"] == "bound"
+    assert result["weights"] == str(run / "best")
+    assert result["nll_nats"] > 0
+    assert result["bits_per_dim"] == pytest.approx(result["nll_nats"] / (64 * math.log(2)))
+    # the same model in Python gives the same number
+    direct = genlab.evaluate(genlab.load(run / "best"), genlab.load_dataset("digits"), "test")
+    assert direct["nll_nats"] == pytest.approx(result["nll_nats"])
+
+
+def test_eval_options_and_text_report(vae_run):
+    run, _ = vae_run
+    code, out, err = run_cli("eval", run, "--weights", "last", "--split", "val", "--max-examples", "20",
+                             "--iw-samples", "3", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["split"] == "val" and result["num_examples"] == 20
+    assert result["weights"] == str(run / "checkpoint")
+    code, out, err = run_cli("eval", run)
+    assert code == 0, err
+    assert "test split (447 examples)" in out and "nats per image" in out and "bits/dim" in out
+    assert "upper bound" in out
+
+
+def test_eval_on_other_data_is_refused(vae_run, text_path):
+    run, _ = vae_run
+    code, out, err = run_cli("eval", run, "--data", f"text:{text_path}")
+    assert_one_line_error(code, out, err, "trained on 'digits'")
+
+
+def test_bad_sample_options_on_a_run(vae_run, tmp_path):
+    run, _ = vae_run
+    code, out, err = run_cli("sample", run, "--num", "2", "--condition", "3", "--out", tmp_path / "x.png")
+    assert_one_line_error(code, out, err, "not conditional")
+    code, out, err = run_cli("sample", run, "--weights", "newest")
+    assert_one_line_error(code, out, err, "--weights must be best or last")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_sample_png(vae_run, tmp_path):
+    from PIL import Image
+
+    run, _ = vae_run
+    target = tmp_path / "file.png"
+    code, out, err = run_cli("sample", run, "--num", "4", "--out", target)
+    assert code == 0, err
+    assert str(target) in out
+    with Image.open(target) as im:
+        im.load()
+        assert im.format == "PNG" and im.mode == "L"
+        assert min(im.size) >= 2 * 8  # a 2x2 grid of at least 8x8 images
+    # the same seed draws the same picture
+    again = tmp_path / "again.png"
+    run_cli("sample", run, "--num", "4", "--out", again)
+    assert again.read_bytes() == target.read_bytes()
+
+
+def test_info(vae_run):
+    run, _ = vae_run
+    code, out, err = run_cli("info", run)
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["model"] == "vae" and info["folder"] == str(run / "checkpoint")
+    assert info["step"] == 30 and info["config"]["hidden"] == [32]
+    assert info["run"]["total_steps"] == 30
+    assert info["last_train"]["step"] == 30 and info["last_val"]["step"] == 30
+
+
+def test_list():
+    code, out, err = run_cli("list")
+    assert code == 0, err
+    for name, entry in genlab.list_models().items():
+        line = next(x for x in out.splitlines() if x.strip().startswith(name + " "))
+        assert entry["family"] in line and f"likelihood={entry['likelihood']}" in line
+    assert "digits" in out and "text:PATH" in out
+
+
+def test_train_with_config_file(tmp_path):
+    cfg = tmp_path / "recipe.yaml"
+    cfg.write_text("model:\n  hidden: [8]\n  latent_dim: 2\ntrain:\n  lr: 0.005\n  progress: false\n", encoding="utf-8")
+    code, out, err = run_cli("train", "vae", "--config", cfg, "--steps", "2", "--out", tmp_path / "run",
+                             "--lr", "0.002")
+    assert code == 0, err
+    run_info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run_info["train"]["lr"] == 0.002  # the flag wins over the file
+    assert run_info["train"]["steps"] == 2
+    assert genlab.load(tmp_path / "run").config.hidden == [8]
+
+
+# ---- text -----------------------------------------------------------------------------------------
+def test_train_gpt(gpt_run):
+    run, (code, out, err) = gpt_run
+    assert code == 0, err
+    report = last_json(out)
+    assert report["steps"] == 20 and math.isfinite(report["val_loss"])
+    model = genlab.load(run)
+    assert model.config.n_layer == 1 and model.config.n_embd == 32 and model.config.block_size == 16
+    assert (run / "samples" / "step-000020.txt").is_file()
+
+
+def test_sample_text_with_prompt(gpt_run):
+    run, _ = gpt_run
+    code, out, err = run_cli("sample", run, "--prompt", "ab", "--max-new-tokens", "10", "--num", "3")
+    assert code == 0, err
+    samples = out.rstrip("\n").split("\n-----\n")
+    assert len(samples) == 3
+    for s in samples:
+        assert s.startswith("ab") and len(s) == 12
+    vocab = set(genlab.load(run).data_info.vocab)
+    assert set("".join(samples)) <= vocab
+    code, out, err = run_cli("sample", run, "--prompt", "the ", "--max-new-tokens", "5", "--num", "1",
+                             "--temperature", "0")
+    assert code == 0 and out.startswith("the ") and len(out.rstrip("\n")) == 9
+
+
+def test_sample_text_to_file(gpt_run, tmp_path):
+    run, _ = gpt_run
+    target = tmp_path / "s.txt"
+    code, out, err = run_cli("sample", run, "--num", "2", "--max-new-tokens", "7", "--top-k", "3", "--out", target)
+    assert code == 0, err
+    assert len(target.read_text(encoding="utf-8").rstrip("\n").split("\n-----\n")) == 2
+
+
+def test_eval_text(gpt_run):
+    run, _ = gpt_run
+    code, out, err = run_cli("eval", run)
+    assert code == 0, err
+    assert "val split" in out and "nats per character" in out and "bits/char" in out
+    code, out, err = run_cli("eval", run, "--json")
+    result = json.loads(out)
+    assert result["split"] == "val" and result["likelihood"] == "exact" and result["unit"] == "nats per token"
+    assert result["bits_per_token"] == pytest.approx(result["nll_nats"] / math.log(2))
+    assert 0 < result["nll_nats"] < 2 * math.log(len(genlab.load(run).data_info.vocab))
+
+
+def test_resume_continues(tmp_path, text_path):
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", "gpt", "--data", f"text:{text_path}", "--steps", "4", "--set", "n_layer=1",
+                           "--set", "n_embd=16", "--set", "n_head=2", "--set", "block_size=8", "--out", run,
+                           "--batch-size", "8", "--progress", "false")
+    assert code == 0, err
+    code, out, err = run_cli("train", "--resume", run, "--steps", "7")
+    assert code == 0, err
+    assert f"resuming {run} at step 4 of 7" in err
+    assert last_json(out)["steps"] == 7
+    assert genlab.io.read_config(run / "checkpoint")["step"] == 7
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 7
+    code, out, err = run_cli("train", "--resume", run, "--steps", "8", "--lr", "1")
+    assert_one_line_error(code, out, err, "'lr' cannot change on resume")
+
+
+# ---- errors: one line, exit 2, no traceback ----------------------------------------------------------
+@pytest.mark.parametrize("args, needles", [
+    (["train", "vea", "--steps", "1"], ["unknown model 'vea'", "Did you mean 'vae'"]),
+    (["train", "vae", "--steps", "1", "--set", "hiden=[32]"], ["unknown model or training key 'hiden'",
+                                                               "Did you mean 'hidden'"]),
+    (["train", "vae", "--steps", "1", "--set", "hidden=abc"], ["'hidden'", "a list of int"]),
+    (["train", "vae", "--steps", "1", "--latent-dim", "two"], ["'latent_dim'", "int"]),
+    (["train", "vae", "--steps", "1", "--set", "schedule=linear"], ["'schedule'", "'cosine'"]),
+    (["train", "vae", "--steps", "1", "--set", "nokey"], ["--set takes key=value"]),
+    (["train", "gpt", "--steps", "1", "--data", "text:/no/such/file.txt"], ["/no/such/file.txt", "does not exist"]),
+    (["train", "vae", "--steps", "1", "--data", "cifar"], ["unknown data set 'cifar'"]),
+    (["train", "gpt", "--steps", "1", "--data", "digits"], ["text", "image"]),
+    (["train", "--steps", "1"], ["name a model"]),
+    (["eval", "/no/such/run"], ["does not exist"]),
+    (["sample", "/no/such/run"], ["does not exist"]),
+    (["info", "/no/such/run"], ["does not exist"]),
+    (["bench", "nope"], ["unknown benchmark 'nope'"]),
+])
+def test_bad_input_is_one_line_exit_2(args, needles, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written into the repository
+    code, out, err = run_cli(*args, "--out", tmp_path / "run") if args[0] == "train" else run_cli(*args)
+    assert_one_line_error(code, out, err, *needles)
+    assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_missing_data_file_in_data_root(tmp_path):
+    code, out, err = run_cli("train", "vae", "--steps", "1", "--data", "mnist", "--data-root", tmp_path / "r",
+                             "--out", tmp_path / "run")
+    assert_one_line_error(code, out, err, str(tmp_path / "r" / "mnist" / "train-images-idx3-ubyte.gz"),
+                          "genlab data download mnist")
+
+
+def test_existing_run_needs_overwrite(tmp_path):
+    run = tmp_path / "run"
+    args = ("train", "vae", "--steps", "2", "--set", "hidden=[8]", "--out", run, "--progress", "false")
+    assert run_cli(*args)[0] == 0
+    before = (run / "checkpoint" / "model.safetensors").read_bytes()
+    code, out, err = run_cli(*args)
+    assert_one_line_error(code, out, err, str(run), "--resume", "--overwrite")
+    assert (run / "checkpoint" / "model.safetensors").read_bytes() == before
+    (run / "stale.txt").write_text("from the old run")
+    code, out, err = run_cli(*args, "--overwrite", "--seed", "5")
+    assert code == 0, err
+    assert (run / "checkpoint" / "model.safetensors").read_bytes() != before
+    assert not (run / "stale.txt").exists()
+
+
+def test_seed_decides_the_whole_run(tmp_path):
+    """The same --seed gives the same weights (initial ones included), whatever ran before."""
+    def train(name, seed, global_seed):
+        torch.manual_seed(global_seed)
+        code, _, err = run_cli("train", "vae", "--steps", "2", "--set", "hidden=[8]", "--seed", seed,
+                               "--out", tmp_path / name, "--progress", "false")
+        assert code == 0, err
+        return genlab.load(tmp_path / name).state_dict()
+
+    a, b, c = train("a", 3, 1), train("b", 3, 2), train("c", 4, 1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_prompt_character_not_in_vocab(gpt_run):
+    run, _ = gpt_run
+    code, out, err = run_cli("sample", run, "--prompt", "ab#", "--max-new-tokens", "3")
+    assert_one_line_error(code, out, err, "'#' at position 2", "not in the model's vocabulary")
+    code, out, err = run_cli("sample", run, "--prompt", "", "--max-new-tokens", "3")
+    assert_one_line_error(code, out, err, "--prompt is empty")
+
+
+def test_debug_shows_the_exception():
+    with pytest.raises(genlab.ConfigError):
+        main(["--debug", "train", "vea"])
+
+
+# ---- bench --------------------------------------------------------------------------------------------
+def test_bench_vae_digits_quick_json():
+    code, out, err = run_cli("bench", "vae-digits", "--quick", "--json")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert {"name", "test_nll_nats", "bound", "iw_samples", "test_neg_elbo_nats", "bits_per_dim", "steps",
+            "wall_s", "seed"} <= set(result)
+    assert result["name"] == "vae-digits" and result["bound"] is True and result["iw_samples"] == 10
+    assert 0 < result["steps"] <= 50
+    assert math.isfinite(result["test_nll_nats"]) and math.isfinite(result["test_neg_elbo_nats"])
+    # the K=10 importance-weighted bound is at least as tight as the ELBO (K=1)
+    assert result["test_nll_nats"] <= result["test_neg_elbo_nats"] + 1e-6

@@ -1,0 +1,190 @@
+"""Saved models: config.json checks, weights that do not fit, wrapper prefixes, tied weights."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+
+import genlab
+from conftest import state_dicts_equal
+from genlab.io import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load_state_file, save_state_file
+
+
+@pytest.fixture
+def saved_vae(tmp_path, digits):
+    model = genlab.create_model("vae", data=digits, hidden=[16], latent_dim=3).eval()
+    return model, genlab.save_pretrained(model, tmp_path / "vae")
+
+
+@pytest.fixture
+def saved_gpt(tmp_path, text_data):
+    model = genlab.create_model("gpt", data=text_data, n_layer=1, n_head=2, n_embd=16, block_size=8).eval()
+    return model, genlab.save_pretrained(model, tmp_path / "gpt")
+
+
+def edit_config(folder, fn):
+    path = folder / CONFIG_FILE
+    meta = json.loads(path.read_text())
+    fn(meta)
+    path.write_text(json.dumps(meta))
+
+
+def test_saved_folder_layout(saved_vae):
+    model, folder = saved_vae
+    assert sorted(p.name for p in folder.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    meta = json.loads((folder / CONFIG_FILE).read_text())
+    assert meta["model"] == "vae" and meta["format_version"] == FORMAT_VERSION
+    assert meta["genlab_version"] == genlab.__version__
+    assert meta["config"] == model.config.to_dict()
+    assert meta["data"]["levels"] == 17 and meta["data"]["shape"] == [1, 8, 8]
+
+
+def test_load_expected_other_model_type(saved_vae):
+    _, folder = saved_vae
+    with pytest.raises(genlab.CheckpointError, match="holds a 'vae' model, not a 'gpt' model"):
+        genlab.load(folder, expected="gpt")
+    assert genlab.load(folder, expected="vae").name == "vae"
+
+
+def test_newer_format_version_fails_clearly(saved_vae):
+    _, folder = saved_vae
+
+    def newer(meta):
+        meta["format_version"] = FORMAT_VERSION + 1
+        meta["genlab_version"] = "9.0.0"
+
+    edit_config(folder, newer)
+    with pytest.raises(genlab.CheckpointError) as info:
+        genlab.load(folder)
+    msg = str(info.value)
+    assert "newer genlab" in msg and "9.0.0" in msg and "upgrade" in msg
+
+
+@pytest.mark.parametrize("drop", ["model", "config", "data"])
+def test_config_without_model_or_config_fails(saved_vae, drop):
+    _, folder = saved_vae
+    edit_config(folder, lambda meta: meta.pop(drop))
+    with pytest.raises(genlab.CheckpointError, match="not a genlab model config"):
+        genlab.load(folder)
+
+
+@pytest.mark.parametrize("text", ["{broken", "[1, 2]", ""])
+def test_config_json_that_is_not_a_mapping(saved_vae, text):
+    _, folder = saved_vae
+    (folder / CONFIG_FILE).write_text(text)
+    with pytest.raises(genlab.CheckpointError):
+        genlab.load(folder)
+
+
+def test_unknown_model_name_in_config(saved_vae):
+    _, folder = saved_vae
+    edit_config(folder, lambda meta: meta.update(model="diffusion-xl"))
+    with pytest.raises(genlab.GenlabError, match="unknown model 'diffusion-xl'"):
+        genlab.load(folder)
+
+
+def test_weights_that_do_not_fit_the_config(saved_vae):
+    _, folder = saved_vae
+    edit_config(folder, lambda meta: meta["config"].update(hidden=[32]))
+    with pytest.raises(genlab.CheckpointError, match="do not fit a 'vae' model"):
+        genlab.load(folder)
+
+
+def test_weights_with_missing_or_extra_tensors(saved_vae):
+    model, folder = saved_vae
+    state = model.state_dict()
+    save_state_file({k: v for k, v in state.items() if k != "encoder.0.bias"}, folder / WEIGHTS_FILE)
+    with pytest.raises(genlab.CheckpointError, match="do not fit"):
+        genlab.load(folder)
+    save_state_file({**state, "extra.weight": torch.zeros(2)}, folder / WEIGHTS_FILE)
+    with pytest.raises(genlab.CheckpointError, match="do not fit"):
+        genlab.load(folder)
+
+
+def test_damaged_weights_file(saved_vae):
+    _, folder = saved_vae
+    (folder / WEIGHTS_FILE).write_bytes(b"\x00" * 100)
+    with pytest.raises(genlab.CheckpointError, match="damaged"):
+        genlab.load(folder)
+
+
+def test_missing_folder_and_non_model_folder(tmp_path):
+    with pytest.raises(genlab.CheckpointError, match="does not exist"):
+        genlab.load(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(genlab.CheckpointError, match="genlab train"):
+        genlab.load(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("prefix", ["_orig_mod.", "module.", "module._orig_mod."])
+def test_wrapper_prefixes_are_stripped(saved_vae, prefix):
+    model, folder = saved_vae
+    save_state_file({prefix + k: v for k, v in model.state_dict().items()}, folder / WEIGHTS_FILE)
+    with safe_open(str(folder / WEIGHTS_FILE), "pt") as f:
+        assert all(k.startswith(prefix) for k in f.keys())
+    loaded = genlab.load(folder)
+    assert state_dicts_equal(loaded.state_dict(), model.state_dict()) == []
+
+
+def test_prefix_stripping_keeps_inner_names():
+    state = {"module.encoder.module.weight": torch.ones(1), "_orig_mod.a_orig_mod.b": torch.zeros(1)}
+    import genlab.io as io
+
+    assert [io._strip_prefixes(k) for k in state] == ["encoder.module.weight", "a_orig_mod.b"]
+
+
+def test_tied_weights_survive_save_and_load(saved_gpt):
+    model, folder = saved_gpt
+    with safe_open(str(folder / WEIGHTS_FILE), "pt") as f:
+        keys = set(f.keys())
+        aliases = json.loads(f.metadata()["aliases"])
+    assert "tok_emb.weight" in keys and "head.weight" not in keys  # stored once
+    assert aliases == {"head.weight": "tok_emb.weight"}
+    loaded = genlab.load(folder)
+    assert loaded.head.weight is loaded.tok_emb.weight
+    assert state_dicts_equal(loaded.state_dict(), model.state_dict()) == []
+    # still tied after loading: an update through one name is seen through the other
+    with torch.no_grad():
+        loaded.tok_emb.weight[0, 0] += 1.0
+    assert loaded.head.weight[0, 0] == loaded.tok_emb.weight[0, 0]
+    x = torch.randint(0, model.config.vocab_size, (2, 9))
+    torch.testing.assert_close(genlab.load(folder).log_prob(x), model.log_prob(x), rtol=0, atol=0)
+
+
+def test_tied_weights_stay_tied_through_training_and_checkpoint(tmp_path, text_data):
+    model = genlab.create_model("gpt", data=text_data, n_layer=1, n_head=2, n_embd=16, block_size=8)
+    trainer = genlab.Trainer(model, text_data, genlab.TrainConfig().replace(
+        steps=3, batch_size=4, progress=False, eval_every=0, checkpoint_every=0), out_dir=tmp_path / "run")
+    trainer.fit()
+    assert model.head.weight is model.tok_emb.weight
+    resumed = genlab.resume(tmp_path / "run", steps=4)
+    assert resumed.model.head.weight is resumed.model.tok_emb.weight
+    resumed.fit()
+    loaded = genlab.load(tmp_path / "run")
+    assert loaded.head.weight is loaded.tok_emb.weight
+    assert state_dicts_equal(loaded.state_dict(), resumed.model.state_dict()) == []
+
+
+def test_load_state_file_restores_aliases(tmp_path):
+    shared = torch.arange(6.0).view(2, 3)
+    save_state_file({"a": shared, "b": shared, "c": shared.clone()}, tmp_path / "w.safetensors")
+    with safe_open(str(tmp_path / "w.safetensors"), "pt") as f:
+        assert set(f.keys()) == {"a", "c"}
+    state = load_state_file(tmp_path / "w.safetensors")
+    assert set(state) == {"a", "b", "c"}
+    assert all(torch.equal(state[k], shared) for k in state)
+
+
+def test_load_onto_a_device_and_in_eval_mode(saved_vae):
+    _, folder = saved_vae
+    loaded = genlab.load(folder, map_location="cpu")
+    assert loaded.device.type == "cpu" and not loaded.training
+
+
+def test_save_pretrained_leaves_no_temporary_files(saved_vae):
+    model, folder = saved_vae
+    genlab.save_pretrained(model, folder)  # overwrite in place
+    assert sorted(p.name for p in folder.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]

@@ -1,0 +1,246 @@
+"""The VAE: importance-weighted bounds, decoders, the discretized logistic, shapes, architectures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import genlab
+from conftest import fast_train_config
+from genlab.nn import discretized_logistic_log_prob, sample_discretized_logistic
+
+
+@pytest.fixture(scope="module")
+def trained_vae():
+    """A small VAE (2-d latent) trained for a few hundred steps on digits (about a second)."""
+    data = genlab.load_dataset("digits")
+    torch.manual_seed(0)
+    model = genlab.create_model("vae", data=data, hidden=[32], latent_dim=2)
+    genlab.Trainer(model, data, fast_train_config(steps=300, batch_size=64, lr=3e-3, log_every=100)).fit()
+    return model.eval(), data
+
+
+def exact_log_prob_2d(model, x: torch.Tensor, n: int = 121, bound: float = 6.0) -> torch.Tensor:
+    """log p(x) = log (integral of p(x|z) p(z) dz) by quadrature on a grid (2-d latent, categorical decoder)."""
+    grid = torch.linspace(-bound, bound, n)
+    z = torch.cartesian_prod(grid, grid)  # [Z, 2]
+    with torch.no_grad():
+        log_px_z = model.decoder_params(z).log_softmax(-1).reshape(len(z), -1).double()  # [Z, D * levels]
+    onehot = torch.nn.functional.one_hot(x.reshape(len(x), -1).long(), model.config.levels).reshape(len(x), -1)
+    log_lik = onehot.double() @ log_px_z.T  # [B, Z]: sum over pixels of log p(x_d | z)
+    log_prior = -0.5 * (z.double() ** 2).sum(1) - math.log(2 * math.pi)
+    return torch.logsumexp(log_lik + log_prior, dim=1) + 2 * math.log(float(grid[1] - grid[0]))
+
+
+def test_iwae_bound_tightens_with_k(trained_vae):
+    model, data = trained_vae
+    means = {k: -genlab.evaluate(model, data, "test", seed=0, num_samples=k)["nll_nats"] for k in (1, 10, 100)}
+    assert all(math.isfinite(v) for v in means.values())
+    # mean importance-weighted bound over the 447 test images: ELBO <= IWAE-10 <= IWAE-100
+    assert means[1] <= means[10] <= means[100], means
+    assert means[1] < means[100]
+    # and all of them are lower bounds on the true log-likelihood, which the 2-d latent lets us
+    # compute by quadrature; the gap shrinks as K grows
+    exact = float(exact_log_prob_2d(model, data.test.images).mean())
+    assert means[100] <= exact + 0.02, (means, exact)
+    assert exact - means[100] < exact - means[1]
+
+
+def test_quadrature_reference_is_converged(trained_vae):
+    model, data = trained_vae
+    x = data.test.images[:32]
+    coarse, fine = exact_log_prob_2d(model, x, n=61, bound=6.0), exact_log_prob_2d(model, x, n=121, bound=7.0)
+    assert torch.allclose(coarse, fine, atol=0.05)
+
+
+def test_elbo_of_log_prob_matches_training_objective(trained_vae):
+    model, data = trained_vae
+    x = data.test.images
+    torch.manual_seed(1)
+    elbo = float(model.log_prob(x, num_samples=1).mean())
+    torch.manual_seed(1)
+    with torch.no_grad():
+        recon, kl = model.elbo_terms(x)
+    elbo_direct = float((recon - kl).mean())
+    assert abs(elbo_direct - elbo) < 0.05 * abs(elbo)
+
+
+def test_iwae_chunking_does_not_change_the_bound(trained_vae):
+    model, data = trained_vae
+    x = data.test.images[:32]
+    torch.manual_seed(3)
+    a = model.log_prob(x, num_samples=20, chunk=64)
+    torch.manual_seed(3)
+    b = model.log_prob(x, num_samples=20, chunk=64)
+    assert torch.equal(a, b)
+    torch.manual_seed(3)
+    c = model.log_prob(x, num_samples=20, chunk=7)
+    assert c.shape == (32,) and torch.isfinite(c).all()
+    # chunking draws the same noise in a different layout: equal in distribution, close on average
+    assert abs(float(a.mean()) - float(c.mean())) < 0.1 * abs(float(a.mean()))
+
+
+def test_trained_vae_beats_an_untrained_one(trained_vae):
+    model, data = trained_vae
+    fresh = genlab.create_model("vae", data=data, hidden=[32], latent_dim=2).eval()
+    trained = genlab.evaluate(model, data, "test", num_samples=5)["nll_nats"]
+    untrained = genlab.evaluate(fresh, data, "test", num_samples=5)["nll_nats"]
+    assert trained < untrained
+
+
+@pytest.mark.parametrize("decoder", ["categorical", "logistic", "gaussian"])
+def test_decoders_give_finite_log_prob(decoder, digits):
+    model = genlab.create_model("vae", data=digits, hidden=[32], latent_dim=4, decoder=decoder)
+    genlab.Trainer(model, digits, fast_train_config(steps=3)).fit()
+    model.eval()
+    logp = model.log_prob(digits.test.images[:8], num_samples=4)
+    assert logp.shape == (8,) and torch.isfinite(logp).all()
+    assert (logp < 0).all()
+    x = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (4, 1, 8, 8) and int(x.min()) >= 0 and int(x.max()) <= 16
+
+
+def binary_digits(digits) -> genlab.DataSet:
+    """digits thresholded to 0/1 pixels: data with levels=2 for the Bernoulli decoder."""
+    def split(s):
+        return genlab.data.ImageSplit((s.images >= 8).to(torch.uint8), s.labels)
+
+    info = genlab.DataInfo("digits-binary", "image", shape=(1, 8, 8), levels=2, num_classes=10)
+    return genlab.DataSet(info, split(digits.train), split(digits.val), split(digits.test))
+
+
+def test_bernoulli_decoder_on_binary_data(digits):
+    data = binary_digits(digits)
+    model = genlab.create_model("vae", data=data, hidden=[32], latent_dim=4, decoder="bernoulli")
+    assert model.config.levels == 2
+    genlab.Trainer(model, data, fast_train_config(steps=3)).fit()
+    model.eval()
+    logp = model.log_prob(data.test.images[:8], num_samples=4)
+    assert logp.shape == (8,) and torch.isfinite(logp).all() and (logp < 0).all()
+    x = model.sample(6, generator=torch.Generator().manual_seed(0))
+    assert set(x.unique().tolist()) <= {0, 1}
+
+
+def test_bernoulli_decoder_on_17_levels_is_not_a_likelihood(digits):
+    model = genlab.create_model("vae", data=digits, hidden=[32], latent_dim=4, decoder="bernoulli")
+    # it still trains (BCE on grey values) ...
+    genlab.Trainer(model, digits, fast_train_config(steps=2)).fit()
+    # ... but scoring the 17-level data with it is refused
+    with pytest.raises(genlab.GenlabError, match="Bernoulli"):
+        model.log_prob(digits.test.images[:4])
+    with pytest.raises(genlab.GenlabError):
+        genlab.evaluate(model, digits, "test")
+
+
+@pytest.mark.parametrize("levels", [2, 17, 256])
+def test_discretized_logistic_sums_to_one(levels):
+    gen = torch.Generator().manual_seed(levels)
+    n = 64
+    mean = torch.rand(n, generator=gen) * 2.4 - 1.2  # some centres outside [-1, 1]
+    log_scale = torch.rand(n, generator=gen) * 7.0 - 6.0  # scales from ~0.0025 to ~2.7
+    x = torch.arange(levels)[:, None].expand(levels, n)
+    logp = discretized_logistic_log_prob(x, mean.expand(levels, n), log_scale.expand(levels, n), levels)
+    assert torch.isfinite(logp).all()
+    assert (logp <= 1e-6).all()
+    total = logp.double().exp().sum(0)
+    assert torch.allclose(total, torch.ones_like(total), atol=1e-3), total
+
+
+def test_discretized_logistic_matches_cdf_differences():
+    levels = 5
+    mean, log_scale = torch.tensor(0.1), torch.tensor(-1.0)
+    s = math.exp(-1.0)
+    edges = [2 * k / (levels - 1) - 1 for k in range(levels)]
+    half = 1 / (levels - 1)
+
+    def cdf(v):
+        return 1 / (1 + math.exp(-(v - 0.1) / s))
+
+    expected = [cdf(edges[0] + half)]
+    expected += [cdf(e + half) - cdf(e - half) for e in edges[1:-1]]
+    expected += [1 - cdf(edges[-1] - half)]
+    got = discretized_logistic_log_prob(torch.arange(levels), mean.expand(levels), log_scale.expand(levels), levels)
+    assert torch.allclose(got.exp().double(), torch.tensor(expected, dtype=torch.double), atol=1e-6)
+
+
+def test_discretized_logistic_sampler_matches_its_probabilities():
+    levels = 5
+    n = 20000
+    mean = torch.full((n,), 0.2)
+    log_scale = torch.full((n,), -0.7)
+    draws = sample_discretized_logistic(mean, log_scale, levels, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=levels).double() / n
+    probs = discretized_logistic_log_prob(torch.arange(levels), mean[:levels], log_scale[:levels], levels).exp()
+    assert torch.allclose(freq, probs.double(), atol=0.02), (freq, probs)
+
+
+def test_encode_decode_reconstruct_interpolate_shapes(digits):
+    model = genlab.create_model("vae", data=digits, hidden=[32], latent_dim=5).eval()
+    x = digits.test.images[:7]
+    mean, logvar = model.encode(x)
+    assert mean.shape == (7, 5) and logvar.shape == (7, 5)
+    for mode in ("mean", "sample"):
+        dec = model.decode(mean, mode=mode)
+        assert dec.shape == (7, 1, 8, 8) and dec.dtype == torch.long
+        assert int(dec.min()) >= 0 and int(dec.max()) <= 16
+    with pytest.raises(genlab.ConfigError, match="mode"):
+        model.decode(mean, mode="median")
+    rec = model.reconstruct(x)
+    assert rec.shape == x.shape and rec.dtype == torch.long
+    assert torch.equal(rec, model.decode(mean))
+    path = model.interpolate(x[0], x[1], steps=6)
+    assert path.shape == (6, 1, 8, 8)
+    assert torch.equal(path[0], model.decode(mean[:1])[0])
+    assert torch.equal(path[-1], model.decode(mean[1:2])[0])
+    assert model.decoder_params(mean).shape == (7, 1, 8, 8, 17)
+
+
+def test_conditional_vae(digits):
+    model = genlab.create_model("vae", data=digits, hidden=[32], latent_dim=4, conditional=True)
+    genlab.Trainer(model, digits, fast_train_config(steps=2)).fit()
+    model.eval()
+    x, y = digits.test.images[:6], digits.test.labels[:6]
+    logp = model.log_prob(x, condition=y, num_samples=3)
+    assert logp.shape == (6,) and torch.isfinite(logp).all()
+    assert model.sample(4, condition=torch.tensor(3)).shape == (4, 1, 8, 8)
+    assert model.sample(4).shape == (4, 1, 8, 8)
+    with pytest.raises(genlab.ConfigError):
+        model.sample(4, condition=torch.tensor([10, 0, 0, 0]))
+    with pytest.raises(genlab.ConfigError, match="not conditional"):
+        genlab.create_model("vae", data=digits, hidden=[8]).sample(2, condition=torch.tensor(1))
+
+
+@pytest.mark.parametrize("shape, channels", [((1, 8, 8), [8, 16]), ((1, 28, 28), [8, 16]),
+                                             ((1, 28, 28), [4, 8, 8]), ((3, 7, 9), [8, 16])])
+@pytest.mark.parametrize("decoder", ["categorical", "logistic"])
+def test_conv_architecture_shapes(shape, channels, decoder):
+    levels = 17
+    info = genlab.DataInfo("synthetic", "image", shape=shape, levels=levels)
+    model = genlab.create_model("vae", data=info, architecture="conv", conv_channels=channels, latent_dim=4,
+                                decoder=decoder)
+    x = torch.randint(0, levels, (3, *shape), generator=torch.Generator().manual_seed(0)).to(torch.uint8)
+    out = model.training_step({"x": x}, step=0)
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval()
+    assert model.decoder_params(torch.zeros(3, 4)).shape[:4] == (3, *shape)
+    logp = model.log_prob(x, num_samples=2)
+    assert logp.shape == (3,) and torch.isfinite(logp).all()
+    assert model.sample(2).shape == (2, *shape)
+    assert model.reconstruct(x).shape == x.shape
+
+
+def test_conv_vae_trains_on_digits(digits):
+    model = genlab.create_model("vae", data=digits, architecture="conv", conv_channels=[8, 16], latent_dim=4)
+    summary = genlab.Trainer(model, digits, fast_train_config(steps=2)).fit()
+    assert summary["steps"] == 2
+
+
+@pytest.mark.parametrize("bad", [dict(image_shape=[8, 8]), dict(levels=1), dict(latent_dim=0),
+                                 dict(iw_samples=0), dict(conditional=True)])
+def test_invalid_vae_configs(bad):
+    with pytest.raises(genlab.ConfigError):
+        genlab.create_model("vae", **bad)
