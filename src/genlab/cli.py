@@ -101,7 +101,11 @@ def cmd_train(args, extra) -> int:
         model_over, train_over = split_overrides(overrides, cls.config_class.keys(), TrainConfig.keys())
         if args.steps is not None:
             train_over["steps"] = args.steps
-        data = load_dataset(args.data, root=args.data_root)
+        spec = args.data
+        for prefix in ("images:", "text:"):  # keep the run resumable from any working directory
+            if spec.startswith(prefix):
+                spec = prefix + str(Path(spec[len(prefix):]).resolve())
+        data = load_dataset(spec, root=args.data_root)
         config = TrainConfig().replace(**train_over)
         torch.manual_seed(config.seed)  # the seed decides the initial weights too, not only the batches
         model = create_model(args.model, data=data, **model_over)
@@ -113,10 +117,6 @@ def cmd_train(args, extra) -> int:
             import shutil
 
             shutil.rmtree(out)
-        spec = args.data
-        for prefix in ("images:", "text:"):  # keep the run resumable from any working directory
-            if spec.startswith(prefix):
-                spec = prefix + str(Path(spec[len(prefix):]).resolve())
         trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": spec, "options": {}})
         print(f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
               f"for {trainer.total_steps} steps -> {out}", file=sys.stderr)
