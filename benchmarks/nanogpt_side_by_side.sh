@@ -28,5 +28,33 @@ start=$("$python" -c "import time; print(time.time())")
 end=$("$python" -c "import time; print(time.time())")
 "$python" -c "print(\"nanoGPT wall_s\", round($end - $start, 1))"
 
+# nanoGPT's printed loss is an estimate from 20 random batches; score its final checkpoint on the
+# whole validation split exactly as genlab does (windows of 65 characters, stride 64).
+"$python" - "$work" <<'PY'
+import sys, torch, numpy as np, torch.nn.functional as F
+work = sys.argv[1]
+sys.path.insert(0, work)
+from model import GPT, GPTConfig
+ckpt = torch.load(f"{work}/out-shakespeare-char/ckpt.pt", map_location="cpu", weights_only=False)
+model = GPT(GPTConfig(**ckpt["model_args"]))
+model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in ckpt["model"].items()})
+model.eval()
+val = torch.from_numpy(np.fromfile(f"{work}/data/shakespeare_char/val.bin", dtype=np.uint16).astype(np.int64))
+T = 64
+starts = torch.arange(0, len(val) - T, T)
+total, count = 0.0, 0
+with torch.no_grad():
+    for chunk in starts.split(256):
+        windows = val[chunk[:, None] + torch.arange(T + 1)]
+        logits, _ = model(windows[:, :-1], windows[:, 1:])
+        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), windows[:, 1:].reshape(-1), reduction="sum").item()
+        count += windows[:, 1:].numel()
+print(f"nanoGPT whole-validation loss {total / count:.4f} at iteration {ckpt['iter_num']}")
+PY
+
 echo "== genlab bench gpt-shakespeare-cpu"
-"$here/.venv/bin/genlab" bench gpt-shakespeare-cpu --json --data-root "$root"
+start=$("$python" -c "import time; print(time.time())")
+"$here/.venv/bin/genlab" bench gpt-shakespeare-cpu --json --data-root "$root" > "$work/genlab.json"
+end=$("$python" -c "import time; print(time.time())")
+"$python" -c "print(\"genlab process wall_s\", round($end - $start, 1))"
+cat "$work/genlab.json"

@@ -262,7 +262,7 @@ def cmd_bench(args, extra) -> int:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     names = [args.name] if args.name else list(BENCHMARKS)
     for name in names:
-        result = run_benchmark(name, data_root=args.data_root, quick=args.quick)
+        result = run_benchmark(name, data_root=args.data_root, quick=args.quick, seed=args.seed)
         if args.json:
             print(json.dumps(result), flush=True)
         else:
@@ -353,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="one JSON object per benchmark")
     b.add_argument("--data-root")
     b.add_argument("--quick", action="store_true", help="a short version, to check that it runs")
+    b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("data", help="data set downloads (never implicit)")
