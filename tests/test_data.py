@@ -55,7 +55,7 @@ def test_data_info_round_trip(digits, text_data):
     for info in (digits.info, text_data.info):
         assert genlab.DataInfo.from_dict(info.to_dict()) == info
     with pytest.raises(genlab.DataError, match="no image shape"):
-        text_data.info.dims
+        _ = text_data.info.dims
 
 
 # ---- MNIST ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import torch
 from ..data.core import DataSet, TokenSplit
 from ..data.sampler import BatchSampler
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
-from ..io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, atomic_write_text, load_state_file, replace_dir,
+from ..io import (WEIGHTS_FILE, atomic_write_bytes, atomic_write_text, load_state_file, replace_dir,
                   resolve_checkpoint_dir, save_pretrained)
 from . import distributed
 from .config import TrainConfig
