@@ -46,7 +46,7 @@ total, count = 0.0, 0
 with torch.no_grad():
     for chunk in starts.split(256):
         windows = val[chunk[:, None] + torch.arange(T + 1)]
-        logits, _ = model(windows[:, :-1], windows[:, 1:])
+        logits, _ = model(windows[:, :-1].contiguous(), windows[:, 1:].contiguous())
         total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), windows[:, 1:].reshape(-1), reduction="sum").item()
         count += windows[:, 1:].numel()
 print(f"nanoGPT whole-validation loss {total / count:.4f} at iteration {ckpt['iter_num']}")

@@ -103,7 +103,7 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
         "gpt-shakespeare-cpu": ("GPT on Tiny Shakespeare (validation loss, nats per character)",
                                 "4 layers, 4 heads, width 128, context 64, batch 12, 2,000 iterations, AdamW "
                                 "1e-3 -> 1e-4 cosine after 100 warm-up steps, betas (0.9, 0.99), weight decay 0.1, "
-                                "clip 1.0, no dropout, bf16 autocast (attention in fp32). Validation loss is exact, "
+                                "clip 1.0, no dropout, fp32. Validation loss is exact, "
                                 "over the whole validation split (111,488 predicted characters).",
                                 [("validation loss (nats/char)", "val_loss_nats"), ("bits/char", "val_bits_per_char"),
                                  ("parameters", "parameters"), ("wall time (s)", "wall_s")]),
