@@ -58,6 +58,14 @@ def run_one(name: str, seed: int, data_root: str | None) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def run_plain_vae(seed: int, data_root: str | None) -> dict:
+    cmd = [str(ROOT / ".venv" / "bin" / "python"), str(HERE / "plain_vae_mnist.py"), "--seed", str(seed)]
+    if data_root:
+        cmd += ["--data-root", data_root]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def run_nanogpt(path: str, data_root: str | None) -> dict:
     cmd = [str(HERE / "nanogpt_side_by_side.sh"), path] + ([data_root] if data_root else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -113,7 +121,11 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
                       "cross-entropy on grey values plus KL (one-sample negative ELBO on the 10,000 test "
                       "images): the example's metric, not a likelihood of the 256-level data.",
                       [("test negative ELBO (BCE, nats)", "test_neg_elbo_nats"), ("seconds per epoch", "s_per_epoch"),
-                       ("wall time (s)", "wall_s")]),
+                       ("wall time (s)", "wall_s"),
+                       ("plain-PyTorch loop, same set-up, fp32 (`benchmarks/plain_vae_mnist.py`): s per epoch",
+                        "plain_s_per_epoch"),
+                       ("plain-PyTorch loop: test negative ELBO", "plain_test_neg_elbo_nats"),
+                       ("speed-up over the plain loop, run by run", "speedup_vs_plain")]),
     }
     for name, (title, settings, keys) in sections.items():
         rows = results["benchmarks"].get(name)
@@ -152,6 +164,10 @@ def main() -> None:
         rows = []
         for seed in range(args.runs):
             row = run_one(name, seed, args.data_root)
+            if name == "vae-mnist":  # the plain-PyTorch baseline right after, for a same-conditions ratio
+                plain = run_plain_vae(seed, args.data_root)
+                row.update(plain_s_per_epoch=plain["s_per_epoch"], plain_test_neg_elbo_nats=plain["test_neg_elbo_nats"],
+                           speedup_vs_plain=round(plain["s_per_epoch"] / row["s_per_epoch"], 3))
             print(json.dumps(row), flush=True)
             rows.append(row)
         results["benchmarks"][name] = rows
