@@ -188,3 +188,14 @@ def test_save_pretrained_leaves_no_temporary_files(saved_vae):
     model, folder = saved_vae
     genlab.save_pretrained(model, folder)  # overwrite in place
     assert sorted(p.name for p in folder.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+
+
+def test_from_pretrained_checks_the_model_type(tmp_path):
+    from genlab.models.gpt import GPT
+    from genlab.models.vae import VAE
+
+    vae = genlab.create_model("vae", hidden=[16], latent_dim=2)
+    vae.save_pretrained(tmp_path / "vae")
+    assert isinstance(VAE.from_pretrained(tmp_path / "vae"), VAE)
+    with pytest.raises(genlab.CheckpointError, match="holds a 'vae' model, not a 'gpt' model"):
+        GPT.from_pretrained(tmp_path / "vae")

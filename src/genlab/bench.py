@@ -24,7 +24,7 @@ from .training import TrainConfig, Trainer
 # The digits VAE recipe, shared with `genlab demo`: MLP 64-256-256, latent 16, 17-level
 # categorical decoder; dropout, weight EMA and early stopping on the validation ELBO.
 VAE_DIGITS_MODEL = dict(hidden=[256, 256], latent_dim=16, decoder="categorical", dropout=0.1)
-VAE_DIGITS_TRAIN = dict(steps=3000, batch_size=64, lr=1e-3, weight_decay=0.01, ema_decay=0.998,
+VAE_DIGITS_TRAIN = dict(steps=2000, batch_size=64, lr=1e-3, weight_decay=0.01, ema_decay=0.998,
                         eval_every=250, early_stopping=4, checkpoint_every=0, log_every=50)
 
 

@@ -140,6 +140,13 @@ class GenerativeModel(nn.Module):
             raise ConfigError(f"condition must be {batch_size} class labels in [0, {num_classes})")
         return condition
 
+    @classmethod
+    def from_pretrained(cls, path, map_location="cpu") -> "GenerativeModel":
+        """Load a saved model of this class; a folder holding another model type fails clearly."""
+        from ..io import load
+
+        return load(path, expected=cls.name or None, map_location=map_location)
+
     def save_pretrained(self, path) -> None:
         from ..io import save_pretrained
 
