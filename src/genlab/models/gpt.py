@@ -15,7 +15,7 @@ from torch import nn
 
 from ..data.core import DataInfo
 from ..errors import ConfigError
-from ..nn import TransformerBlock
+from ..nn import TransformerBlock, sample_next
 from ..registry import register_model
 from .base import GenerativeModel, ModelConfig, StepOutput
 
@@ -139,27 +139,3 @@ class GPT(GenerativeModel):
             next_id = sample_next(logits[:, -1].float(), temperature, top_k, top_p, generator)
             idx = torch.cat([idx, next_id], dim=1)
         return idx
-
-
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One token id per row ``[B, 1]`` from logits ``[B, V]`` with temperature, top-k and top-p."""
-    if temperature < 0:
-        raise ConfigError(f"temperature must be >= 0, got {temperature}")
-    if temperature == 0:
-        return logits.argmax(-1, keepdim=True)
-    logits = logits / temperature
-    if top_k is not None:
-        if top_k < 1:
-            raise ConfigError(f"top_k must be >= 1, got {top_k}")
-        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None:
-        if not 0 < top_p <= 1:
-            raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
-        sorted_logits, order = logits.sort(-1, descending=True)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        drop = cum - sorted_logits.softmax(-1) >= top_p  # tokens after the mass already reached p
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator)

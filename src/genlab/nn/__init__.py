@@ -10,6 +10,7 @@ from .distributions import (
     sample_discretized_logistic,
 )
 from .mlp import MLP
+from .sampling import sample_next
 
 __all__ = [
     "MLP",
@@ -22,4 +23,5 @@ __all__ = [
     "gaussian_log_prob",
     "get_activation",
     "sample_discretized_logistic",
+    "sample_next",
 ]
