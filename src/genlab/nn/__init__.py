@@ -9,11 +9,27 @@ from .distributions import (
     gaussian_log_prob,
     sample_discretized_logistic,
 )
+from .flows import (ActNorm, AffineCoupling, FlowLayer, FlowSequential, InvConv1x1, MultiScaleFlow, Squeeze,
+                    factor_out)
+from .masked_conv import GatedPixelCNNLayer, HorizontalConv, VerticalConv, gate
 from .mlp import MLP
 from .sampling import sample_next
+from .unet import UNet, timestep_embedding
 
 __all__ = [
     "MLP",
+    "GatedPixelCNNLayer",
+    "HorizontalConv",
+    "VerticalConv",
+    "gate",
+    "ActNorm",
+    "AffineCoupling",
+    "FlowLayer",
+    "FlowSequential",
+    "InvConv1x1",
+    "MultiScaleFlow",
+    "Squeeze",
+    "factor_out",
     "CausalSelfAttention",
     "ConvDecoder",
     "ConvEncoder",
@@ -24,4 +40,6 @@ __all__ = [
     "get_activation",
     "sample_discretized_logistic",
     "sample_next",
+    "UNet",
+    "timestep_embedding",
 ]

@@ -1,0 +1,317 @@
+"""Denoising diffusion (Ho et al. 2020) with DDPM and DDIM (Song et al. 2021) sampling.
+
+Images of integer levels are mapped to [-1, 1] by ``2 x / (L - 1) - 1``. The forward process
+is ``q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)``; a U-Net predicts the noise and is
+trained on the simple MSE loss. :meth:`DDPM.log_prob` is the full variational bound (Ho et al.
+eq. 5) with a discretized Gaussian decoder over the data's levels, in nats of the discrete data.
+
+Timesteps are 0-based here: index ``t`` in ``0 .. T-1`` is the paper's step ``t + 1``.
+Classifier-free guidance uses ``eps = eps_u + s * (eps_c - eps_u)`` (s = ``guidance_scale``):
+s = 0 is the unconditional prediction (the null class), s = 1 the plain conditional one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from ..data.core import DataInfo
+from ..errors import ConfigError
+from ..nn import UNet
+from ..registry import register_model
+from .base import GenerativeModel, ModelConfig, StepOutput
+
+
+def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
+    """``[T]`` float64 noise variances beta_t.
+
+    ``linear``: Ho et al.'s 1e-4 .. 0.02 for T = 1000, rescaled by 1000 / T so that shorter chains
+    still end near pure noise (as Nichol & Dhariwal do). ``cosine``: Nichol & Dhariwal's
+    ``abar(t) = cos^2(((t/T + s) / (1 + s)) pi / 2)`` with s = 0.008, betas clipped at 0.999.
+    """
+    if schedule == "linear":
+        scale = 1000.0 / timesteps
+        return torch.linspace(scale * 1e-4, min(scale * 0.02, 0.999), timesteps, dtype=torch.float64)
+    if schedule == "cosine":
+        s = 0.008
+        steps = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
+        abar = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+        return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
+    raise ConfigError(f"schedule must be 'linear' or 'cosine', got {schedule!r}")
+
+
+def _log_ndtr_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``log(Phi(b) - Phi(a))`` for ``a < b``, stable in both tails (mirrored when a > 0)."""
+    flip = a > 0  # in the upper tail Phi(b) - Phi(a) = Phi(-a) - Phi(-b), with better precision
+    lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
+    log_hi, log_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)
+    return log_hi + torch.log(-torch.expm1((log_lo - log_hi).clamp(max=0.0)))
+
+
+def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor,
+                                  levels: int) -> torch.Tensor:
+    """Elementwise log P(x) for integer levels ``x`` in [0, levels) under a discretized Gaussian.
+
+    Level ``k`` sits at ``2 k / (levels - 1) - 1``; it gets the Gaussian's mass on
+    ``[centre - 1/(levels-1), centre + 1/(levels-1)]``, and the two end levels the tails to
+    -inf / +inf, so the probabilities of all levels sum to one.
+    """
+    half_bin = 1.0 / (levels - 1)
+    inv_std = torch.exp(-log_std)
+    centred = 2.0 * x.to(mean.dtype) / (levels - 1) - 1.0 - mean
+    lower = torch.where(x == 0, torch.full_like(centred, -math.inf), inv_std * (centred - half_bin))
+    upper = torch.where(x == levels - 1, torch.full_like(centred, math.inf), inv_std * (centred + half_bin))
+    logp = _log_ndtr_diff(lower, upper)
+    # a bin far narrower than the Gaussian can round to 0 mass: use density at the centre x width
+    fallback = -0.5 * (inv_std * centred) ** 2 - log_std - 0.5 * math.log(2 * math.pi) + math.log(2 * half_bin)
+    return torch.where(torch.isfinite(logp), logp, fallback)
+
+
+def _extract(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``values[t]`` (``[T]`` indexed by ``[B]``) shaped ``[B, 1, 1, 1]`` in ``like``'s dtype."""
+    return values[t].to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+
+@dataclasses.dataclass
+class DDPMConfig(ModelConfig):
+    image_shape: list[int] = dataclasses.field(default_factory=lambda: [1, 8, 8])  # [C, H, W]
+    levels: int = 17  # pixel values 0 .. levels-1
+    num_classes: int = 0
+    conditional: bool = False  # class-conditional with classifier-free guidance
+    timesteps: int = 1000
+    schedule: Literal["linear", "cosine"] = "linear"
+    channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64])  # U-Net widths, highest res first
+    num_res_blocks: int = 1
+    attention: bool = True  # self-attention at the lowest resolution
+    heads: int = 1
+    dropout: float = 0.0
+    cond_drop_prob: float = 0.1  # training labels replaced by the null class with this probability
+    clip_denoised: bool = True  # clip predicted x_0 to [-1, 1] in sampling and in the bound
+
+    def validate(self) -> None:
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ConfigError(f"image_shape must be [C, H, W], got {self.image_shape}")
+        if self.levels < 2:
+            raise ConfigError(f"levels must be >= 2, got {self.levels}")
+        if self.conditional and self.num_classes < 1:
+            raise ConfigError("conditional=true needs data with class labels (num_classes >= 1)")
+        if self.timesteps < 2:
+            raise ConfigError(f"timesteps must be >= 2, got {self.timesteps}")
+        if not self.channels or min(self.channels) < 1:
+            raise ConfigError(f"channels must be positive widths, got {self.channels}")
+        if not 0.0 <= self.cond_drop_prob < 1.0:
+            raise ConfigError(f"cond_drop_prob must be in [0, 1), got {self.cond_drop_prob}")
+
+
+@register_model("ddpm")
+class DDPM(GenerativeModel):
+    """Denoising diffusion: U-Net noise prediction, DDPM/DDIM sampling, classifier-free guidance."""
+
+    config_class = DDPMConfig
+    likelihood = "bound"
+    data_kinds = ("image",)
+    family = "diffusion"
+
+    def __init__(self, config: DDPMConfig, data_info: DataInfo):
+        super().__init__(config, data_info)
+        c = config.image_shape[0]
+        self.num_classes = config.num_classes if config.conditional else 0
+        self.net = UNet(c, c, config.channels, config.num_res_blocks, config.attention, config.heads,
+                        self.num_classes, config.dropout)
+        betas = make_betas(config.schedule, config.timesteps)  # [T] float64
+        alphas = 1.0 - betas
+        abar = torch.cumprod(alphas, 0)
+        abar_prev = torch.cat([torch.ones(1, dtype=torch.float64), abar[:-1]])
+        # float64 schedules, not saved (they follow from the config); cast where used
+        buffers = {
+            "betas": betas, "alphas_cumprod": abar, "alphas_cumprod_prev": abar_prev,
+            # q(x_{t-1} | x_t, x_0) = N(coef_x0 x_0 + coef_xt x_t, beta_tilde)
+            "posterior_variance": betas * (1 - abar_prev) / (1 - abar),
+            "posterior_coef_x0": betas * abar_prev.sqrt() / (1 - abar),
+            "posterior_coef_xt": (1 - abar_prev) * alphas.sqrt() / (1 - abar),
+        }
+        for name, value in buffers.items():
+            self.register_buffer(name, value, persistent=False)
+
+    @classmethod
+    def default_data_info(cls, config: DDPMConfig) -> DataInfo:
+        return DataInfo(name="none", kind="image", shape=tuple(config.image_shape), levels=config.levels,
+                        num_classes=config.num_classes)
+
+    # ---- data space <-> network space -----------------------------------------------------
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Integer levels -> floats in [-1, 1]."""
+        return 2.0 * x.float() / (self.config.levels - 1) - 1.0
+
+    def to_levels(self, x: torch.Tensor) -> torch.Tensor:
+        """Floats in [-1, 1] -> the nearest integer levels, clamped to [0, levels)."""
+        top = self.config.levels - 1
+        return torch.round((x + 1) / 2 * top).clamp(0, top).long()
+
+    # ---- forward process ------------------------------------------------------------------
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise``; ``x0``, ``noise`` ``[B, ...]``, ``t`` ``[B]``."""
+        abar = _extract(self.alphas_cumprod, t, x0)
+        return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+    def q_posterior(self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean ``[B, ...]`` and variance ``[B, 1, 1, 1]`` of q(x_{t-1} | x_t, x_0) (beta tilde_t)."""
+        mean = _extract(self.posterior_coef_x0, t, x0) * x0 + _extract(self.posterior_coef_xt, t, xt) * xt
+        return mean, _extract(self.posterior_variance, t, xt)
+
+    # ---- the network ----------------------------------------------------------------------
+    def predict_eps(self, xt: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's noise prediction ``[B, C, H, W]``; ``y`` None means the null class."""
+        return self.net(xt, t, y).float()
+
+    def guided_eps(self, xt: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None,
+                   guidance_scale: float = 1.0) -> torch.Tensor:
+        """Classifier-free guided noise ``eps_u + s (eps_c - eps_u)``, ``[B, C, H, W]``.
+
+        s = 1 (or no label, or an unconditional model) is the plain prediction; s = 0 is the
+        unconditional (null-class) one; s > 1 strengthens the condition.
+        """
+        if y is None or not self.num_classes or guidance_scale == 1.0:
+            return self.predict_eps(xt, t, y if self.num_classes else None)
+        if guidance_scale == 0.0:
+            return self.predict_eps(xt, t, None)
+        # one batched call: first half conditional, second half the null class
+        null = torch.full_like(y, self.num_classes)
+        eps_c, eps_u = self.predict_eps(torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([y, null])).chunk(2)
+        return eps_u + guidance_scale * (eps_c - eps_u)
+
+    def predict_x0(self, xt: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, clip: bool) -> torch.Tensor:
+        """``x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)``, optionally clipped to [-1, 1]."""
+        abar = _extract(self.alphas_cumprod, t, xt)
+        x0 = (xt - (1 - abar).sqrt() * eps) / abar.sqrt()
+        return x0.clamp(-1, 1) if clip else x0
+
+    # ---- training -------------------------------------------------------------------------
+    def training_step(self, batch, step, optimizer="model"):
+        x0 = self.to_unit(batch["x"])  # [B, C, H, W] in [-1, 1]
+        B = x0.shape[0]
+        t = torch.randint(0, self.config.timesteps, (B,), device=x0.device)
+        noise = torch.randn_like(x0)
+        y = None
+        if self.num_classes:
+            y = batch["y"].long()
+            if self.training and self.config.cond_drop_prob > 0:
+                # classifier-free guidance: the same network also learns the null class
+                drop = torch.rand(B, device=x0.device) < self.config.cond_drop_prob
+                y = torch.where(drop, torch.full_like(y, self.num_classes), y)
+        eps = self.predict_eps(self.q_sample(x0, t, noise), t, y)
+        mse = F.mse_loss(eps, noise)
+        return StepOutput(mse, {"mse": mse.detach()})
+
+    # ---- the bound ------------------------------------------------------------------------
+    @torch.no_grad()
+    def bound_terms(self, x: torch.Tensor, condition: torch.Tensor | None = None,
+                    chunk: int = 16) -> torch.Tensor:
+        """Per-term negative variational bound ``[B, T + 1]`` in nats (one noise draw per term).
+
+        Column 0 is ``L_0 = -log p(x_0 | x_1)`` under the discretized Gaussian decoder (mean: the
+        predicted x_0, std: sqrt(beta_1)); column t (1 .. T-1) is
+        ``KL(q(x_t | x_{t+1}, x_0) || p(x_t | x_{t+1}))`` in 0-based steps, with p's variance
+        beta tilde; column T is the prior term ``KL(q(x_T | x_0) || N(0, I))``. The sum over
+        columns is ``-log p(x)``'s upper bound. ``chunk`` timesteps are evaluated per network call.
+        """
+        x = x.to(self.betas.device)
+        x0 = self.to_unit(x).double()  # [B, C, H, W]; the KLs are sums of tiny differences: float64
+        B, T = x0.shape[0], self.config.timesteps
+        y = condition
+        clip = self.config.clip_denoised
+        terms = torch.zeros(B, T + 1, dtype=torch.float64, device=x0.device)
+        for start in range(0, T, chunk):
+            ts = torch.arange(start, min(start + chunk, T), device=x0.device)  # [k]
+            k = len(ts)
+            t = ts.repeat_interleave(B)  # [k * B], timestep-major
+            xs = x0.repeat(k, 1, 1, 1)  # [k * B, C, H, W]
+            xt = self.q_sample(xs, t, torch.randn_like(xs))
+            ys = None if y is None else y.repeat(k)
+            eps = self.predict_eps(xt.float(), t, ys).double()
+            x0_hat = self.predict_x0(xt, t, eps, clip)
+            mean_p, _ = self.q_posterior(x0_hat, xt, t)
+            mean_q, var = self.q_posterior(xs, xt, t)
+            # equal variances: KL = (mu_q - mu_p)^2 / (2 var), summed over pixels -> [k * B]
+            kl = ((mean_q - mean_p) ** 2 / (2 * var.clamp_min(1e-20))).flatten(1).sum(1)
+            # t = 0 is the decoder: x_0_hat is p(x_0 | x_1)'s mean (posterior coefficient on x_0 is 1)
+            log_std = 0.5 * torch.log(self.betas[0]).expand_as(x0_hat)
+            nll0 = -discretized_gaussian_log_prob(x.repeat(k, 1, 1, 1), x0_hat, log_std,
+                                                  self.config.levels).flatten(1).sum(1)
+            value = torch.where(t == 0, nll0, kl).view(k, B)
+            terms[:, start:start + k] = value.T
+        abar_T = self.alphas_cumprod[-1]
+        mean_T, var_T = abar_T.sqrt() * x0, (1 - abar_T)
+        terms[:, T] = (0.5 * (mean_T**2 + var_T - 1 - torch.log(var_T))).flatten(1).sum(1)
+        return terms.float()
+
+    @torch.no_grad()
+    def log_prob(self, x, *, condition=None, chunk: int = 16, **kwargs):
+        """``[B]`` lower bound on ``log p(x)`` in nats: minus the sum of :meth:`bound_terms` (all T+1)."""
+        condition = self.check_condition(condition, len(x))
+        return -self.bound_terms(x, condition, chunk=chunk).sum(1)
+
+    # ---- sampling -------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_continuous(self, num_samples: int, *, condition: torch.Tensor | None = None,
+                          generator: torch.Generator | None = None, sampler: str = "ddpm",
+                          steps: int | None = None, eta: float = 1.0, guidance_scale: float = 1.0,
+                          clip: bool | None = None) -> torch.Tensor:
+        """Samples ``[N, C, H, W]`` as floats (x_0 of the reverse chain, before rounding).
+
+        ``sampler="ddpm"``: ancestral sampling over all T steps with variance beta tilde.
+        ``sampler="ddim"``: ``steps`` evenly spaced timesteps (default T) and
+        ``x_{s} = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z`` with
+        ``sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s)``;
+        eta = 0 is deterministic, eta = 1 with steps = T is the DDPM sampler.
+        """
+        if sampler not in ("ddpm", "ddim"):
+            raise ConfigError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+        T = self.config.timesteps
+        clip = self.config.clip_denoised if clip is None else clip
+        device = self.betas.device  # buffers, so a parameter-free stand-in network works too
+        x = torch.randn(num_samples, *self.config.image_shape, generator=generator, device=device)
+        if sampler == "ddpm":
+            seq = list(range(T))
+        else:
+            steps = T if steps is None else steps
+            if not 1 <= steps <= T:
+                raise ConfigError(f"steps must be in [1, {T}], got {steps}")
+            seq = sorted(set(torch.linspace(0, T - 1, steps).round().long().tolist()))
+        for i in reversed(range(len(seq))):
+            t = torch.full((num_samples,), seq[i], device=device, dtype=torch.long)
+            eps = self.guided_eps(x, t, condition, guidance_scale)
+            x0 = self.predict_x0(x, t, eps, clip)
+            if sampler == "ddpm":
+                mean, var = self.q_posterior(x0, x, t)
+                if seq[i] > 0:
+                    x = mean + var.sqrt() * torch.randn(x.shape, generator=generator, device=device)
+                else:
+                    x = mean
+                continue
+            abar_t = float(self.alphas_cumprod[seq[i]])
+            abar_s = float(self.alphas_cumprod[seq[i - 1]]) if i > 0 else 1.0
+            # eps consistent with the (possibly clipped) x0, so eta = 1, steps = T equals DDPM
+            eps = (x - math.sqrt(abar_t) * x0) / math.sqrt(1 - abar_t)
+            sigma = eta * math.sqrt((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s))
+            x = math.sqrt(abar_s) * x0 + math.sqrt(max(1 - abar_s - sigma**2, 0.0)) * eps
+            if sigma > 0:
+                x = x + sigma * torch.randn(x.shape, generator=generator, device=device)
+        return x
+
+    @torch.no_grad()
+    def sample(self, num_samples, *, condition=None, generator=None, sampler: str = "ddpm",
+               steps: int | None = None, eta: float = 1.0, guidance_scale: float = 1.0, **kwargs):
+        """``[N, C, H, W]`` integer levels from the DDPM or DDIM sampler (see :meth:`sample_continuous`).
+
+        ``condition``: class labels for a conditional model (None: the unconditional null class);
+        ``guidance_scale`` s gives ``eps_u + s (eps_c - eps_u)``.
+        """
+        condition = self.check_condition(condition, num_samples)
+        x = self.sample_continuous(num_samples, condition=condition, generator=generator, sampler=sampler,
+                                   steps=steps, eta=eta, guidance_scale=guidance_scale)
+        return self.to_levels(x)
