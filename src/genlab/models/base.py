@@ -39,6 +39,24 @@ class ModelConfig(Config):
 
 
 @dataclasses.dataclass
+class ImageModelConfig(ModelConfig):
+    """The fields every image model has; :meth:`adapt_to_data` fills them from the data set."""
+
+    image_shape: list[int] = dataclasses.field(default_factory=lambda: [1, 8, 8])  # [C, H, W]
+    levels: int = 17  # pixel values 0 .. levels-1
+    num_classes: int = 0
+    conditional: bool = False  # condition on the class label (where the model supports it)
+
+    def validate(self) -> None:
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ConfigError(f"image_shape must be [C, H, W], got {self.image_shape}")
+        if self.levels < 2:
+            raise ConfigError(f"levels must be >= 2, got {self.levels}")
+        if self.conditional and self.num_classes < 1:
+            raise ConfigError("conditional=true needs data with class labels (num_classes >= 1)")
+
+
+@dataclasses.dataclass
 class StepOutput:
     """What a training step returns: the loss to minimise and metrics to log.
 
@@ -77,6 +95,9 @@ class GenerativeModel(nn.Module):
     @classmethod
     def default_data_info(cls, config: ModelConfig) -> DataInfo:
         """The data facts a config implies on its own, for a model built without data."""
+        if isinstance(config, ImageModelConfig):
+            return DataInfo(name="none", kind="image", shape=tuple(config.image_shape), levels=config.levels,
+                            num_classes=config.num_classes)
         raise NotImplementedError
 
     # ---- training -------------------------------------------------------------------------

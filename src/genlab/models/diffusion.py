@@ -23,7 +23,7 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import UNet
 from ..registry import register_model
-from .base import GenerativeModel, ModelConfig, StepOutput
+from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
 def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
@@ -77,11 +77,7 @@ def _extract(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch
 
 
 @dataclasses.dataclass
-class DDPMConfig(ModelConfig):
-    image_shape: list[int] = dataclasses.field(default_factory=lambda: [1, 8, 8])  # [C, H, W]
-    levels: int = 17  # pixel values 0 .. levels-1
-    num_classes: int = 0
-    conditional: bool = False  # class-conditional with classifier-free guidance
+class DDPMConfig(ImageModelConfig):
     timesteps: int = 1000
     schedule: Literal["linear", "cosine"] = "linear"
     channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64])  # U-Net widths, highest res first
@@ -93,12 +89,7 @@ class DDPMConfig(ModelConfig):
     clip_denoised: bool = True  # clip predicted x_0 to [-1, 1] in sampling and in the bound
 
     def validate(self) -> None:
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ConfigError(f"image_shape must be [C, H, W], got {self.image_shape}")
-        if self.levels < 2:
-            raise ConfigError(f"levels must be >= 2, got {self.levels}")
-        if self.conditional and self.num_classes < 1:
-            raise ConfigError("conditional=true needs data with class labels (num_classes >= 1)")
+        super().validate()
         if self.timesteps < 2:
             raise ConfigError(f"timesteps must be >= 2, got {self.timesteps}")
         if not self.channels or min(self.channels) < 1:
@@ -136,11 +127,6 @@ class DDPM(GenerativeModel):
         }
         for name, value in buffers.items():
             self.register_buffer(name, value, persistent=False)
-
-    @classmethod
-    def default_data_info(cls, config: DDPMConfig) -> DataInfo:
-        return DataInfo(name="none", kind="image", shape=tuple(config.image_shape), levels=config.levels,
-                        num_classes=config.num_classes)
 
     # ---- data space <-> network space -----------------------------------------------------
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:

@@ -25,14 +25,11 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import ActNorm, AffineCoupling, FlowLayer, FlowSequential, InvConv1x1, MultiScaleFlow, Squeeze
 from ..registry import register_model
-from .base import GenerativeModel, ModelConfig, StepOutput
+from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
 @dataclasses.dataclass
-class FlowConfig(ModelConfig):
-    image_shape: list[int] = dataclasses.field(default_factory=lambda: [1, 8, 8])  # [C, H, W]
-    levels: int = 17  # pixel values 0 .. levels-1
-    num_classes: int = 0  # filled from data; the flows are unconditional
+class FlowConfig(ImageModelConfig):
     num_scales: int = 2  # stages of the multi-scale architecture (factor-out after all but the last)
     steps_per_scale: int = 3  # couplings (RealNVP) or actnorm/1x1/coupling steps (Glow) per stage
     hidden_channels: int = 64  # width of the coupling networks
@@ -41,10 +38,9 @@ class FlowConfig(ModelConfig):
     dequant_samples: int = 1  # default K of the importance-weighted dequantisation bound in log_prob
 
     def validate(self) -> None:
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ConfigError(f"image_shape must be [C, H, W], got {self.image_shape}")
-        if self.levels < 2:
-            raise ConfigError(f"levels must be >= 2, got {self.levels}")
+        super().validate()
+        if self.conditional:
+            raise ConfigError("the flows are unconditional: leave conditional=false")
         if self.num_scales < 1 or self.steps_per_scale < 1 or self.hidden_channels < 1:
             raise ConfigError("num_scales, steps_per_scale and hidden_channels must be >= 1")
         if not 0.0 <= self.logit_alpha < 0.5:
@@ -84,11 +80,6 @@ class _ImageFlow(GenerativeModel):
 
     def build_stages(self, config: FlowConfig) -> list[FlowLayer]:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    @classmethod
-    def default_data_info(cls, config: FlowConfig) -> DataInfo:
-        return DataInfo(name="none", kind="image", shape=tuple(config.image_shape), levels=config.levels,
-                        num_classes=config.num_classes)
 
     # ---- data space <-> flow input ------------------------------------------------------
     def dequantize(self, x: torch.Tensor) -> torch.Tensor:

@@ -19,27 +19,18 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import GatedPixelCNNLayer, sample_next
 from ..registry import register_model
-from .base import GenerativeModel, ModelConfig, StepOutput
+from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
 @dataclasses.dataclass
-class PixelCNNConfig(ModelConfig):
-    image_shape: list[int] = dataclasses.field(default_factory=lambda: [1, 8, 8])  # [C, H, W]
-    levels: int = 17  # pixel values 0 .. levels-1
-    num_classes: int = 0
-    conditional: bool = False  # class-conditional bias inside every gate
+class PixelCNNConfig(ImageModelConfig):
     channels: int = 64  # hidden width of both stacks
     layers: int = 6  # gated layers (the first reads the image)
     kernel_size: int = 3  # odd; the receptive field grows by kernel_size // 2 per layer
     dropout: float = 0.0
 
     def validate(self) -> None:
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ConfigError(f"image_shape must be [C, H, W], got {self.image_shape}")
-        if self.levels < 2:
-            raise ConfigError(f"levels must be >= 2, got {self.levels}")
-        if self.conditional and self.num_classes < 1:
-            raise ConfigError("conditional=true needs data with class labels (num_classes >= 1)")
+        super().validate()
         if self.channels < 1 or self.layers < 1:
             raise ConfigError("channels and layers must be >= 1")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
@@ -68,11 +59,6 @@ class PixelCNN(GenerativeModel):
         # per-pixel head on the horizontal stack: logits for every channel and level
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(config.channels, config.channels, 1), nn.ReLU(),
                                   nn.Conv2d(config.channels, c * config.levels, 1))
-
-    @classmethod
-    def default_data_info(cls, config: PixelCNNConfig) -> DataInfo:
-        return DataInfo(name="none", kind="image", shape=tuple(config.image_shape), levels=config.levels,
-                        num_classes=config.num_classes)
 
     def _scale(self, x: torch.Tensor) -> torch.Tensor:
         """Integer levels -> floats in [-1, 1]."""

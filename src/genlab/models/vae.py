@@ -19,18 +19,14 @@ from ..errors import ConfigError, GenlabError
 from ..nn import (MLP, ConvDecoder, ConvEncoder, discretized_logistic_log_prob, gaussian_kl_standard,
                   gaussian_log_prob, sample_discretized_logistic)
 from ..registry import register_model
-from .base import GenerativeModel, ModelConfig, StepOutput
+from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 # decoder name -> parameters per pixel
 DECODER_PARAMS = {"categorical": None, "bernoulli": 1, "logistic": 2, "gaussian": 2}
 
 
 @dataclasses.dataclass
-class VAEConfig(ModelConfig):
-    image_shape: list[int] = dataclasses.field(default_factory=lambda: [1, 8, 8])  # [C, H, W]
-    levels: int = 17  # pixel values 0 .. levels-1
-    num_classes: int = 0
-    conditional: bool = False  # condition encoder and decoder on the class label
+class VAEConfig(ImageModelConfig):
     architecture: Literal["mlp", "conv"] = "mlp"
     hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])  # MLP widths
     conv_channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64])  # conv widths
@@ -42,12 +38,7 @@ class VAEConfig(ModelConfig):
     iw_samples: int = 100  # K of the importance-weighted bound in log_prob
 
     def validate(self) -> None:
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ConfigError(f"image_shape must be [C, H, W], got {self.image_shape}")
-        if self.levels < 2:
-            raise ConfigError(f"levels must be >= 2, got {self.levels}")
-        if self.conditional and self.num_classes < 1:
-            raise ConfigError("conditional=true needs data with class labels (num_classes >= 1)")
+        super().validate()
         if self.latent_dim < 1 or self.iw_samples < 1:
             raise ConfigError("latent_dim and iw_samples must be >= 1")
 
@@ -76,11 +67,6 @@ class VAE(GenerativeModel):
             self.encoder = ConvEncoder(c + cond, h, w, config.conv_channels, 2 * config.latent_dim, config.activation)
             self.decoder = ConvDecoder(config.latent_dim + cond, c * per_pixel, h, w,
                                        list(reversed(config.conv_channels)), config.activation)
-
-    @classmethod
-    def default_data_info(cls, config: VAEConfig) -> DataInfo:
-        return DataInfo(name="none", kind="image", shape=tuple(config.image_shape), levels=config.levels,
-                        num_classes=config.num_classes)
 
     # ---- data space <-> network space -----------------------------------------------------
     def _scale(self, x: torch.Tensor) -> torch.Tensor:
