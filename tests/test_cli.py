@@ -327,3 +327,12 @@ def test_bench_vae_digits_quick_json():
     assert math.isfinite(result["test_nll_nats"]) and math.isfinite(result["test_neg_elbo_nats"])
     # the K=10 importance-weighted bound is at least as tight as the ELBO (K=1)
     assert result["test_nll_nats"] <= result["test_neg_elbo_nats"] + 1e-6
+
+
+@pytest.mark.parametrize("name", ["pixelcnn-digits", "realnvp-digits"])
+def test_bench_likelihood_families_quick(name, capsys):
+    assert main(["bench", name, "--quick", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["name"] == name
+    assert row["likelihood"] in ("exact", "bound")
+    assert row["test_nll_nats"] > 0 and row["steps"] == 20
