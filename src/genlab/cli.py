@@ -187,11 +187,10 @@ def cmd_sample(args, extra) -> int:
 
 def _data_for_run(run: str, data_name: str | None, data_root: str | None):
     from .data import load_dataset
+    from .training.trainer import RUN_FILE, load_run_data
 
-    run_file = Path(run) / "run.json"
-    if data_name is None and run_file.is_file():
-        spec = json.loads(run_file.read_text(encoding="utf-8"))["data"]
-        return load_dataset(spec["name"], root=data_root, **spec.get("options", {}))
+    if data_name is None and (Path(run) / RUN_FILE).is_file():
+        return load_run_data(run, data_root)
     if data_name is None:
         raise ConfigError(f"'{run}' is not a training run; name its data with --data")
     return load_dataset(data_name, root=data_root)

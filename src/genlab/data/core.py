@@ -92,6 +92,10 @@ class ImageSplit:
     def windows(self, length: int | None) -> "ImageSplit":
         return self
 
+    def eval_indices(self) -> torch.Tensor:
+        """Items that cover the split once, for evaluation: every image, in order."""
+        return torch.arange(len(self))
+
 
 class TokenSplit:
     """A stream of token ids ``[N]``; items are windows of ``length`` consecutive tokens.
@@ -118,6 +122,11 @@ class TokenSplit:
         if self.length is None:
             return len(self.tokens)
         return len(self.tokens) - self.length + 1
+
+    def eval_indices(self) -> torch.Tensor:
+        """Window starts that cover the stream once: windows share one token, so each token
+        after the first is predicted exactly once."""
+        return torch.arange(0, len(self.tokens) - self.length + 1, self.length - 1)
 
     def get(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         """A batch ``{"x": long [B, length]}`` of windows starting at ``indices``."""

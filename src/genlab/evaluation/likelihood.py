@@ -12,7 +12,6 @@ import torch
 
 from ..data.core import DataSet
 from ..errors import GenlabError
-from ..training.trainer import eval_indices
 
 
 @torch.no_grad()
@@ -35,7 +34,7 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
     if model.likelihood == "none":
         raise GenlabError(f"model '{model.name}' has no likelihood; judge it by sample quality instead")
     part = data.split(split).windows(model.sequence_length)
-    indices = eval_indices(part)
+    indices = part.eval_indices()
     if max_examples:
         indices = indices[:max_examples]
     model.eval()

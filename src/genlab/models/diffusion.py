@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..data.core import DataInfo
 from ..errors import ConfigError
-from ..nn import UNet
+from ..nn import UNet, discretized_gaussian_log_prob
 from ..registry import register_model
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
@@ -42,33 +42,6 @@ def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
         abar = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
         return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
     raise ConfigError(f"schedule must be 'linear' or 'cosine', got {schedule!r}")
-
-
-def _log_ndtr_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``log(Phi(b) - Phi(a))`` for ``a < b``, stable in both tails (mirrored when a > 0)."""
-    flip = a > 0  # in the upper tail Phi(b) - Phi(a) = Phi(-a) - Phi(-b), with better precision
-    lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
-    log_hi, log_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)
-    return log_hi + torch.log(-torch.expm1((log_lo - log_hi).clamp(max=0.0)))
-
-
-def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor,
-                                  levels: int) -> torch.Tensor:
-    """Elementwise log P(x) for integer levels ``x`` in [0, levels) under a discretized Gaussian.
-
-    Level ``k`` sits at ``2 k / (levels - 1) - 1``; it gets the Gaussian's mass on
-    ``[centre - 1/(levels-1), centre + 1/(levels-1)]``, and the two end levels the tails to
-    -inf / +inf, so the probabilities of all levels sum to one.
-    """
-    half_bin = 1.0 / (levels - 1)
-    inv_std = torch.exp(-log_std)
-    centred = 2.0 * x.to(mean.dtype) / (levels - 1) - 1.0 - mean
-    lower = torch.where(x == 0, torch.full_like(centred, -math.inf), inv_std * (centred - half_bin))
-    upper = torch.where(x == levels - 1, torch.full_like(centred, math.inf), inv_std * (centred + half_bin))
-    logp = _log_ndtr_diff(lower, upper)
-    # a bin far narrower than the Gaussian can round to 0 mass: use density at the centre x width
-    fallback = -0.5 * (inv_std * centred) ** 2 - log_std - 0.5 * math.log(2 * math.pi) + math.log(2 * half_bin)
-    return torch.where(torch.isfinite(logp), logp, fallback)
 
 
 def _extract(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ from .activations import get_activation
 from .attention import CausalSelfAttention, TransformerBlock
 from .conv import ConvDecoder, ConvEncoder
 from .distributions import (
+    discretized_gaussian_log_prob,
     discretized_logistic_log_prob,
     gaussian_kl_standard,
     gaussian_log_prob,
@@ -34,6 +35,7 @@ __all__ = [
     "ConvDecoder",
     "ConvEncoder",
     "TransformerBlock",
+    "discretized_gaussian_log_prob",
     "discretized_logistic_log_prob",
     "gaussian_kl_standard",
     "gaussian_log_prob",

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.core import DataSet, TokenSplit
+from ..data.core import DataSet
 from ..data.sampler import BatchSampler
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..io import (WEIGHTS_FILE, atomic_write_bytes, atomic_write_text, load_state_file, replace_dir,
@@ -46,14 +46,6 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' was asked for but CUDA is not available; use --device cpu")
     return device
-
-
-def eval_indices(split) -> torch.Tensor:
-    """Items of a split that cover it once: every image, or non-overlapping token windows."""
-    if isinstance(split, TokenSplit):
-        stride = split.length - 1  # windows share one token: each token is predicted exactly once
-        return torch.arange(0, len(split.tokens) - split.length + 1, stride)
-    return torch.arange(len(split))
 
 
 class Trainer:
@@ -227,7 +219,7 @@ class Trainer:
         model = self.eval_model()
         was_training = model.training
         model.eval()
-        indices = eval_indices(self.val_split)
+        indices = self.val_split.eval_indices()
         bs = max(self.config.batch_size, 256)
         batches = list(indices.split(bs))
         if self.config.eval_batches:
@@ -415,6 +407,22 @@ def decode_tokens(info, ids) -> str:
     return "".join(info.vocab[int(i)] for i in ids)
 
 
+def read_run_file(run_dir: str | Path) -> dict[str, Any]:
+    """The ``run.json`` of a training run: model, data spec, training config, total steps."""
+    run_path = Path(run_dir) / RUN_FILE
+    if not run_path.is_file():
+        raise CheckpointError(f"'{run_dir}' is not a training run (no {RUN_FILE}); give the folder `genlab train --out` wrote")
+    return json.loads(run_path.read_text(encoding="utf-8"))
+
+
+def load_run_data(run_dir: str | Path, data_root: str | None = None) -> DataSet:
+    """The data set a training run was trained on, loaded again from its ``run.json``."""
+    from ..data import load_dataset
+
+    spec = read_run_file(run_dir)["data"]
+    return load_dataset(spec["name"], root=data_root, **spec.get("options", {}))
+
+
 def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None = None,
            overrides: dict[str, Any] | None = None) -> Trainer:
     """A :class:`Trainer` that continues the run in ``run_dir`` from its latest checkpoint.
@@ -424,14 +432,10 @@ def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None 
         data_root: where to find the data again (default: ``$GENLAB_DATA``).
         overrides: training settings that may change on resume (e.g. ``progress``, ``device``).
     """
-    from ..data import load_dataset
     from ..io import load as load_model
 
     run_dir = Path(run_dir)
-    run_path = run_dir / RUN_FILE
-    if not run_path.is_file():
-        raise CheckpointError(f"'{run_dir}' is not a training run (no {RUN_FILE}); give the folder `genlab train --out` wrote")
-    run = json.loads(run_path.read_text(encoding="utf-8"))
+    run = read_run_file(run_dir)
     folder = resolve_checkpoint_dir(run_dir)
     model = load_model(folder).train()
     config = TrainConfig.from_dict(run["train"])
@@ -445,7 +449,7 @@ def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None 
     if steps is not None:
         config = config.replace(steps=steps, epochs=0.0)
     spec = run["data"]
-    data = load_dataset(spec["name"], root=data_root, **spec.get("options", {}))
+    data = load_run_data(run_dir, data_root)
     if data.info.to_dict() != model.data_info.to_dict():
         raise CheckpointError(f"the data '{spec['name']}' no longer matches the run's (shape, levels or vocabulary differ)")
     trainer = Trainer(model, data, config, out_dir=run_dir, data_spec=spec)
