@@ -23,6 +23,7 @@ def run_demo(out: str | Path = "runs/demo", steps: int | None = None) -> dict:
     if out.exists():
         shutil.rmtree(out)
     data = load_dataset("digits")
+    torch.manual_seed(0)  # the initial weights, like every other random choice of the demo, are seeded
     model = create_model("vae", data=data, **VAE_DIGITS_MODEL)
     train = dict(VAE_DIGITS_TRAIN, checkpoint_every=1000, sample_every=1000)
     if steps is not None:
