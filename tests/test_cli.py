@@ -336,3 +336,22 @@ def test_bench_likelihood_families_quick(name, capsys):
     assert row["name"] == name
     assert row["likelihood"] in ("exact", "bound")
     assert row["test_nll_nats"] > 0 and row["steps"] == 20
+
+
+def test_steps_for_budget_grows_with_the_budget(digits):
+    from genlab.bench import steps_for_budget
+
+    train = dict(batch_size=16, lr=1e-3)
+    small = steps_for_budget("glow", digits, {}, train, budget_s=1.0)
+    large = steps_for_budget("glow", digits, {}, train, budget_s=50.0)
+    assert 1 <= small < large
+    assert 25 < large / small < 100  # steps scale with the budget (timing noise allowed)
+
+
+def test_bench_mnist_family_quick_reports_curve_and_test_bits(mnist_root, capsys):
+    assert main(["bench", "glow-mnist", "--quick", "--json", "--data-root", str(mnist_root)]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["name"] == "glow-mnist" and row["likelihood"] == "bound" and row["steps"] == 6
+    assert [p["step"] for p in row["curve"]] == [3, 6]
+    assert all(p["train_s"] > 0 and 0 < p["val_bits_per_dim"] < 16 for p in row["curve"])
+    assert row["test_bits_per_dim"] == pytest.approx(row["test_nll_nats"] / (784 * math.log(2)), rel=1e-3)

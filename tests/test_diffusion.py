@@ -225,3 +225,20 @@ def test_sample_returns_integer_levels_with_either_sampler():
         assert x.dtype == torch.long and x.shape == (4, 1, 8, 8) and 0 <= int(x.min()) and int(x.max()) <= 4
     with pytest.raises(genlab.errors.ConfigError):
         model.sample(2, sampler="euler")
+
+
+def test_estimated_bound_is_unbiased_for_the_full_bound(digits):
+    """Sampling K timesteps per image estimates the sum over all T terms without bias."""
+    model = tiny(timesteps=20).eval()
+    x = digits.test.get(torch.arange(3))["x"]
+    torch.manual_seed(0)
+    full = torch.stack([model.bound_terms(x).double().sum(1) for _ in range(40)])  # [40, B]
+    est = torch.stack([model.estimated_bound(x, timestep_samples=4).double() for _ in range(600)])
+    # L_0 and L_T are exact in both; only the middle sum is sampled
+    se = (est.std(0) ** 2 / len(est) + full.std(0) ** 2 / len(full)).sqrt()
+    assert ((est.mean(0) - full.mean(0)).abs() < 4 * se + 1e-3).all()
+    assert (est.std(0) > 0).all()  # a real estimate: it varies from draw to draw
+    torch.manual_seed(1)
+    a = model.log_prob(x, timestep_samples=4)
+    torch.manual_seed(1)
+    torch.testing.assert_close(a, -model.estimated_bound(x, timestep_samples=4))

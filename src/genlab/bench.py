@@ -132,11 +132,139 @@ def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed
             "eval_s": time.perf_counter() - start, "parameters": model.num_parameters(), "seed": seed}
 
 
+def _seeded(model_name: str, data, seed: int, **model_kw):
+    torch.manual_seed(seed)
+    return create_model(model_name, data=data, **model_kw)
+
+
+def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_s: float, seed: int = 0,
+                     probe: int = 10) -> int:
+    """Optimizer steps of the ``train`` recipe that fit in ``budget_s`` seconds on this machine.
+
+    Times ``probe`` steps (after 3 warm-up steps) of a throw-away copy of the model; the real run
+    then trains that many steps with its full learning-rate schedule, so a run is fixed by its
+    step count (reported beside the figures) and repeats exactly on any machine.
+    """
+    model = _seeded(model_name, data, seed, **model_kw)
+    config = TrainConfig().replace(**dict(train, steps=10**9, eval_every=0, checkpoint_every=0, sample_every=0,
+                                          progress=False))
+    trainer = Trainer(model, data, config)
+    trainer.fit(until=3)
+    start = time.perf_counter()
+    trainer.fit(until=3 + probe)
+    per_step = (time.perf_counter() - start) / probe
+    return max(1, int(budget_s / per_step))
+
+
+# MNIST recipes within a CPU budget: (model settings, training settings, test evaluation settings,
+# curve evaluation settings). Curve points score the first CURVE_EXAMPLES validation images.
+MNIST_RECIPES: dict[str, tuple[dict, dict, dict, dict]] = {
+    "vae": (dict(architecture="conv", decoder="logistic", latent_dim=32), dict(lr=1e-3, precision="bf16"),
+            dict(num_samples=100), dict(num_samples=10)),
+    "pixelcnn": (dict(channels=32, layers=5), dict(lr=2e-3, precision="bf16"), {}, {}),
+    "realnvp": ({}, dict(lr=1e-3), {}, {}),
+    "glow": ({}, dict(lr=1e-3), {}, {}),
+    "ddpm": ({}, dict(lr=2e-3, ema_decay=0.995, precision="bf16"), dict(timestep_samples=8),
+             dict(timestep_samples=2)),
+}
+MNIST_BUDGET_S = 300.0
+CURVE_POINTS, CURVE_EXAMPLES = 8, 1000
+
+
+def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed: int = 0,
+                     budget_s: float = MNIST_BUDGET_S, name: str | None = None) -> dict[str, Any]:
+    """A likelihood family on MNIST (256 levels) trained for ``budget_s`` seconds on this machine.
+
+    Reports the test NLL (exact or bound) in bits per dimension over the whole test split and
+    the curve of validation bits/dim against training wall time (evaluation time excluded).
+    """
+    model_kw, train_kw, eval_kw, curve_kw = MNIST_RECIPES[model_name]
+    data = load_dataset("mnist", root=data_root)
+    train = dict(dict(batch_size=64, eval_every=0, eval_batches=1, checkpoint_every=0, sample_every=0,
+                      log_every=100), **train_kw, seed=seed, progress=False)
+    steps = 6 if quick else steps_for_budget(model_name, data, model_kw, train, budget_s, seed)
+    model = _seeded(model_name, data, seed, **model_kw)
+    trainer = Trainer(model, data, TrainConfig().replace(**train, steps=steps))
+    curve, train_s = [], 0.0
+    points = 2 if quick else CURVE_POINTS
+    for k in range(1, points + 1):
+        start = time.perf_counter()
+        trainer.fit(until=round(steps * k / points))
+        train_s += time.perf_counter() - start
+        val = evaluate(trainer.eval_model(), data, "val", max_examples=8 if quick else CURVE_EXAMPLES, **curve_kw)
+        curve.append({"step": trainer.step, "train_s": round(train_s, 2), "val_bits_per_dim": round(val["bits_per_dim"], 4)})
+    start = time.perf_counter()
+    result = evaluate(trainer.eval_model(), data, "test", max_examples=16 if quick else None, **eval_kw)
+    return {"name": name or f"{model_name}-mnist", "test_bits_per_dim": result["bits_per_dim"], "test_nll_nats": result["nll_nats"],
+            "likelihood": result["likelihood"], "test_examples": result["num_examples"], "eval_settings": eval_kw,
+            "budget_s": budget_s, "steps": steps, "batch_size": train["batch_size"],
+            "precision": train.get("precision", "fp32"), "wall_s": train_s, "eval_s": time.perf_counter() - start,
+            "parameters": model.num_parameters(), "curve": curve, "seed": seed}
+
+
+def lstm_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """LSTM against GPT on Tiny Shakespeare at about equal parameters and equal wall time.
+
+    Trains the gpt-shakespeare-cpu recipe, then an LSTM (2 layers, 232 units, 0.79M parameters
+    against the GPT's 0.80M) for as many steps as fit in the GPT's wall time; both report the
+    validation loss in nats per character over the whole split.
+    """
+    gpt = gpt_shakespeare_cpu(data_root, quick=quick, seed=seed)
+    data = load_dataset("tinyshakespeare", root=data_root)
+    model_kw = dict(embedding_dim=128, hidden_size=232, num_layers=2, block_size=64, dropout=0.0)
+    train = dict(batch_size=32, lr=2e-3, min_lr_ratio=0.1, warmup_steps=50, betas=[0.9, 0.99], weight_decay=0.0,
+                 grad_clip=1.0, eval_every=0, checkpoint_every=0, log_every=100, seed=seed, progress=False)
+    steps = 20 if quick else steps_for_budget("lstm", data, model_kw, train, gpt["wall_s"], seed)
+    model = _seeded("lstm", data, seed, **model_kw)
+    start = time.perf_counter()
+    _train(model, data, dict(train, steps=steps))
+    wall = time.perf_counter() - start
+    result = evaluate(model, data, "val", max_examples=50 if quick else None)
+    return {"name": "lstm-shakespeare-cpu", "lstm_val_loss_nats": result["nll_nats"], "lstm_parameters": model.num_parameters(),
+            "lstm_steps": steps, "lstm_batch_size": train["batch_size"], "lstm_wall_s": wall,
+            "gpt_val_loss_nats": gpt["val_loss_nats"], "gpt_parameters": gpt["parameters"], "gpt_steps": gpt["steps"],
+            "gpt_batch_size": 12, "gpt_wall_s": gpt["wall_s"], "val_tokens": result["num_tokens"], "seed": seed}
+
+
+# (label, model, sample() settings); models use the MNIST recipes' settings, untrained: the
+# cost of sampling does not depend on the weights.
+SAMPLING_CASES: list[tuple[str, str, dict]] = [
+    ("vae", "vae", {}),
+    ("realnvp", "realnvp", {}),
+    ("glow", "glow", {}),
+    ("pixelcnn (784 network passes)", "pixelcnn", {}),
+    ("ddpm ancestral, 1000 steps", "ddpm", dict(sampler="ddpm")),
+    *[(f"ddim, {n} steps", "ddpm", dict(sampler="ddim", steps=n, eta=0.0)) for n in (250, 100, 50, 20, 10)],
+]
+
+
+def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_samples: int = 16) -> dict[str, Any]:
+    """Images per second of ``sample(num_samples)`` for each family at MNIST size, fp32, after a warm-up."""
+    data = load_dataset("digits" if quick else "mnist", root=data_root)
+    rates: dict[str, float] = {}
+    for label, model_name, kwargs in SAMPLING_CASES:
+        model = _seeded(model_name, data, seed, **MNIST_RECIPES[model_name][0]).eval()
+        warm = dict(kwargs, steps=2) if model_name == "ddpm" else kwargs
+        if model_name != "pixelcnn":  # one pass of PixelCNN sampling is the whole cost; nothing to warm
+            model.sample(2, generator=torch.Generator().manual_seed(seed), **warm)
+        n = 2 if quick else num_samples
+        start = time.perf_counter()
+        model.sample(n, generator=torch.Generator().manual_seed(seed), **kwargs)
+        rates[label] = n / (time.perf_counter() - start)
+    return {"name": "sampling-speed", "images_per_s": {k: round(v, 3) for k, v in rates.items()},
+            "num_samples": 2 if quick else num_samples, "data": data.info.name, "precision": "fp32",
+            "threads": torch.get_num_threads(), "seed": seed}
+
+
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "vae-digits": vae_digits,
     **{f"{name}-digits": functools.partial(likelihood_digits, name) for name in DIGITS_RECIPES},
     "gpt-shakespeare-cpu": gpt_shakespeare_cpu,
     "vae-mnist": vae_mnist,
+    **{f"{name}-mnist": functools.partial(likelihood_mnist, name) for name in MNIST_RECIPES if name != "vae"},
+    "vae-mnist-likelihood": functools.partial(likelihood_mnist, "vae", name="vae-mnist-likelihood"),
+    "lstm-shakespeare-cpu": lstm_shakespeare_cpu,
+    "sampling-speed": sampling_speed,
 }
 
 
