@@ -31,7 +31,7 @@ VAE_DIGITS_TRAIN = dict(steps=2000, batch_size=64, lr=1e-3, weight_decay=0.01, e
 
 
 def _train(model, data, train: dict[str, Any], out_dir=None, data_spec=None) -> tuple[Trainer, dict[str, Any]]:
-    trainer = Trainer(model, data, TrainConfig().replace(**train), out_dir=out_dir, data_spec=data_spec)
+    trainer = Trainer(model, data, TrainConfig.for_model(model, **train), out_dir=out_dir, data_spec=data_spec)
     summary = trainer.fit()
     return trainer, summary
 
@@ -146,7 +146,7 @@ def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_
     step count (reported beside the figures) and repeats exactly on any machine.
     """
     model = _seeded(model_name, data, seed, **model_kw)
-    config = TrainConfig().replace(**dict(train, steps=10**9, eval_every=0, checkpoint_every=0, sample_every=0,
+    config = TrainConfig.for_model(model, **dict(train, steps=10**9, eval_every=0, checkpoint_every=0, sample_every=0,
                                           progress=False))
     trainer = Trainer(model, data, config)
     trainer.fit(until=3)
@@ -184,7 +184,7 @@ def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed:
                       log_every=100), **train_kw, seed=seed, progress=False)
     steps = 6 if quick else steps_for_budget(model_name, data, model_kw, train, budget_s, seed)
     model = _seeded(model_name, data, seed, **model_kw)
-    trainer = Trainer(model, data, TrainConfig().replace(**train, steps=steps))
+    trainer = Trainer(model, data, TrainConfig.for_model(model, **dict(train, steps=steps)))
     curve, train_s = [], 0.0
     points = 2 if quick else CURVE_POINTS
     for k in range(1, points + 1):
@@ -195,7 +195,8 @@ def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed:
         curve.append({"step": trainer.step, "train_s": round(train_s, 2), "val_bits_per_dim": round(val["bits_per_dim"], 4)})
     start = time.perf_counter()
     result = evaluate(trainer.eval_model(), data, "test", max_examples=16 if quick else None, **eval_kw)
-    return {"name": name or f"{model_name}-mnist", "test_bits_per_dim": result["bits_per_dim"], "test_nll_nats": result["nll_nats"],
+    return {"name": name or f"{model_name}-mnist", "test_bits_per_dim": result["bits_per_dim"],
+            "test_nll_nats": result["nll_nats"],
             "likelihood": result["likelihood"], "test_examples": result["num_examples"], "eval_settings": eval_kw,
             "budget_s": budget_s, "steps": steps, "batch_size": train["batch_size"],
             "precision": train.get("precision", "fp32"), "wall_s": train_s, "eval_s": time.perf_counter() - start,

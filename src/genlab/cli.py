@@ -106,7 +106,7 @@ def cmd_train(args, extra) -> int:
             if spec.startswith(prefix):
                 spec = prefix + str(Path(spec[len(prefix):]).resolve())
         data = load_dataset(spec, root=args.data_root)
-        config = TrainConfig().replace(**train_over)
+        config = TrainConfig.for_model(cls, **train_over)
         torch.manual_seed(config.seed)  # the seed decides the initial weights too, not only the batches
         model = create_model(args.model, data=data, **model_over)
         out = Path(args.out or f"runs/{args.model}-{data.info.name.replace(':', '-').replace('/', '_')}")

@@ -76,6 +76,10 @@ class GenerativeModel(nn.Module):
         likelihood: ``"exact"``, ``"bound"`` (log_prob is a lower bound) or ``"none"``.
         data_kinds: the kinds of data it trains on (``"image"``, ``"text"``).
         family: a short family name for tables ("vae", "autoregressive", ...).
+        train_defaults: training settings the family needs unlike the trainer's defaults (GANs:
+            Adam betas, no clipping); :meth:`TrainConfig.for_model` applies them, and anything
+            the user sets wins.
+        log_grad_norms: log each optimizer's gradient norm every step even without clipping.
     """
 
     name: ClassVar[str] = ""  # set by @register_model
@@ -83,6 +87,8 @@ class GenerativeModel(nn.Module):
     likelihood: ClassVar[Literal["exact", "bound", "none"]] = "none"
     data_kinds: ClassVar[tuple[str, ...]] = ("image",)
     family: ClassVar[str] = ""
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    log_grad_norms: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig, data_info: DataInfo):
         super().__init__()
@@ -110,6 +116,10 @@ class GenerativeModel(nn.Module):
         """Float metrics on a validation batch; ``"loss"`` is used for early stopping."""
         out = self.training_step(batch, step=0)
         return {"loss": float(out.loss), **{k: float(v) for k, v in out.metrics.items()}}
+
+    def health_warnings(self, metrics: dict[str, float]) -> list[str]:
+        """Warnings (e.g. mode collapse) the trainer prints and logs after a validation."""
+        return []
 
     def optimizer_order(self) -> list[tuple[str, int]]:
         """Optimizers in the order the trainer steps them, each with its number of updates per step."""
@@ -174,13 +184,17 @@ class GenerativeModel(nn.Module):
         save_pretrained(self, path)
 
 
-def adamw(params, train_config) -> torch.optim.AdamW:
-    """AdamW with the training config's lr, betas and weight decay (decay on tensors of dim >= 2)."""
+def adam_groups(params, weight_decay: float) -> list[dict[str, Any]]:
+    """Parameter groups with weight decay on matrices and kernels only (not biases or norms)."""
     params = [p for p in params if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": train_config.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=train_config.lr,
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def adamw(params, train_config) -> torch.optim.AdamW:
+    """AdamW with the training config's lr, betas and weight decay (decay on tensors of dim >= 2)."""
+    return torch.optim.AdamW(adam_groups(params, train_config.weight_decay), lr=train_config.lr,
                              betas=tuple(train_config.betas), eps=train_config.eps,
                              fused=True)  # one kernel for all tensors: ~6x faster than foreach on CPU

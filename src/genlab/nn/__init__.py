@@ -1,6 +1,7 @@
 """Shared building blocks. Models import from here, never from each other."""
 
 from .activations import get_activation
+from .adversarial import ConvDiscriminator, ConvGenerator
 from .attention import CausalSelfAttention, TransformerBlock
 from .conv import ConvDecoder, ConvEncoder
 from .distributions import (
@@ -19,6 +20,8 @@ from .unet import UNet, timestep_embedding
 
 __all__ = [
     "MLP",
+    "ConvDiscriminator",
+    "ConvGenerator",
     "GatedPixelCNNLayer",
     "HorizontalConv",
     "VerticalConv",

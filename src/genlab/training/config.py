@@ -37,6 +37,11 @@ class TrainConfig(Config):
     on_nonfinite: Literal["stop", "rollback"] = "stop"  # rollback: last checkpoint, half the lr
     progress: bool = True
 
+    @classmethod
+    def for_model(cls, model, **overrides) -> "TrainConfig":
+        """The defaults, then the model family's ``train_defaults`` (a class or an instance), then ``overrides``."""
+        return cls().replace(**{**getattr(model, "train_defaults", {}), **overrides})
+
     def validate(self) -> None:
         if self.steps < 1 and self.epochs <= 0:
             raise ConfigError("steps must be >= 1 (or set epochs > 0)")

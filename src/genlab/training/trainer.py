@@ -16,6 +16,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class Trainer:
 
     def __init__(self, model, data: DataSet, config: TrainConfig | None = None, out_dir: str | Path | None = None,
                  data_spec: dict[str, Any] | None = None):
-        self.config = config or TrainConfig()
+        self.config = config or TrainConfig.for_model(model)
         self.data = data
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.data_spec = data_spec or {"name": data.info.name, "options": {}}
@@ -136,12 +137,12 @@ class Trainer:
                     metrics[key] = metrics.get(key, 0.0) + loss / c.grad_accum / repeats
                     for k, v in out.metrics.items():
                         metrics[k] = metrics.get(k, 0.0) + float(v) / c.grad_accum / repeats
-                if c.grad_clip > 0:
-                    params = [p for g in opt.param_groups for p in g["params"]]
-                    norm = torch.nn.utils.clip_grad_norm_(params, c.grad_clip)
+                if c.grad_clip > 0 or model.log_grad_norms:
+                    params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+                    norm = torch.nn.utils.clip_grad_norm_(params, c.grad_clip if c.grad_clip > 0 else math.inf)
                     metrics[f"grad_norm_{name}"] = float(norm) / repeats + metrics.get(f"grad_norm_{name}", 0.0)
                 opt.step()
-                self.schedulers[name].step()
+            self.schedulers[name].step()  # the schedule follows trainer steps, however many updates each has
         if self.ema is not None:
             self.ema.update(model)
         return metrics
@@ -239,7 +240,12 @@ class Trainer:
     def _validate_and_track(self) -> bool:
         """Validate, log, keep the best model; True when early stopping says stop."""
         metrics = self.validate()
-        self._log({"step": self.step, "split": "val", **metrics})
+        warnings = self.model.health_warnings(metrics)
+        for text in warnings:
+            print(f"warning at step {self.step}: {text}", file=sys.stderr)
+        self._log({"step": self.step, "split": "val", **metrics, **({"warnings": warnings} if warnings else {})})
+        if "loss" not in metrics:  # no validation objective (GANs): nothing to rank, no early stopping
+            return False
         if metrics["loss"] < self.best_val:
             self.best_val = metrics["loss"]
             self.evals_since_best = 0
@@ -285,9 +291,12 @@ class Trainer:
 
     def write_curve(self) -> Path:
         """``training_curve.png``: training and validation loss against steps."""
-        train = [(r["step"], r["loss"]) for r in self.history if r["split"] == "train" and "loss" in r]
-        val = [(r["step"], r["loss"]) for r in self.history if r["split"] == "val"]
-        series = {"train loss": train, **({"validation loss": val} if val else {})}
+        train_rows = [r for r in self.history if r["split"] == "train"]
+        keys = sorted({k for r in train_rows for k in r if k == "loss" or k.startswith("loss_")})
+        series = {f"train {k.replace('_', ' ')}": [(r["step"], r[k]) for r in train_rows if k in r] for k in keys}
+        val = [(r["step"], r["loss"]) for r in self.history if r["split"] == "val" and "loss" in r]
+        if val:
+            series["validation loss"] = val
         return save_curve(series, self.out_dir / "training_curve.png", title=f"{self.model.name} on {self.data.info.name}")
 
     # ---- checkpoints --------------------------------------------------------------------------

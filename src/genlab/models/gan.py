@@ -1,0 +1,227 @@
+"""Generative adversarial networks: DCGAN, WGAN-GP and the hinge-loss GAN with spectral norm.
+
+One class, three registered recipes that differ in their loss and in what keeps the
+discriminator in check:
+
+- ``dcgan`` (Radford et al. 2016): batch norm in both nets; the non-saturating loss
+  ``L_D = softplus(-D(x)) + softplus(D(G(z)))``, ``L_G = softplus(-D(G(z)))``.
+- ``wgan-gp`` (Gulrajani et al. 2017): a critic without batch norm, the Wasserstein loss
+  ``L_D = D(G(z)) - D(x) + lambda (||grad D(x_hat)|| - 1)^2`` on random interpolates
+  ``x_hat``, and ``discriminator_steps`` critic updates per generator update.
+- ``sngan`` (Miyato et al. 2018): spectral normalisation of every discriminator weight and the
+  hinge loss ``L_D = relu(1 - D(x)) + relu(1 + D(G(z)))``, ``L_G = -D(G(z))``.
+
+Conditioning: the label's embedding is concatenated to z, and the discriminator adds the
+projection term. Real images are dequantised (``(x + u) / L``, u ~ U(0, 1), mapped to
+[-1, 1]) so that the discriminator cannot tell real from fake by the pixel grid; a generated
+image in [-1, 1] is mapped back to the level whose bin it falls in. GANs have no likelihood:
+judge them with the sample-quality metrics. The trainer steps the two optimizers in the order
+``optimizer_order`` gives, each update on its own batch; ``discriminator_lr_ratio`` sets the
+two-time-scale learning rates; the trainer's EMA of the weights gives the sampling generator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+
+from ..data.core import DataInfo
+from ..errors import ConfigError
+from ..nn import ConvDiscriminator, ConvGenerator
+from ..registry import register_model
+from .base import GenerativeModel, ImageModelConfig, StepOutput, adam_groups
+
+
+@dataclasses.dataclass
+class GANConfig(ImageModelConfig):
+    latent_dim: int = 64
+    generator_channels: list[int] = dataclasses.field(default_factory=lambda: [128, 64, 32])  # lowest res first
+    discriminator_channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64, 128])
+    loss: Literal["nonsaturating", "wasserstein", "hinge"] = "nonsaturating"
+    discriminator_norm: Literal["batch", "layer", "none"] = "batch"
+    spectral_norm: bool = False
+    discriminator_steps: int = 1  # discriminator updates per generator update
+    gradient_penalty: float = 0.0  # lambda of the WGAN-GP penalty; 0 turns it off
+    discriminator_lr_ratio: float = 1.0  # the discriminator's lr = the training lr x this (two time scales)
+    collapse_warning: float = 0.5  # warn when sample diversity falls below this share of the real data's
+
+    def validate(self) -> None:
+        super().validate()
+        if self.latent_dim < 1 or not self.generator_channels or not self.discriminator_channels:
+            raise ConfigError("latent_dim must be >= 1 and both channel lists non-empty")
+        if min(self.generator_channels + self.discriminator_channels) < 1:
+            raise ConfigError("every channel width must be >= 1")
+        if self.discriminator_steps < 1:
+            raise ConfigError(f"discriminator_steps must be >= 1, got {self.discriminator_steps}")
+        if self.gradient_penalty < 0 or self.discriminator_lr_ratio <= 0:
+            raise ConfigError("gradient_penalty must be >= 0 and discriminator_lr_ratio > 0")
+        if self.gradient_penalty > 0 and self.discriminator_norm == "batch":
+            raise ConfigError("the gradient penalty is per example, which batch norm breaks; "
+                              "set discriminator_norm to layer or none")
+
+
+@dataclasses.dataclass
+class WGANGPConfig(GANConfig):
+    loss: Literal["nonsaturating", "wasserstein", "hinge"] = "wasserstein"
+    discriminator_norm: Literal["batch", "layer", "none"] = "layer"
+    discriminator_steps: int = 5
+    gradient_penalty: float = 10.0
+
+
+@dataclasses.dataclass
+class SNGANConfig(GANConfig):
+    loss: Literal["nonsaturating", "wasserstein", "hinge"] = "hinge"
+    discriminator_norm: Literal["batch", "layer", "none"] = "none"
+    spectral_norm: bool = True
+    discriminator_steps: int = 2
+
+
+class _GAN(GenerativeModel):
+    config_class: ClassVar[type[GANConfig]] = GANConfig
+    likelihood = "none"
+    data_kinds = ("image",)
+    family = "gan"
+    log_grad_norms = True
+    # the field's optimizer settings: Adam with beta1 = 0.5 (DCGAN) or 0 (WGAN-GP), no clipping
+    train_defaults: ClassVar[dict[str, Any]] = dict(lr=2e-4, betas=[0.5, 0.999], grad_clip=0.0, weight_decay=0.0,
+                                                    schedule="constant", ema_decay=0.999)
+
+    def __init__(self, config: GANConfig, data_info: DataInfo):
+        super().__init__(config, data_info)
+        self.num_classes = config.num_classes if config.conditional else 0
+        self.generator = ConvGenerator(config.latent_dim, config.image_shape, config.generator_channels,
+                                       self.num_classes)
+        self.discriminator = ConvDiscriminator(config.image_shape, config.discriminator_channels, self.num_classes,
+                                               norm=config.discriminator_norm, spectral_norm=config.spectral_norm)
+
+    # ---- data space <-> network space -----------------------------------------------------
+    def to_unit(self, x: torch.Tensor, dequantize: bool = True) -> torch.Tensor:
+        """Integer levels -> [-1, 1]; with ``dequantize``, uniformly spread within each level's bin."""
+        u = torch.rand_like(x, dtype=torch.float32) if dequantize else 0.5
+        return 2.0 * (x.float() + u) / self.config.levels - 1.0
+
+    def to_levels(self, x: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] -> the level whose bin holds the value."""
+        levels = self.config.levels
+        return torch.floor((x.float() + 1) / 2 * levels).clamp(0, levels - 1).long()
+
+    # ---- training -------------------------------------------------------------------------
+    def optimizer_order(self) -> list[tuple[str, int]]:
+        return [("discriminator", self.config.discriminator_steps), ("generator", 1)]
+
+    def configure_optimizers(self, train_config) -> dict[str, torch.optim.Optimizer]:
+        def adam(module, lr):
+            return torch.optim.AdamW(adam_groups(module.parameters(), train_config.weight_decay), lr=lr,
+                                     betas=tuple(train_config.betas), eps=train_config.eps, fused=True)
+
+        return {"generator": adam(self.generator, train_config.lr),
+                "discriminator": adam(self.discriminator, train_config.lr * self.config.discriminator_lr_ratio)}
+
+    def _fake(self, n: int, y: torch.Tensor | None, device, generator: torch.Generator | None = None,
+              truncation: float = 1.0) -> torch.Tensor:
+        z = torch.randn(n, self.config.latent_dim, device=device, generator=generator) * truncation
+        return self.generator(z, y)
+
+    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """``mean (||grad_x D(x_hat)||_2 - 1)^2`` at ``x_hat = e real + (1 - e) fake``, e ~ U(0, 1) per image."""
+        eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        with torch.autocast(real.device.type, enabled=False):  # second-order gradients in fp32
+            score = self.discriminator(x_hat.float(), y)
+            (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def training_step(self, batch, step, optimizer="model"):
+        if optimizer not in ("discriminator", "generator"):
+            raise ConfigError(f"a GAN steps the optimizers 'discriminator' and 'generator', not '{optimizer}'")
+        x = batch["x"]
+        y = batch["y"].long() if self.num_classes else None
+        loss_kind = self.config.loss
+        train_d = optimizer == "discriminator"
+        self.discriminator.requires_grad_(train_d)  # no discriminator gradients in the generator's step
+        if train_d:
+            real = self.to_unit(x)
+            with torch.no_grad():
+                fake = self._fake(x.shape[0], y, x.device)
+            d_real, d_fake = self.discriminator(real, y), self.discriminator(fake, y)
+            if loss_kind == "nonsaturating":
+                loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+            elif loss_kind == "hinge":
+                loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+            else:
+                loss = d_fake.mean() - d_real.mean()
+            metrics = {"d_real": d_real.detach().float().mean(), "d_fake": d_fake.detach().float().mean()}
+            if self.config.gradient_penalty > 0:
+                gp = self._gradient_penalty(real, fake, y)
+                loss = loss + self.config.gradient_penalty * gp
+                metrics["gradient_penalty"] = gp.detach()
+            return StepOutput(loss, metrics)
+        fake = self._fake(x.shape[0], y, x.device)
+        d_fake = self.discriminator(fake, y)
+        loss = F.softplus(-d_fake).mean() if loss_kind == "nonsaturating" else -d_fake.mean()
+        return StepOutput(loss, {})
+
+    @torch.no_grad()
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Discriminator scores on held-out real images and on fakes, and the samples' diversity.
+
+        There is no ``loss``: a GAN has no validation objective, so no "best" model is kept.
+        ``diversity`` is the mean pairwise distance between fakes divided by that between the
+        real images of the batch; near 0 means the generator repeats itself (mode collapse).
+        """
+        x = batch["x"]
+        y = batch["y"].long() if self.num_classes else None
+        real = self.to_unit(x)
+        fake = self._fake(x.shape[0], y, x.device)
+        out = {"d_real_val": float(self.discriminator(real, y).float().mean()),
+               "d_fake_val": float(self.discriminator(fake, y).float().mean())}
+        if x.shape[0] > 1:
+            spread = lambda t: float(torch.pdist(t.flatten(1).float()).mean())  # noqa: E731
+            out["diversity"] = spread(fake) / max(spread(real), 1e-12)
+        return out
+
+    def health_warnings(self, metrics: dict[str, float]) -> list[str]:
+        diversity = metrics.get("diversity")
+        if diversity is not None and diversity < self.config.collapse_warning:
+            return [f"samples are far less diverse than the data (diversity {diversity:.2f} of the real images'; "
+                    f"warning below {self.config.collapse_warning}): the generator may be collapsing onto a few modes"]
+        return []
+
+    # ---- sampling -------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, num_samples, *, condition=None, generator=None, truncation: float = 1.0, **kwargs):
+        """``[N, C, H, W]`` integer levels from ``G(truncation * z)``.
+
+        ``condition``: class labels for a conditional model (without them it draws the classes
+        ``0, 1, ..., num_classes - 1, 0, ...``); ``truncation`` < 1 trades diversity for fidelity.
+        """
+        condition = self.check_condition(condition, num_samples)
+        if condition is None and self.num_classes:
+            condition = torch.arange(num_samples, device=self.device) % self.num_classes
+        return self.to_levels(self._fake(num_samples, condition, self.device, generator, truncation))
+
+
+@register_model("dcgan")
+class DCGAN(_GAN):
+    """DCGAN: batch-normalised convolutional nets, non-saturating loss (Radford et al. 2016)."""
+
+    config_class = GANConfig
+
+
+@register_model("wgan-gp")
+class WGANGP(_GAN):
+    """WGAN-GP: Wasserstein critic with a gradient penalty, 5 critic steps per generator step."""
+
+    config_class = WGANGPConfig
+    train_defaults = dict(_GAN.train_defaults, lr=1e-4, betas=[0.0, 0.9])
+
+
+@register_model("sngan")
+class SNGAN(_GAN):
+    """Hinge-loss GAN with spectral normalisation in the discriminator (Miyato et al. 2018)."""
+
+    config_class = SNGANConfig
+    train_defaults = dict(_GAN.train_defaults, betas=[0.0, 0.9])

@@ -1,0 +1,95 @@
+"""Convolutional generator and discriminator for the adversarial family (DCGAN layout).
+
+The generator maps a latent vector (plus an optional class embedding, concatenated) to an
+image in [-1, 1] with transposed convolutions that double the resolution; the discriminator
+halves the resolution with strided convolutions and ends in one score per image, with an
+optional projection term for class conditioning (Miyato & Koyama 2018):
+``D(x, y) = w . h(x) + embed(y) . h(x)``. Both work for any image size: the generator starts
+at ``ceil(H / 2^k)`` and crops its output to ``H x W``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+
+class ConvGenerator(nn.Module):
+    """``z [N, latent_dim]`` (+ labels ``[N]``) -> images ``[N, C, H, W]`` in [-1, 1].
+
+    ``channels[0]`` is the width at the lowest resolution; each further entry is one
+    transposed convolution (kernel 4, stride 2) with batch norm and ReLU; a 3x3 convolution
+    and tanh give the image.
+    """
+
+    def __init__(self, latent_dim: int, image_shape: list[int], channels: list[int], num_classes: int = 0,
+                 embedding_dim: int = 32):
+        super().__init__()
+        c, h, w = image_shape
+        self.image_shape = (c, h, w)
+        ups = len(channels) - 1
+        self.start = (math.ceil(h / 2**ups), math.ceil(w / 2**ups))
+        self.embed = nn.Embedding(num_classes, embedding_dim) if num_classes else None
+        in_dim = latent_dim + (embedding_dim if num_classes else 0)
+        self.project = nn.Sequential(
+            nn.Linear(in_dim, channels[0] * self.start[0] * self.start[1], bias=False),
+            nn.Unflatten(1, (channels[0], *self.start)),
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(),
+        )
+        blocks: list[nn.Module] = []
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            blocks += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                       nn.ReLU()]
+        blocks += [nn.Conv2d(channels[-1], c, 3, padding=1), nn.Tanh()]
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(y)], dim=1)
+        x = self.blocks(self.project(z))
+        _, h, w = self.image_shape
+        return x[:, :, :h, :w]
+
+
+class ConvDiscriminator(nn.Module):
+    """Images ``[N, C, H, W]`` in [-1, 1] (+ labels) -> one real-valued score per image ``[N]``.
+
+    Each entry of ``channels`` is a 4x4 convolution with stride 2 (while the image is at least
+    4 pixels high; then stride 1), ``norm`` and LeakyReLU(0.2). ``norm="batch"`` is DCGAN's;
+    a WGAN-GP critic must not use batch norm (the penalty is per example), so it uses
+    ``"layer"`` (per-example) or ``"none"``. ``spectral_norm`` wraps every weight (Miyato et
+    al. 2018), making the network about 1-Lipschitz per layer.
+    """
+
+    def __init__(self, image_shape: list[int], channels: list[int], num_classes: int = 0,
+                 norm: Literal["batch", "layer", "none"] = "batch", spectral_norm: bool = False):
+        super().__init__()
+        sn = _spectral_norm if spectral_norm else (lambda m: m)
+        c, h, w = image_shape
+        layers: list[nn.Module] = []
+        for i, width in enumerate(channels):
+            stride = 2 if min(h, w) >= 4 else 1
+            layers.append(sn(nn.Conv2d(c, width, 4 if stride == 2 else 3, stride=stride, padding=1)))
+            h, w = (h // 2, w // 2) if stride == 2 else (h, w)
+            if i > 0 and norm == "batch":  # DCGAN: no batch norm on the first layer
+                layers.append(nn.BatchNorm2d(width))
+            elif i > 0 and norm == "layer":
+                layers.append(nn.GroupNorm(1, width))  # one group = layer norm over (C, H, W)
+            layers.append(nn.LeakyReLU(0.2))
+            c = width
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        feature_dim = c * h * w
+        self.out = sn(nn.Linear(feature_dim, 1))
+        self.embed = sn(nn.Embedding(num_classes, feature_dim)) if num_classes else None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x)
+        score = self.out(h).squeeze(1)
+        if self.embed is not None:
+            score = score + (self.embed(y) * h).sum(1)  # the projection term
+        return score
