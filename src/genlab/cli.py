@@ -122,9 +122,11 @@ def cmd_train(args, extra) -> int:
               f"for {trainer.total_steps} steps -> {out}", file=sys.stderr)
     summary = trainer.fit()
     report = {"run": str(trainer.out_dir), "steps": summary["steps"], "wall_s": round(summary["wall_s"], 2)}
-    if "val" in summary:
+    if "loss" in summary.get("val", {}):
         report["val_loss"] = summary["val"]["loss"]
         report["best_val_loss"] = summary["best_val_loss"]
+    elif "val" in summary:  # no validation objective (GANs): the last validation metrics as they are
+        report["val"] = {k: v for k, v in summary["val"].items() if k not in ("step", "split")}
     print(json.dumps(report))
     return 0
 
@@ -196,31 +198,136 @@ def _data_for_run(run: str, data_name: str | None, data_root: str | None):
     return load_dataset(data_name, root=data_root)
 
 
+def parse_sample_args(pairs: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` settings for ``model.sample`` (``sampler=ddim``, ``steps=50``...), typed by their look."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"--sample-arg takes key=value, got '{pair}'")
+        key, value = (part.strip() for part in pair.split("=", 1))
+        if value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+            continue
+        for kind in (int, float):
+            try:
+                out[key] = kind(value)
+                break
+            except ValueError:
+                pass
+        else:
+            out[key] = value
+    return out
+
+
+def load_features_for(data, features_dir: str | None):
+    """The feature network of ``--features DIR``, else ``features/<data name>``; clear error if absent."""
+    from .evaluation.features import check_feature_network, default_feature_dir, load_feature_network
+
+    folder = Path(features_dir) if features_dir else default_feature_dir(data.info.name)
+    if not features_dir and not folder.is_dir():
+        raise ConfigError(f"no feature network for '{data.info.name}' at {folder}; train one with "
+                          f"`genlab features train --data {data.info.name}` or pass --features DIR")
+    net = load_feature_network(folder)
+    check_feature_network(net, data.info)
+    return net
+
+
+def print_quality(result: dict[str, Any]) -> None:
+    labels = [("fid", "Fréchet distance", "{:.3f}"), ("kid", "KID", "{:.5f}"), ("precision", "precision", "{:.3f}"),
+              ("recall", "recall", "{:.3f}"), ("coverage", "class coverage", "{:.2f}"), ("class_kl", "class KL", "{:.4f}"),
+              ("memorisation", "memorisation", "{:.3f}"),
+              ("memorisation_baseline", "  (test images)", "{:.3f}")]
+    print(f"  samples           {result['num_samples']} against {result['num_test']} test images; "
+          f"features {result['features']} (test accuracy {result['feature_test_accuracy']:.3f})")
+    for key, label, fmt in labels:
+        if key in result:
+            extra = f" +- {result['kid_std']:.5f}" if key == "kid" else ""
+            print(f"  {label:17s} {fmt.format(result[key])}{extra}")
+    if result.get("missing_classes"):
+        print(f"  classes hardly sampled: {result['missing_classes']}")
+    print(f"  sampling          {result['sampling_s_per_image'] * 1000:.2f} ms per image")
+
+
 def cmd_eval(args, extra) -> int:
     from .evaluation import evaluate
+    from .evaluation.quality import nearest_neighbour_grid, parse_metrics, public, sample_quality
 
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    metrics = parse_metrics(args.metrics)
     model, folder = _load_for_run(args)
     data = _data_for_run(args.run, args.data, args.data_root)
     if data.info.to_dict() != model.data_info.to_dict():
         raise GenlabError(f"the model in {folder} was trained on '{model.data_info.name}', which differs from "
                           f"'{data.info.name}' (shape, levels or vocabulary)")
+    if model.likelihood == "none" and not metrics:
+        raise ConfigError(f"model '{model.name}' has no likelihood; judge it by its samples: "
+                          f"genlab eval {args.run} --metrics all")
+    net = load_features_for(data, args.features) if metrics else None  # fail early, before any long work
+    result: dict[str, Any] = {"model": model.name, "data": data.info.name, "weights": str(folder)}
     split = args.split or ("test" if data.test is not None else "val")
-    kwargs = {"num_samples": args.iw_samples} if args.iw_samples else {}
-    result = evaluate(model, data, split=split, max_examples=args.max_examples, **kwargs)
-    result["weights"] = str(folder)
+    if model.likelihood != "none":
+        kwargs = {"num_samples": args.iw_samples} if args.iw_samples else {}
+        result.update(evaluate(model, data, split=split, max_examples=args.max_examples, **kwargs))
+    quality = None
+    if metrics:
+        quality = sample_quality(model, data, net, metrics, num_samples=args.num_samples, seed=args.seed,
+                                 **parse_sample_args(args.sample_arg))
+        result["quality"] = public(quality)
+        if "_nearest_index" in quality:
+            path = Path(args.run) / "nearest_training_images.png"
+            nearest_neighbour_grid(quality["_images"], quality["_nearest_index"], data.train.images, data.info.levels,
+                                   path)
+            result["quality"]["nearest_neighbours_png"] = str(path)
     if args.json:
         print(json.dumps(result))
         return 0
-    kind = "exact" if result["likelihood"] == "exact" else "upper bound (from a lower bound on log-likelihood)"
-    print(f"{model.name} on {data.info.name}, {split} split ({result['num_examples']} examples), weights {folder}")
-    if data.info.kind == "image":
-        print(f"  NLL          {result['nll_nats']:.3f} nats per image  [{kind}]")
-        print(f"  bits/dim     {result['bits_per_dim']:.4f}")
-    else:
-        print(f"  NLL          {result['nll_nats']:.4f} nats per character  [{kind}]")
-        print(f"  bits/char    {result['bits_per_token']:.4f}")
+    print(f"{model.name} on {data.info.name}, weights {folder}")
+    if "nll_nats" in result:
+        kind = "exact" if result["likelihood"] == "exact" else "upper bound (from a lower bound on log-likelihood)"
+        print(f"  {split} split ({result['num_examples']} examples)")
+        if data.info.kind == "image":
+            print(f"  NLL          {result['nll_nats']:.3f} nats per image  [{kind}]")
+            print(f"  bits/dim     {result['bits_per_dim']:.4f}")
+        else:
+            print(f"  NLL          {result['nll_nats']:.4f} nats per character  [{kind}]")
+            print(f"  bits/char    {result['bits_per_token']:.4f}")
+    if quality is not None:
+        print_quality(result["quality"])
+        if "nearest_neighbours_png" in result["quality"]:
+            print(f"  nearest training images: {result['quality']['nearest_neighbours_png']}")
+    return 0
+
+
+def cmd_compare(args, extra) -> int:
+    from .compare import compare_runs
+    from .training.trainer import load_run_data
+
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    for run in args.runs:
+        if not (Path(run) / "run.json").is_file():
+            raise ConfigError(f"'{run}' is not a training run folder (no run.json); give folders made by genlab train")
+    net = load_features_for(load_run_data(args.runs[0], args.data_root), args.features)
+    report = compare_runs(args.runs, args.out, net, num_samples=args.num_samples, seed=args.seed,
+                          data_root=args.data_root, sample_kwargs=parse_sample_args(args.sample_arg))
+    print(f"compared {len(report['runs'])} runs on {report['data']}: {Path(args.out) / 'report.md'}, "
+          f"{Path(args.out) / 'report.html'}")
+    return 0
+
+
+def cmd_features(args, extra) -> int:
+    from .data import load_dataset
+    from .evaluation.features import default_feature_dir, save_feature_network, train_feature_network
+
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    data = load_dataset(args.data, root=args.data_root)
+    out = Path(args.out) if args.out else default_feature_dir(data.info.name)
+    net = train_feature_network(data, steps=args.steps, seed=args.seed, progress=True)
+    save_feature_network(net, out)
+    print(f"feature network for {data.info.name}: test accuracy {net.test_accuracy:.4f}, hash {net.content_hash}, "
+          f"saved to {out}")
     return 0
 
 
@@ -332,8 +439,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_sample)
 
-    e = sub.add_parser("eval", help="negative log-likelihood on a split, exact or bound")
+    e = sub.add_parser("eval", help="negative log-likelihood (exact or bound) and sample-quality metrics")
     add_weights(e)
+    e.add_argument("--metrics", help="sample-quality metrics: all, or a list of fid,kid,precision,recall,coverage,"
+                                     "memorisation")
+    e.add_argument("--features", help="feature network folder (default features/DATA, from `genlab features train`)")
+    e.add_argument("--num-samples", type=int, default=1000, help="samples drawn for the metrics (default 1000)")
+    e.add_argument("--sample-arg", action="append", metavar="KEY=VALUE",
+                   help="setting for the model's sampler, e.g. sampler=ddim, steps=50 (repeatable)")
+    e.add_argument("--seed", type=int, default=0)
     e.add_argument("--split", choices=["val", "test"])
     e.add_argument("--data", help="data set (default: the run's own)")
     e.add_argument("--data-root")
@@ -341,6 +455,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-examples", type=int)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
+
+    f = sub.add_parser("features", help="train the feature network the sample-quality metrics use")
+    f.add_argument("action", choices=["train"])
+    f.add_argument("--data", default="digits", help="a labelled image data set (default digits)")
+    f.add_argument("--data-root")
+    f.add_argument("--out", help="folder (default features/DATA)")
+    f.add_argument("--steps", type=int, default=2000)
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(func=cmd_features)
+
+    c = sub.add_parser("compare", help="score runs on the same data side by side: a Markdown and HTML report")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run folders made by genlab train")
+    c.add_argument("--out", required=True, help="report folder (report.md, report.html, results.json, PNGs)")
+    c.add_argument("--features", help="feature network folder (default features/DATA)")
+    c.add_argument("--num-samples", type=int, default=1000)
+    c.add_argument("--sample-arg", action="append", metavar="KEY=VALUE",
+                   help="sampler setting given to every model, e.g. sampler=ddim, steps=100 (repeatable)")
+    c.add_argument("--data-root")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=cmd_compare)
 
     sub.add_parser("list", help="registered models and data sets").set_defaults(func=cmd_list)
     i = sub.add_parser("info", help="config, step and last metrics of a run or saved model")

@@ -80,6 +80,8 @@ class GenerativeModel(nn.Module):
             Adam betas, no clipping); :meth:`TrainConfig.for_model` applies them, and anything
             the user sets wins.
         log_grad_norms: log each optimizer's gradient norm every step even without clipping.
+        compare_log_prob_kwargs: ``log_prob`` settings for ``genlab compare`` where the default
+            costs too much (DDPM: an estimate of its bound over 50 timesteps per image).
     """
 
     name: ClassVar[str] = ""  # set by @register_model
@@ -89,6 +91,7 @@ class GenerativeModel(nn.Module):
     family: ClassVar[str] = ""
     train_defaults: ClassVar[dict[str, Any]] = {}
     log_grad_norms: ClassVar[bool] = False
+    compare_log_prob_kwargs: ClassVar[dict[str, Any]] = {}  # log_prob settings `genlab compare` uses
 
     def __init__(self, config: ModelConfig, data_info: DataInfo):
         super().__init__()

@@ -80,6 +80,8 @@ class DDPM(GenerativeModel):
     data_kinds = ("image",)
     family = "diffusion"
 
+    compare_log_prob_kwargs = {"timestep_samples": 50}
+
     def __init__(self, config: DDPMConfig, data_info: DataInfo):
         super().__init__(config, data_info)
         c = config.image_shape[0]

@@ -92,6 +92,7 @@ class Trainer:
         }
         self.ema = EMA(model, self.config.ema_decay) if self.config.ema_decay > 0 else None
         self.step = 0
+        self.train_seconds = 0.0  # training wall time over all sessions of this run (resumes included)
         self.best_val = math.inf
         self.evals_since_best = 0
         self.history: list[dict[str, Any]] = []
@@ -163,6 +164,7 @@ class Trainer:
                    desc=f"train {self.model.name}", dynamic_ncols=True, mininterval=0.5)
         items_per_step = c.batch_size * c.grad_accum * sum(r for _, r in self.order) * distributed.world_size()
         start = time.perf_counter()
+        clock = start  # train_seconds advances at each log row (validation and checkpoints included)
         window_start, window_steps = start, 0
         stopped_early = False
         stop_at = self.total_steps if until is None else min(until, self.total_steps)
@@ -180,9 +182,12 @@ class Trainer:
             last = self.step == self.total_steps
             if self.step % c.log_every == 0 or last:
                 now = time.perf_counter()
+                self.train_seconds += now - clock
+                clock = now
                 rate = window_steps * items_per_step / max(now - window_start, 1e-9)
                 row = {"step": self.step, "split": "train", **{k: v / self._count for k, v in self._sums.items()},
-                       "lr": self.optimizers[self.order[0][0]].param_groups[0]["lr"], "items_per_s": rate}
+                       "lr": self.optimizers[self.order[0][0]].param_groups[0]["lr"], "items_per_s": rate,
+                       "time_s": round(self.train_seconds, 3)}
                 self._log(row)
                 bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4g}", items_s=f"{rate:.0f}")
                 self._sums, self._count = {}, 0
@@ -199,6 +204,7 @@ class Trainer:
             if stopped_early:
                 break
         bar.close()
+        self.train_seconds += time.perf_counter() - clock
         wall = time.perf_counter() - start
         summary = {"steps": self.step, "wall_s": wall, "stopped_early": stopped_early}
         val_rows = [r for r in self.history if r.get("split") == "val"]
@@ -252,7 +258,8 @@ class Trainer:
             if self.out_dir is not None and self.is_main:
                 tmp = self.out_dir / ".best.tmp"
                 shutil.rmtree(tmp, ignore_errors=True)
-                save_pretrained(self.eval_model(), tmp, extra={"step": self.step, "val_loss": self.best_val})
+                save_pretrained(self.eval_model(), tmp, extra={"step": self.step, "val_loss": self.best_val,
+                                                                   "train_seconds": round(self.train_seconds, 3)})
                 replace_dir(tmp, self.out_dir / "best")
         else:
             self.evals_since_best += 1
@@ -318,6 +325,7 @@ class Trainer:
             "best_val": self.best_val,
             "evals_since_best": self.evals_since_best,
             "lr_scale": self.lr_scale,
+            "train_seconds": self.train_seconds,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -335,7 +343,7 @@ class Trainer:
             return None
         tmp = self.out_dir / ".checkpoint.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        save_pretrained(self.eval_model(), tmp, extra={"step": self.step})
+        save_pretrained(self.eval_model(), tmp, extra={"step": self.step, "train_seconds": round(self.train_seconds, 3)})
         buffer = io.BytesIO()
         torch.save(self.state_dict(), buffer)
         atomic_write_bytes(tmp / STATE_FILE, buffer.getvalue())
@@ -359,6 +367,7 @@ class Trainer:
         self.best_val = state["best_val"]
         self.evals_since_best = state["evals_since_best"]
         self.lr_scale = state["lr_scale"]
+        self.train_seconds = state.get("train_seconds", 0.0)
         self._refresh_lr()
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])

@@ -1,0 +1,184 @@
+"""``genlab compare``: every run on the same data, scored the same way, in one report.
+
+For each run: its family, size and training time; the test NLL where the family has one
+(exact or bound, labelled, never ranked against each other); the sample-quality metrics of
+:mod:`genlab.evaluation.quality` with one feature network; the sampling time per image; and a
+grid of its samples. A reference row scores training images the same way, so the numbers have
+a floor to be read against. The report is written as ``report.md``, a self-contained
+``report.html`` (pictures inlined) and ``results.json``, beside one PNG per run.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import ConfigError
+from .evaluation.features import FeatureNet
+from .evaluation.likelihood import evaluate
+from .evaluation.quality import METRICS, public, sample_quality, score_images
+from .io import atomic_write_text, load, read_config, resolve_checkpoint_dir
+from .training.plots import save_image_grid
+from .training.trainer import load_run_data
+
+
+def _weights_folder(run: Path) -> Path:
+    return resolve_checkpoint_dir(run / "best" if (run / "best").is_dir() else run)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.{digits}g}" if abs(value) >= 1000 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_samples: int = 1000, seed: int = 0,
+                 data_root: str | None = None, sample_kwargs: dict[str, Any] | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Score every run in ``runs`` and write the report into the folder ``out``; returns the results.
+
+    ``sample_kwargs`` go to every model's ``sample`` (e.g. ``sampler="ddim", steps=50``); a
+    model ignores settings it does not take.
+    """
+    if not runs:
+        raise ConfigError("name at least one run folder to compare")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sample_kwargs = dict(sample_kwargs or {})
+    data, rows = None, []
+    for i, run in enumerate(map(Path, runs)):
+        folder = _weights_folder(run)
+        model = load(folder)
+        run_data = load_run_data(run, data_root) if (run / "run.json").is_file() else None
+        if run_data is None:
+            raise ConfigError(f"'{run}' is not a training run (no run.json); compare needs run folders")
+        if data is None:
+            data = run_data
+        elif run_data.info.to_dict() != data.info.to_dict():
+            raise ConfigError(f"'{run}' was trained on '{run_data.info.name}', the first run on '{data.info.name}'; "
+                              "compare runs on the same data")
+        if progress:
+            print(f"[{i + 1}/{len(runs)}] {run}: {model.name}", flush=True)
+        # the run's own totals come from its last checkpoint; the weights may be the best ones
+        meta = read_config(run / "checkpoint") if (run / "checkpoint").is_dir() else read_config(folder)
+        row: dict[str, Any] = {"run": str(run), "model": model.name, "family": model.family,
+                               "parameters": model.num_parameters(), "steps": meta.get("step"),
+                               "train_seconds": meta.get("train_seconds"), "likelihood": model.likelihood}
+        if model.likelihood != "none":
+            kwargs = dict(model.compare_log_prob_kwargs)
+            nll = evaluate(model, data, "test", **kwargs)
+            row.update(nll_nats=nll["nll_nats"], bits_per_dim=nll["bits_per_dim"], nll_settings=kwargs)
+        quality = sample_quality(model, data, net, list(METRICS), num_samples=num_samples, seed=seed, **sample_kwargs)
+        grid = out / f"samples-{i + 1}-{model.name}.png"
+        save_image_grid(quality["_images"][:64], data.info.levels, grid)
+        row.update(public(quality), grid=grid.name)
+        rows.append(row)
+    # the floor: training images scored exactly like samples
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(data.train.images), generator=gen)[:num_samples]
+    reference = public(score_images(data.train.images[pick], data, net, list(METRICS), seed=seed))
+    grid = out / "samples-0-data.png"
+    save_image_grid(data.train.images[pick][:64], data.info.levels, grid)
+    # a training image is its own nearest training image: show the held-out test images' share instead
+    reference["memorisation"] = reference["memorisation_baseline"]
+    reference.update(run="training images", model="data", family="-", grid=grid.name)
+    report = {"data": data.info.name, "features": net.content_hash, "feature_test_accuracy": net.test_accuracy,
+              "num_samples": num_samples, "seed": seed, "sample_settings": sample_kwargs,
+              "date": datetime.date.today().isoformat(), "runs": rows, "reference": reference}
+    atomic_write_text(out / "results.json", json.dumps(report, indent=2, default=str))
+    atomic_write_text(out / "report.md", markdown(report))
+    atomic_write_text(out / "report.html", html_page(report, out))
+    return report
+
+
+COLUMNS = [  # (header, key, decimals)
+    ("model", "model", 0), ("family", "family", 0), ("parameters", "parameters", 0),
+    ("training (s)", "train_seconds", 1), ("test NLL (bits/dim)", "_nll", 0), ("Fréchet distance", "fid", 2),
+    ("KID", "kid", 3), ("precision", "precision", 3), ("recall", "recall", 3), ("class coverage", "coverage", 2),
+    ("class KL", "class_kl", 3), ("memorised", "memorisation", 3), ("ms per sample", "_ms", 0),
+]
+
+
+def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
+    if key == "_nll":
+        if row.get("bits_per_dim") is None:
+            return "none" if row.get("likelihood") == "none" else "-"
+        kind = "exact" if row["likelihood"] == "exact" else "bound"
+        return f"{row['bits_per_dim']:.3f} ({kind})"
+    if key == "_ms":
+        value = row.get("sampling_s_per_image")
+        return "-" if value is None else f"{value * 1000:.3g}"
+    value = row.get(key)
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.{decimals}f}"
+    return "-" if value is None else str(value)
+
+
+def _notes(report: dict[str, Any]) -> list[str]:
+    ref = report["reference"]
+    accuracy = report["feature_test_accuracy"]
+    accuracy = "unknown" if accuracy is None else f"{accuracy:.3f}"
+    notes = [
+        f"Samples: {report['num_samples']} per run (seed {report['seed']}), against the {ref['num_test']} test images "
+        f"of '{report['data']}'. Features: genlab's feature network `{report['features']}` (a small classifier "
+        f"trained on this data, test accuracy {accuracy}); these distances are not "
+        "comparable with Inception-based FIDs from papers, nor with scores from another feature network.",
+        "Test NLL: exact values and bounds (upper bounds on the NLL) are listed side by side but are not ranked "
+        "against each other; GANs have no likelihood.",
+        f"Memorised: share of samples closer to a training image than that image is to any other training image. "
+        f"Held-out test images score {ref['memorisation_baseline']:.3f}; only a share clearly above that suggests "
+        "copying.",
+        "The first row scores training images exactly as the samples are scored: the floor each metric can reach "
+        "with this many examples (its 'memorised' is the test images' share).",
+    ]
+    estimated = {r["model"]: r["nll_settings"] for r in report["runs"] if r.get("nll_settings")}
+    if estimated:
+        notes.append("NLL settings: " + "; ".join(f"{m}: {s}" for m, s in estimated.items()) +
+                     " (timestep_samples: an unbiased estimate of the full bound).")
+    if report["sample_settings"]:
+        notes.append(f"Sampler settings given to every model: {report['sample_settings']}.")
+    return notes
+
+
+def markdown(report: dict[str, Any]) -> str:
+    rows = [report["reference"], *report["runs"]]
+    lines = [f"# genlab compare: {report['data']} ({report['date']})", "",
+             "| run | " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for row in rows:
+        lines.append(f"| {row['run']} | " + " | ".join(_cell(row, k, d) for _, k, d in COLUMNS) + " |")
+    lines += [""] + [f"- {n}" for n in _notes(report)] + ["", "## Samples", ""]
+    for row in rows:
+        lines += [f"**{row['run']}** ({row['model']})", "", f"![{row['model']}]({row['grid']})", ""]
+    return "\n".join(lines) + "\n"
+
+
+def html_page(report: dict[str, Any], folder: Path) -> str:
+    rows = [report["reference"], *report["runs"]]
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h, _, _ in COLUMNS)
+    body = "".join("<tr><td>" + esc(row["run"]) + "</td>" + "".join(f"<td>{esc(_cell(row, k, d))}</td>"
+                                                                     for _, k, d in COLUMNS) + "</tr>" for row in rows)
+    figures = []
+    for row in rows:
+        data = base64.b64encode((folder / row["grid"]).read_bytes()).decode("ascii")
+        figures.append(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(row["model"])}">'
+                       f"<figcaption>{esc(row['run'])} ({esc(row['model'])})</figcaption></figure>")
+    notes = "".join(f"<li>{esc(n)}</li>" for n in _notes(report))
+    style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
+             "figure{display:inline-block;margin:8px;text-align:center}img{image-rendering:pixelated;width:256px}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>genlab compare: {esc(report['data'])}</title>"
+            f"<style>{style}</style></head><body><h1>genlab compare: {esc(report['data'])} ({esc(report['date'])})</h1>"
+            f"<table><tr><th>run</th>{head}</tr>{body}</table><ul>{notes}</ul><h2>Samples</h2>{''.join(figures)}"
+            "</body></html>\n")

@@ -1,0 +1,146 @@
+"""Sample-quality evaluation end to end: scoring images, `genlab eval --metrics`, `genlab compare`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import genlab
+from genlab.cli import main
+from genlab.evaluation.features import save_feature_network, train_feature_network
+from genlab.evaluation.quality import parse_metrics, sample_quality, score_images
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def feature_net(tmp_path_factory):
+    data = genlab.load_dataset("digits")
+    net = train_feature_network(data, steps=150, batch_size=64, progress=False)
+    folder = tmp_path_factory.mktemp("features") / "digits"
+    save_feature_network(net, folder)
+    return net, folder
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two short runs on digits, made by the CLI: a DCGAN and a VAE."""
+    root = tmp_path_factory.mktemp("runs")
+    small = ["--set", "progress=false", "--steps", "30", "--batch-size", "32"]
+    assert main(["train", "dcgan", "--out", str(root / "gan"), "--latent_dim", "8", "--generator_channels", "[16, 8]",
+                 "--discriminator_channels", "[8, 16]", *small]) == 0
+    assert main(["train", "vae", "--out", str(root / "vae"), "--hidden", "[32]", "--latent_dim", "4", *small]) == 0
+    return root
+
+
+def test_parse_metrics():
+    assert parse_metrics("all") == ["fid", "kid", "precision", "recall", "coverage", "memorisation"]
+    assert parse_metrics("FID, kid") == ["fid", "kid"]
+    assert parse_metrics(None) == []
+    with pytest.raises(genlab.ConfigError, match="unknown metric.*fdi"):
+        parse_metrics("fdi")
+
+
+def test_test_images_score_as_perfect_and_a_repeated_image_as_collapsed(feature_net, digits):
+    net, _ = feature_net
+    test = digits.test.images
+    same = score_images(test, digits, net)
+    assert same["fid"] < 1e-6 and same["precision"] == 1.0 and same["recall"] == 1.0
+    # predictions against true labels: only the classifier's errors separate the two histograms
+    assert same["coverage"] == 1.0 and same["class_kl"] < 0.05 and not same["collapsed"]
+    assert same["features"] == net.content_hash and same["num_samples"] == len(test)
+    # test images are not copies of training images: their share is the baseline
+    assert same["memorisation"] == same["memorisation_baseline"] < 0.9
+    collapsed = score_images(test[:1].repeat(300, 1, 1, 1), digits, net)
+    assert collapsed["collapsed"] and collapsed["coverage"] == pytest.approx(0.1)
+    assert collapsed["recall"] < 0.05 and collapsed["fid"] > 10 * max(same["fid"], 1e-3)
+    copies = score_images(digits.train.images[:200], digits, net, ["memorisation"])
+    assert copies["memorisation"] == 1.0 and set(copies) >= {"memorisation", "memorisation_baseline"}
+    assert "fid" not in copies
+
+
+def test_score_images_refuses_other_shapes(feature_net, digits):
+    net, _ = feature_net
+    with pytest.raises(genlab.ConfigError, match="shape"):
+        score_images(torch.zeros(4, 1, 7, 7, dtype=torch.uint8), digits, net)
+
+
+def test_sample_quality_of_a_model(feature_net, digits):
+    net, _ = feature_net
+    model = genlab.create_model("dcgan", data=digits, latent_dim=8, generator_channels=[16, 8],
+                                discriminator_channels=[8, 16])
+    result = sample_quality(model, digits, net, ["fid", "coverage"], num_samples=50, batch_size=20)
+    assert result["num_samples"] == 50 and result["_images"].shape == (50, 1, 8, 8)
+    assert result["fid"] > 0 and 0 <= result["coverage"] <= 1 and result["sampling_s_per_image"] > 0
+    again = sample_quality(model, digits, net, ["fid"], num_samples=50, batch_size=20)
+    assert torch.equal(result["_images"], again["_images"])  # seeded: the same samples every time
+
+
+def test_cli_eval_metrics(runs, feature_net, capsys):
+    _, folder = feature_net
+    assert main(["eval", str(runs / "gan"), "--metrics", "all", "--features", str(folder), "--num-samples", "60",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "nll_nats" not in result  # a GAN has no likelihood
+    q = result["quality"]
+    assert {"fid", "kid", "kid_std", "precision", "recall", "coverage", "class_kl", "memorisation",
+            "memorisation_baseline", "features", "sampling_s_per_image"} <= set(q)
+    assert (runs / "gan" / "nearest_training_images.png").is_file()
+    assert main(["eval", str(runs / "vae"), "--metrics", "fid", "--features", str(folder), "--num-samples", "40",
+                 "--iw-samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "bits/dim" in out and "Fréchet distance" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--metrics", "fdi"], "unknown metric"),
+    ([], "has no likelihood.*--metrics"),
+    (["--metrics", "fid", "--features", "/nonexistent/features"], "genlab features train"),
+])
+def test_cli_eval_metrics_errors(runs, args, message, capsys):
+    assert main(["eval", str(runs / "gan"), *args]) == 2
+    assert any(word in capsys.readouterr().err for word in message.split(".*"))
+
+
+def test_cli_eval_without_a_feature_network_says_how_to_make_one(runs, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no features/digits here
+    assert main(["eval", str(runs / "gan"), "--metrics", "fid"]) == 2
+    assert "genlab features train --data digits" in capsys.readouterr().err
+
+
+def test_cli_features_train(tmp_path, capsys):
+    assert main(["features", "train", "--data", "digits", "--steps", "20", "--out", str(tmp_path / "f")]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    net = genlab.evaluation.features.load_feature_network(tmp_path / "f")
+    assert len(net.content_hash) == 16
+
+
+def test_compare_writes_markdown_html_and_json(runs, feature_net, tmp_path, capsys):
+    _, folder = feature_net
+    out = tmp_path / "report"
+    assert main(["compare", str(runs / "gan"), str(runs / "vae"), "--out", str(out), "--features", str(folder),
+                 "--num-samples", "50"]) == 0
+    md = (out / "report.md").read_text()
+    assert "| training images | data |" in md and "dcgan" in md and "(bound)" in md and "| none |" in md
+    assert "not comparable with Inception-based FIDs" in md
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "<img src=\"http" not in page
+    report = json.loads((out / "results.json").read_text())
+    assert [r["model"] for r in report["runs"]] == ["dcgan", "vae"]
+    vae = report["runs"][1]
+    assert vae["likelihood"] == "bound" and vae["bits_per_dim"] > 0 and vae["train_seconds"] > 0
+    assert report["runs"][0]["steps"] == 30 and "nll_nats" not in report["runs"][0]
+    for row in report["runs"]:
+        assert (out / row["grid"]).is_file() and row["features"] == report["features"]
+
+
+def test_compare_refuses_runs_on_different_data(runs, feature_net, tmp_path, text_file, capsys):
+    _, folder = feature_net
+    other = tmp_path / "gpt"
+    assert main(["train", "gpt", "--data", f"text:{text_file}", "--out", str(other), "--steps", "2",
+                 "--n_layer", "1", "--n_embd", "16", "--n_head", "2", "--block_size", "8", "--set", "progress=false"]) == 0
+    assert main(["compare", str(runs / "vae"), str(other), "--out", str(tmp_path / "r"), "--features", str(folder)]) == 2
+    assert "same data" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "r")]) == 2
