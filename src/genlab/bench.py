@@ -257,6 +257,65 @@ def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_sampl
             "threads": torch.get_num_threads(), "seed": seed}
 
 
+# GAN recipes (the families' training defaults: Adam betas, no clipping, EMA 0.999 of the weights).
+GAN_DIGITS_STEPS = {"dcgan": 2000, "wgan-gp": 600, "sngan": 1500}
+
+
+def _compare(data, recipes: dict[str, tuple[dict, dict]], out, quick: bool, seed: int, feature_steps: int,
+             num_samples: int, budget_s: float | None = None, data_root=None) -> dict[str, Any]:
+    """Train every recipe on ``data`` (in ``out/runs``), train the feature network, run ``compare``."""
+    from .compare import compare_runs
+    from .evaluation.features import save_feature_network, train_feature_network
+
+    out = Path(out)
+    net = train_feature_network(data, steps=30 if quick else feature_steps, seed=seed, progress=False)
+    save_feature_network(net, out / "features")
+    runs = []
+    for name, (model_kw, train_kw) in recipes.items():
+        train = dict(dict(batch_size=64, eval_every=250, checkpoint_every=0, log_every=100, num_samples=64),
+                     **train_kw, seed=seed, progress=False)
+        if quick:
+            train.update(steps=4, eval_every=2)
+        elif budget_s is not None:
+            train["steps"] = steps_for_budget(name, data, model_kw, train, budget_s, seed)
+        model = _seeded(name, data, seed, **model_kw)
+        _train(model, data, train, out_dir=out / "runs" / name, data_spec={"name": data.info.name, "options": {}})
+        runs.append(out / "runs" / name)
+    report = compare_runs(runs, out / "report", net, num_samples=16 if quick else num_samples, seed=seed,
+                          data_root=data_root, progress=False)
+    keep = ("model", "likelihood", "parameters", "steps", "train_seconds", "bits_per_dim", "nll_nats", "fid", "kid",
+            "precision", "recall", "coverage", "class_kl", "memorisation", "sampling_s_per_image")
+    rows = [{k: r.get(k) for k in keep} for r in report["runs"]]
+    ref = report["reference"]
+    return {"features": report["features"], "feature_test_accuracy": net.test_accuracy, "num_samples": report["num_samples"],
+            "rows": rows, "reference": {k: ref.get(k) for k in keep if k in ref},
+            "memorisation_baseline": ref["memorisation_baseline"], "report": str(out / "report"), "seed": seed}
+
+
+def compare_digits(data_root=None, quick: bool = False, seed: int = 0, out=None) -> dict[str, Any]:
+    """Every family on digits with its digits recipe, then ``genlab compare`` over them all."""
+    data = load_dataset("digits")
+    recipes = {"vae": (VAE_DIGITS_MODEL, VAE_DIGITS_TRAIN)}
+    recipes.update({name: (model_kw, train_kw) for name, (model_kw, train_kw, _) in DIGITS_RECIPES.items()})
+    recipes.update({name: ({}, dict(steps=steps, eval_every=500)) for name, steps in GAN_DIGITS_STEPS.items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=600, num_samples=1000)
+    return {"name": "compare-digits", **result}
+
+
+def compare_mnist(data_root=None, quick: bool = False, seed: int = 0, out=None,
+                  budget_s: float = MNIST_BUDGET_S) -> dict[str, Any]:
+    """Every family on MNIST, each trained for ``budget_s`` seconds, then ``genlab compare``."""
+    data = load_dataset("mnist", root=data_root)
+    recipes = {name: (model_kw, dict(train_kw, eval_every=0, eval_batches=1))
+               for name, (model_kw, train_kw, _, _) in MNIST_RECIPES.items()}
+    recipes.update({name: ({}, dict(eval_every=0, eval_batches=1)) for name in GAN_DIGITS_STEPS})
+    with tempfile.TemporaryDirectory() as tmp:
+        result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=3000, num_samples=1000,
+                          budget_s=budget_s, data_root=data_root)
+    return {"name": "compare-mnist", "budget_s": budget_s, **result}
+
+
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "vae-digits": vae_digits,
     **{f"{name}-digits": functools.partial(likelihood_digits, name) for name in DIGITS_RECIPES},
@@ -266,6 +325,8 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "vae-mnist-likelihood": functools.partial(likelihood_mnist, "vae", name="vae-mnist-likelihood"),
     "lstm-shakespeare-cpu": lstm_shakespeare_cpu,
     "sampling-speed": sampling_speed,
+    "compare-digits": compare_digits,
+    "compare-mnist": compare_mnist,
 }
 
 

@@ -367,8 +367,13 @@ def cmd_bench(args, extra) -> int:
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     names = [args.name] if args.name else list(BENCHMARKS)
+    kwargs = {}
+    if args.out:
+        if not args.name or not args.name.startswith("compare-"):
+            raise ConfigError("--out is for the compare benchmarks (compare-digits, compare-mnist): it keeps their report")
+        kwargs["out"] = args.out
     for name in names:
-        result = run_benchmark(name, data_root=args.data_root, quick=args.quick, seed=args.seed)
+        result = run_benchmark(name, data_root=args.data_root, quick=args.quick, seed=args.seed, **kwargs)
         if args.json:
             print(json.dumps(result), flush=True)
         else:
@@ -487,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data-root")
     b.add_argument("--quick", action="store_true", help="a short version, to check that it runs")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--out", help="compare benchmarks: keep the runs and the report in this folder")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("data", help="data set downloads (never implicit)")
