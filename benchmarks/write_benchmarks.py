@@ -19,6 +19,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,7 +27,7 @@ ROOT = HERE.parent
 GENLAB = ROOT / ".venv" / "bin" / "genlab"
 NAMES = ["vae-digits", "gpt-shakespeare-cpu", "vae-mnist", "pixelcnn-digits", "realnvp-digits", "glow-digits",
          "ddpm-digits", "vae-mnist-likelihood", "pixelcnn-mnist", "realnvp-mnist", "glow-mnist", "ddpm-mnist",
-         "lstm-shakespeare-cpu", "sampling-speed"]
+         "lstm-shakespeare-cpu", "sampling-speed", "compare-digits"]
 MNIST_FAMILIES = ["vae-mnist-likelihood", "pixelcnn-mnist", "realnvp-mnist", "glow-mnist", "ddpm-mnist"]
 CURVE_PNG = "mnist_bits_per_dim.png"
 
@@ -58,8 +59,35 @@ def run_one(name: str, seed: int, data_root: str | None) -> dict:
     cmd = [str(GENLAB), "bench", name, "--json", "--seed", str(seed)]
     if data_root:
         cmd += ["--data-root", data_root]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        if name.startswith("compare-"):
+            cmd += ["--out", tmp]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        row = json.loads(out.strip().splitlines()[-1])
+        if name.startswith("compare-") and seed == 0:
+            write_montage(Path(tmp) / "report", HERE.parent / f"{name}.png", row)
+    return row
+
+
+def write_montage(report_dir: Path, path: Path, row: dict) -> None:
+    """One PNG with every run's sample grid (and the training images') side by side, labelled."""
+    from PIL import Image, ImageDraw
+
+    report = json.loads((report_dir / "results.json").read_text())
+    entries = [report["reference"], *report["runs"]]
+    grids = [Image.open(report_dir / e["grid"]).convert("RGB") for e in entries]
+    scale = max(1, 160 // grids[0].width)
+    grids = [g.resize((g.width * scale, g.height * scale), Image.NEAREST) for g in grids]
+    w, h = grids[0].width, grids[0].height
+    cols = min(5, len(grids))
+    rows = (len(grids) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * (w + 10) + 10, rows * (h + 30) + 10), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (entry, grid) in enumerate(zip(entries, grids)):
+        x, y = 10 + (i % cols) * (w + 10), 10 + (i // cols) * (h + 30)
+        draw.text((x, y), "training images" if entry["model"] == "data" else entry["model"], fill="black")
+        sheet.paste(grid, (x, y + 18))
+    sheet.save(path)
 
 
 def run_plain_vae(seed: int, data_root: str | None) -> dict:
@@ -201,10 +229,43 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
         lines += ["", "References (public textbook implementations, same split and metric, 2-core machine, mean of 3): "
                   "autoregressive model (causal 1-D convolutions over the 64 pixels) 86.7 nats in 158 s; RealNVP "
                   "(8 MLP couplings, uniform dequantisation) 120.1 nats in 58 s; VAE negative ELBO 96.4 nats in 20 s.", ""]
+    lines += compare_section(results, "compare-digits")
     lines += mnist_section(results)
     lines += lstm_section(results)
     lines += sampling_section(results)
     return "\n".join(lines) + "\n"
+
+
+def compare_section(results: dict, name: str) -> list[str]:
+    rows = results["benchmarks"].get(name)
+    if not rows:
+        return []
+    r = rows[0]
+    lines = [f"## Every family side by side ({name})", "",
+             f"Command: `genlab bench {name} --json --seed 0` (`--out DIR` keeps the runs and the full `genlab compare` "
+             "report). Each family trains with its digits recipe (`genlab/bench.py`: the likelihood recipes above, "
+             f"GAN steps {{dcgan: 2000, wgan-gp: 600, sngan: 1500}}, batch 64), then {r['num_samples']} samples per "
+             "model are scored against the 447 test images. The distances use genlab's own feature network "
+             f"(`{r['features']}`, a small classifier trained on digits, test accuracy {r['feature_test_accuracy']:.3f}); "
+             "they are not comparable with Inception-based FIDs from papers. Test NLL: exact and bound values are "
+             "not ranked against each other (DDPM's is an unbiased estimate of its bound over 50 timesteps per image).",
+             "", "| model | test bits/dim | parameters | training (s) | Fréchet distance | KID | precision | recall | "
+             "class coverage | class KL | memorised | ms per sample |", "|---" * 12 + "|"]
+
+    def cell(value, digits=3):
+        return "-" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+    ref = r["reference"]
+    lines.append(f"| training images (floor) | - | - | - | {cell(ref.get('fid'), 2)} | {cell(ref.get('kid'))} | "
+                 f"{cell(ref.get('precision'))} | {cell(ref.get('recall'))} | {cell(ref.get('coverage'), 2)} | "
+                 f"{cell(ref.get('class_kl'))} | {cell(r['memorisation_baseline'])} (test images) | - |")
+    for row in r["rows"]:
+        nll = "none" if row["likelihood"] == "none" else f"{row['bits_per_dim']:.3f} ({row['likelihood']})"
+        ms = row["sampling_s_per_image"] * 1000
+        lines.append(f"| {row['model']} | {nll} | {row['parameters']} | {cell(row['train_seconds'], 1)} | "
+                     f"{cell(row['fid'], 2)} | {cell(row['kid'])} | {cell(row['precision'])} | {cell(row['recall'])} | "
+                     f"{cell(row['coverage'], 2)} | {cell(row['class_kl'])} | {cell(row['memorisation'])} | {ms:.3g} |")
+    return lines + ["", f"![samples of every family]({name}.png)", ""]
 
 
 def mnist_section(results: dict) -> list[str]:
