@@ -204,3 +204,11 @@ def test_log_prob_is_refused_with_a_pointer_to_sample_metrics(digits):
     model = tiny("sngan", digits)
     with pytest.raises(genlab.GenlabError, match="sample quality"):
         genlab.evaluate(model, digits, "test")
+
+
+def test_a_trained_gan_can_get_new_optimizers(digits):
+    """The generator's step must leave every discriminator weight trainable afterwards."""
+    model = tiny("sngan", digits)
+    genlab.Trainer(model, digits, fast_train_config(steps=1, batch_size=8)).fit()
+    assert all(p.requires_grad for p in model.parameters())
+    genlab.Trainer(model, digits, fast_train_config(steps=1, batch_size=8)).fit()

@@ -144,3 +144,24 @@ def test_compare_refuses_runs_on_different_data(runs, feature_net, tmp_path, tex
     assert main(["compare", str(runs / "vae"), str(other), "--out", str(tmp_path / "r"), "--features", str(folder)]) == 2
     assert "same data" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "r")]) == 2
+
+
+def test_training_logs_class_coverage_and_warns_on_collapse(feature_net, digits, tmp_path, capsys):
+    _, folder = feature_net
+    model = genlab.create_model("dcgan", data=digits, latent_dim=8, generator_channels=[16, 8],
+                                discriminator_channels=[8, 16])
+    config = genlab.TrainConfig.for_model(model, steps=2, eval_every=1, batch_size=8, progress=False,
+                                          checkpoint_every=0, num_samples=40, features=str(folder))
+    trainer = genlab.Trainer(model, digits, config)
+    trainer.fit()
+    val = [r for r in trainer.history if r["split"] == "val"]
+    assert len(val) == 2 and all(0 <= r["class_coverage"] <= 1 and r["class_kl"] >= 0 for r in val)
+    with torch.no_grad():  # every sample the same image: one class at most
+        [m for m in model.generator.modules() if isinstance(m, torch.nn.Conv2d)][-1].weight.zero_()
+    trainer.config = trainer.config.replace(ema_decay=0.0)
+    trainer.ema = None
+    trainer._validate_and_track()
+    assert trainer.history[-1]["class_coverage"] <= 0.1
+    assert "of the classes" in capsys.readouterr().err
+    with pytest.raises(genlab.CheckpointError):
+        genlab.Trainer(model, digits, config.replace(features=str(tmp_path / "none")))

@@ -140,9 +140,7 @@ class _GAN(GenerativeModel):
         x = batch["x"]
         y = batch["y"].long() if self.num_classes else None
         loss_kind = self.config.loss
-        train_d = optimizer == "discriminator"
-        self.discriminator.requires_grad_(train_d)  # no discriminator gradients in the generator's step
-        if train_d:
+        if optimizer == "discriminator":
             real = self.to_unit(x)
             with torch.no_grad():
                 fake = self._fake(x.shape[0], y, x.device)
@@ -159,8 +157,14 @@ class _GAN(GenerativeModel):
                 loss = loss + self.config.gradient_penalty * gp
                 metrics["gradient_penalty"] = gp.detach()
             return StepOutput(loss, metrics)
-        fake = self._fake(x.shape[0], y, x.device)
-        d_fake = self.discriminator(fake, y)
+        # the generator's step: the graph must not reach the discriminator's weights (no gradients to
+        # compute or clear there); requires_grad is read when the graph is built, so it can be restored
+        self.discriminator.requires_grad_(False)
+        try:
+            fake = self._fake(x.shape[0], y, x.device)
+            d_fake = self.discriminator(fake, y)
+        finally:
+            self.discriminator.requires_grad_(True)
         loss = F.softplus(-d_fake).mean() if loss_kind == "nonsaturating" else -d_fake.mean()
         return StepOutput(loss, {})
 

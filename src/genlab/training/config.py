@@ -35,6 +35,7 @@ class TrainConfig(Config):
     log_every: int = 50  # training metrics averaged over N steps into metrics.jsonl
     early_stopping: int = 0  # stop after N evaluations without a better validation loss; 0 = off
     on_nonfinite: Literal["stop", "rollback"] = "stop"  # rollback: last checkpoint, half the lr
+    features: str = ""  # feature network folder: each validation then logs the samples' class coverage
     progress: bool = True
 
     @classmethod

@@ -91,6 +91,12 @@ class Trainer:
             name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda) for name, opt in self.optimizers.items()
         }
         self.ema = EMA(model, self.config.ema_decay) if self.config.ema_decay > 0 else None
+        self._feature_net = None
+        if self.config.features:  # checked now, not at the first validation
+            from ..evaluation.features import check_feature_network, load_feature_network
+
+            self._feature_net = load_feature_network(self.config.features)
+            check_feature_network(self._feature_net, data.info)
         self.step = 0
         self.train_seconds = 0.0  # training wall time over all sessions of this run (resumes included)
         self.best_val = math.inf
@@ -246,7 +252,12 @@ class Trainer:
     def _validate_and_track(self) -> bool:
         """Validate, log, keep the best model; True when early stopping says stop."""
         metrics = self.validate()
+        if self.config.features:
+            metrics.update(self.class_coverage())
         warnings = self.model.health_warnings(metrics)
+        if metrics.get("class_coverage", 1.0) < 0.5:
+            warnings.append(f"the samples cover only {metrics['class_coverage']:.0%} of the classes "
+                            f"(class KL {metrics['class_kl']:.3f}): mode collapse")
         for text in warnings:
             print(f"warning at step {self.step}: {text}", file=sys.stderr)
         self._log({"step": self.step, "split": "val", **metrics, **({"warnings": warnings} if warnings else {})})
@@ -264,6 +275,22 @@ class Trainer:
         else:
             self.evals_since_best += 1
         return bool(self.config.early_stopping and self.evals_since_best >= self.config.early_stopping)
+
+    @torch.no_grad()
+    def class_coverage(self) -> dict[str, float]:
+        """Class coverage and class KL of ``num_samples`` samples, classified by the feature network."""
+        from ..evaluation.sample_quality import class_coverage
+
+        reference = self.val_split.labels if self.val_split is not None else self.train_split.labels
+        model = self.eval_model()
+        was_training = model.training
+        model.eval()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(EVAL_SEED)
+            x = model.sample(self.config.num_samples, generator=torch.Generator(self.device).manual_seed(EVAL_SEED))
+        model.train(was_training)
+        result = class_coverage(self._feature_net.predict(x.cpu()), reference, self._feature_net.config.num_classes)
+        return {"class_coverage": result["coverage"], "class_kl": result["kl"]}
 
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
