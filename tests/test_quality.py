@@ -165,3 +165,9 @@ def test_training_logs_class_coverage_and_warns_on_collapse(feature_net, digits,
     assert "of the classes" in capsys.readouterr().err
     with pytest.raises(genlab.CheckpointError):
         genlab.Trainer(model, digits, config.replace(features=str(tmp_path / "none")))
+
+
+def test_protocol_sample_count(digits):
+    from genlab.evaluation.quality import protocol_num_samples
+
+    assert protocol_num_samples(digits) == len(digits.test.images) == 447  # smaller than 10,000: all of it

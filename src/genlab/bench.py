@@ -262,7 +262,7 @@ GAN_DIGITS_STEPS = {"dcgan": 2000, "wgan-gp": 600, "sngan": 1500}
 
 
 def _compare(data, recipes: dict[str, tuple[dict, dict]], out, quick: bool, seed: int, feature_steps: int,
-             num_samples: int, budget_s: float | None = None, data_root=None) -> dict[str, Any]:
+             num_samples: int | None, budget_s: float | None = None, data_root=None) -> dict[str, Any]:
     """Train every recipe on ``data`` (in ``out/runs``), train the feature network, run ``compare``."""
     from .compare import compare_runs
     from .evaluation.features import save_feature_network, train_feature_network
@@ -299,7 +299,7 @@ def compare_digits(data_root=None, quick: bool = False, seed: int = 0, out=None)
     recipes.update({name: (model_kw, train_kw) for name, (model_kw, train_kw, _) in DIGITS_RECIPES.items()})
     recipes.update({name: ({}, dict(steps=steps, eval_every=500)) for name, steps in GAN_DIGITS_STEPS.items()})
     with tempfile.TemporaryDirectory() as tmp:
-        result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=600, num_samples=1000)
+        result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=600, num_samples=None)
     return {"name": "compare-digits", **result}
 
 

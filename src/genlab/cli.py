@@ -449,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--metrics", help="sample-quality metrics: all, or a list of fid,kid,precision,recall,coverage,"
                                      "memorisation")
     e.add_argument("--features", help="feature network folder (default features/DATA, from `genlab features train`)")
-    e.add_argument("--num-samples", type=int, default=1000, help="samples drawn for the metrics (default 1000)")
+    e.add_argument("--num-samples", type=int, help="samples drawn for the metrics (default: 10,000, or the test "
+                                                     "split's size where smaller)")
     e.add_argument("--sample-arg", action="append", metavar="KEY=VALUE",
                    help="setting for the model's sampler, e.g. sampler=ddim, steps=50 (repeatable)")
     e.add_argument("--seed", type=int, default=0)
@@ -474,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("runs", nargs="+", metavar="RUN", help="run folders made by genlab train")
     c.add_argument("--out", required=True, help="report folder (report.md, report.html, results.json, PNGs)")
     c.add_argument("--features", help="feature network folder (default features/DATA)")
-    c.add_argument("--num-samples", type=int, default=1000)
+    c.add_argument("--num-samples", type=int, help="samples per run (default: 10,000, or the test split's size)")
     c.add_argument("--sample-arg", action="append", metavar="KEY=VALUE",
                    help="sampler setting given to every model, e.g. sampler=ddim, steps=100 (repeatable)")
     c.add_argument("--data-root")

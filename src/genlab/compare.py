@@ -23,6 +23,7 @@ import torch
 from .errors import ConfigError
 from .evaluation.features import FeatureNet
 from .evaluation.likelihood import evaluate
+from .evaluation.features import load_feature_network
 from .evaluation.quality import METRICS, public, sample_quality, score_images
 from .io import atomic_write_text, load, read_config, resolve_checkpoint_dir
 from .training.plots import save_image_grid
@@ -43,13 +44,14 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_samples: int = 1000, seed: int = 0,
+def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_samples: int | None = None, seed: int = 0,
                  data_root: str | None = None, sample_kwargs: dict[str, Any] | None = None,
                  progress: bool = True) -> dict[str, Any]:
     """Score every run in ``runs`` and write the report into the folder ``out``; returns the results.
 
-    ``sample_kwargs`` go to every model's ``sample`` (e.g. ``sampler="ddim", steps=50``); a
-    model ignores settings it does not take.
+    ``num_samples`` defaults to DESIGN.md's protocol (10,000, or the test split's size where
+    smaller). ``sample_kwargs`` go to every model's ``sample`` (e.g. ``sampler="ddim", steps=50``);
+    a model ignores settings it does not take.
     """
     if not runs:
         raise ConfigError("name at least one run folder to compare")
@@ -84,6 +86,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
         save_image_grid(quality["_images"][:64], data.info.levels, grid)
         row.update(public(quality), grid=grid.name)
         rows.append(row)
+    num_samples = rows[0]["num_samples"]
     # the floor: training images scored exactly like samples
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(data.train.images), generator=gen)[:num_samples]
@@ -100,6 +103,12 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
     atomic_write_text(out / "report.md", markdown(report))
     atomic_write_text(out / "report.html", html_page(report, out))
     return report
+
+
+def compare(runs: list[str | Path], out: str | Path, features: FeatureNet | str | Path, **kwargs: Any) -> dict[str, Any]:
+    """Python entry point of ``genlab compare``: ``features`` is a feature network or its folder."""
+    net = features if isinstance(features, FeatureNet) else load_feature_network(features)
+    return compare_runs(runs, out, net, **kwargs)
 
 
 COLUMNS = [  # (header, key, decimals)

@@ -119,12 +119,19 @@ def score_images(images: torch.Tensor, data: DataSet, net: FeatureNet, metrics: 
     return out
 
 
-def sample_quality(model, data: DataSet, net: FeatureNet, metrics: list[str] | None = None, num_samples: int = 1000,
-                   seed: int = 0, batch_size: int = 250, **sample_kwargs: Any) -> dict[str, Any]:
-    """Draw ``num_samples`` samples from ``model`` and score them with :func:`score_images`."""
+def protocol_num_samples(data: DataSet) -> int:
+    """DESIGN.md's sample count: 10,000, or the size of the test split where that is smaller."""
+    return min(10_000, len(data.test.images)) if data.test is not None else 10_000
+
+
+def sample_quality(model, data: DataSet, net: FeatureNet, metrics: list[str] | None = None,
+                   num_samples: int | None = None, seed: int = 0, batch_size: int = 250,
+                   **sample_kwargs: Any) -> dict[str, Any]:
+    """Draw ``num_samples`` samples (default :func:`protocol_num_samples`) and score them with :func:`score_images`."""
     if model.data_info.kind != "image":
         raise ConfigError(f"sample-quality metrics are for image models; '{model.name}' models "
                           f"{model.data_info.kind}")
+    num_samples = num_samples or protocol_num_samples(data)
     images, per_image = draw_samples(model, num_samples, batch_size=batch_size, seed=seed, **sample_kwargs)
     out = score_images(images, data, net, metrics, seed=seed)
     out.update(sampling_s_per_image=per_image, sample_settings=sample_kwargs)
