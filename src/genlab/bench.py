@@ -141,19 +141,23 @@ def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_
                      probe: int = 10) -> int:
     """Optimizer steps of the ``train`` recipe that fit in ``budget_s`` seconds on this machine.
 
-    Times ``probe`` steps (after 3 warm-up steps) of a throw-away copy of the model; the real run
-    then trains that many steps with its full learning-rate schedule, so a run is fixed by its
-    step count (reported beside the figures) and repeats exactly on any machine.
+    Times three windows of ``probe`` steps (after 3 warm-up steps) of a throw-away copy of the
+    model and keeps the fastest, so that a moment of contention from another process does not
+    shrink the run; the real run then trains that many steps with its full learning-rate
+    schedule, so a run is fixed by its step count (reported beside the figures) and repeats
+    exactly on any machine.
     """
     model = _seeded(model_name, data, seed, **model_kw)
     config = TrainConfig.for_model(model, **dict(train, steps=10**9, eval_every=0, checkpoint_every=0, sample_every=0,
-                                          progress=False))
+                                                 progress=False))
     trainer = Trainer(model, data, config)
     trainer.fit(until=3)
-    start = time.perf_counter()
-    trainer.fit(until=3 + probe)
-    per_step = (time.perf_counter() - start) / probe
-    return max(1, int(budget_s / per_step))
+    windows = []
+    for _ in range(3):
+        start = time.perf_counter()
+        trainer.fit(until=trainer.step + probe)
+        windows.append((time.perf_counter() - start) / probe)
+    return max(1, int(budget_s / min(windows)))
 
 
 # MNIST recipes within a CPU budget: (model settings, training settings, test evaluation settings,
