@@ -29,7 +29,7 @@ NAMES = ["vae-digits", "gpt-shakespeare-cpu", "vae-mnist", "pixelcnn-digits", "r
          "ddpm-digits", "vae-mnist-likelihood", "pixelcnn-mnist", "realnvp-mnist", "glow-mnist", "ddpm-mnist",
          "lstm-shakespeare-cpu", "sampling-speed", "compare-digits"]
 MNIST_FAMILIES = ["vae-mnist-likelihood", "pixelcnn-mnist", "realnvp-mnist", "glow-mnist", "ddpm-mnist"]
-CURVE_PNG = "mnist_bits_per_dim.png"
+CURVE_PNG = "benchmarks/mnist_bits_per_dim.png"
 
 # Figures given for other implementations (measured by their authors' commands on a 2-core machine).
 REFERENCES = {
@@ -65,7 +65,7 @@ def run_one(name: str, seed: int, data_root: str | None) -> dict:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         row = json.loads(out.strip().splitlines()[-1])
         if name.startswith("compare-") and seed == 0:
-            write_montage(Path(tmp) / "report", HERE.parent / f"{name}.png", row)
+            write_montage(Path(tmp) / "report", HERE / f"{name}.png", row)
     return row
 
 
@@ -265,7 +265,7 @@ def compare_section(results: dict, name: str) -> list[str]:
         lines.append(f"| {row['model']} | {nll} | {row['parameters']} | {cell(row['train_seconds'], 1)} | "
                      f"{cell(row['fid'], 2)} | {cell(row['kid'])} | {cell(row['precision'])} | {cell(row['recall'])} | "
                      f"{cell(row['coverage'], 2)} | {cell(row['class_kl'])} | {cell(row['memorisation'])} | {ms:.3g} |")
-    return lines + ["", f"![samples of every family]({name}.png)", ""]
+    return lines + ["", f"![samples of every family](benchmarks/{name}.png)", ""]
 
 
 def mnist_section(results: dict) -> list[str]:
@@ -307,7 +307,7 @@ def write_curve_png(results: dict) -> None:
 
     series = {n.replace("-mnist-likelihood", "").replace("-mnist", ""): [(p["train_s"], p["val_bits_per_dim"])
                                                                          for p in r["curve"]] for n, r in found}
-    save_curve(series, HERE.parent / CURVE_PNG, title="MNIST validation bits/dim (lower is better)",
+    save_curve(series, ROOT / CURVE_PNG, title="MNIST validation bits/dim (lower is better)",
                xlabel="training wall time (s)", ylabel="bits/dim")
 
 
