@@ -275,9 +275,11 @@ def mnist_section(results: dict) -> list[str]:
     budget = found[0][1][0]["budget_s"]
     lines = [f"## Likelihood families on MNIST within a CPU budget ({budget / 60:g} minutes of training each)", "",
              "Command: `genlab bench NAME --json --seed S`; recipes in `genlab/bench.py` (`MNIST_RECIPES`). Each run "
-             "first times 10 training steps on this machine and then trains as many steps as fit in the budget, "
+             "first times a few training steps on this machine and then trains as many steps as fit in the budget, "
              "with the whole cosine schedule over them (the step count is in the table, so the run can be repeated "
-             "exactly anywhere). Batch 64, 256 levels, 50,000 training / 10,000 validation / 10,000 test images. "
+             "exactly anywhere); the wall time shown is what the training took, which this machine's timing noise "
+             "puts up to about 25% either side of the budget. Batch 64, 256 levels, 55,000 training / 5,000 "
+             "validation / 10,000 test images. "
              "Test bits/dim is over the whole test split: exact for PixelCNN; for the VAE the IWAE bound with K=100; "
              "for the flows the uniform-dequantisation bound (K=1); for DDPM an unbiased estimate of the full "
              "1,000-term variational bound (L_0 and L_T exact, 8 random timesteps per image for the rest). The VAE's "
