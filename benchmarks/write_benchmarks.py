@@ -229,6 +229,18 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
         lines += ["", "References (public textbook implementations, same split and metric, 2-core machine, mean of 3): "
                   "autoregressive model (causal 1-D convolutions over the 64 pixels) 86.7 nats in 158 s; RealNVP "
                   "(8 MLP couplings, uniform dequantisation) 120.1 nats in 58 s; VAE negative ELBO 96.4 nats in 20 s.", ""]
+        targets = {"pixelcnn-digits": ("the autoregressive reference", 86.7, 158), "realnvp-digits": ("RealNVP", 120.1, 58),
+                   "vae-digits": ("the VAE", 96.4, 20)}
+        found = dict(family_rows)
+        verdicts = []
+        for n, (ref, nll_ref, wall_ref) in targets.items():
+            if n in found:
+                nll, wall = mean(found[n], "test_nll_nats"), mean(found[n], "wall_s")
+                ok = nll < nll_ref and wall <= wall_ref
+                verdicts.append(f"{n} {nll:.2f} nats in {wall:.0f} s against {ref}'s {nll_ref} in {wall_ref} s: "
+                                f"{'**met**' if ok else '**not met**'}")
+        lines += ["Target (better than the reference of the same family in no more wall time): " + "; ".join(verdicts)
+                  + ". Glow and DDPM have no reference.", ""]
     lines += compare_section(results, "compare-digits")
     lines += mnist_section(results)
     lines += lstm_section(results)
