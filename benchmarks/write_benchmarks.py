@@ -1,6 +1,7 @@
 """Run genlab's benchmarks and write BENCHMARKS.md.
 
     python benchmarks/write_benchmarks.py [--runs 3] [--only NAME ...] [--nanogpt PATH]
+    python benchmarks/write_benchmarks.py --rewrite    # BENCHMARKS.md and PNGs from results.json, no runs
 
 Each benchmark runs as `genlab bench NAME --json --seed S` in its own process, one after the
 other, ``--runs`` times with seeds 0, 1, 2...; the table shows the mean and the range. With
@@ -364,9 +365,14 @@ def main() -> None:
     p.add_argument("--only", nargs="*", default=NAMES)
     p.add_argument("--data-root", default=os.environ.get("GENLAB_DATA"))
     p.add_argument("--nanogpt", help="path of a nanoGPT checkout for the side-by-side run")
+    p.add_argument("--rewrite", action="store_true", help="only rewrite BENCHMARKS.md and the curve from results.json")
     args = p.parse_args()
     results_path = HERE / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {"benchmarks": {}}
+    if args.rewrite:
+        (ROOT / "BENCHMARKS.md").write_text(write_markdown(results, results.get("nanogpt", []), args.runs))
+        write_curve_png(results)
+        return
     results["machine"] = machine()
     results["date"] = datetime.date.today().isoformat()
     for name in args.only:

@@ -30,6 +30,11 @@ VAE_DIGITS_TRAIN = dict(steps=2000, batch_size=64, lr=1e-3, weight_decay=0.01, e
                         eval_every=250, early_stopping=4, checkpoint_every=0, log_every=50)
 
 
+def _seeded(model_name: str, data, seed: int, **model_kw):
+    torch.manual_seed(seed)
+    return create_model(model_name, data=data, **model_kw)
+
+
 def _train(model, data, train: dict[str, Any], out_dir=None, data_spec=None) -> tuple[Trainer, dict[str, Any]]:
     trainer = Trainer(model, data, TrainConfig.for_model(model, **train), out_dir=out_dir, data_spec=data_spec)
     summary = trainer.fit()
@@ -39,8 +44,7 @@ def _train(model, data, train: dict[str, Any], out_dir=None, data_spec=None) -> 
 def vae_digits(data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """VAE on digits: test NLL bound (IWAE, K = 1000) and negative ELBO in nats per image."""
     data = load_dataset("digits")
-    torch.manual_seed(seed)
-    model = create_model("vae", data=data, **VAE_DIGITS_MODEL)
+    model = _seeded("vae", data, seed, **VAE_DIGITS_MODEL)
     train = dict(VAE_DIGITS_TRAIN, seed=seed, progress=False)
     if quick:
         train.update(steps=50, eval_every=25)
@@ -63,8 +67,7 @@ def gpt_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, prec
     2-core CPU (its casts cost more than the smaller matmuls save).
     """
     data = load_dataset("tinyshakespeare", root=data_root)
-    torch.manual_seed(seed)
-    model = create_model("gpt", data=data, n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
+    model = _seeded("gpt", data, seed, n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
     steps = 20 if quick else 2000
     train = dict(steps=steps, batch_size=12, lr=1e-3, min_lr_ratio=0.1, warmup_steps=min(100, steps // 10),
                  betas=[0.9, 0.99], weight_decay=0.1, grad_clip=1.0, precision=precision, eval_every=0,
@@ -85,8 +88,7 @@ def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str
     ELBO with binary cross-entropy on grey values (not a likelihood of the 256-level data).
     """
     data = load_dataset("mnist", root=data_root, val_size=0)
-    torch.manual_seed(seed)
-    model = create_model("vae", data=data, hidden=[400], latent_dim=20, decoder="bernoulli")
+    model = _seeded("vae", data, seed, hidden=[400], latent_dim=20, decoder="bernoulli")
     epochs = 0.05 if quick else 10
     train = dict(epochs=epochs, batch_size=128, lr=1e-3, schedule="constant", weight_decay=0.0, grad_clip=0.0,
                  precision=precision, eval_every=0, checkpoint_every=0, log_every=469, seed=seed, progress=False)
@@ -116,8 +118,7 @@ def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed
     """Any likelihood model on digits with its recipe: test NLL in nats per image (exact or bound)."""
     model_kw, train_kw, eval_kw = DIGITS_RECIPES[model_name]
     data = load_dataset("digits")
-    torch.manual_seed(seed)
-    model = create_model(model_name, data=data, **model_kw)
+    model = _seeded(model_name, data, seed, **model_kw)
     train = dict(dict(batch_size=64, eval_every=250, checkpoint_every=0, log_every=100), **train_kw,
                  seed=seed, progress=False)
     if quick:
@@ -130,11 +131,6 @@ def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed
     return {"name": f"{model_name}-digits", "test_nll_nats": result["nll_nats"], "bits_per_dim": result["bits_per_dim"],
             "likelihood": result["likelihood"], "steps": summary["steps"], "wall_s": summary["wall_s"],
             "eval_s": time.perf_counter() - start, "parameters": model.num_parameters(), "seed": seed}
-
-
-def _seeded(model_name: str, data, seed: int, **model_kw):
-    torch.manual_seed(seed)
-    return create_model(model_name, data=data, **model_kw)
 
 
 def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_s: float, seed: int = 0,

@@ -308,9 +308,10 @@ def cmd_compare(args, extra) -> int:
     for run in args.runs:
         if not (Path(run) / "run.json").is_file():
             raise ConfigError(f"'{run}' is not a training run folder (no run.json); give folders made by genlab train")
-    net = load_features_for(load_run_data(args.runs[0], args.data_root), args.features)
+    data = load_run_data(args.runs[0], args.data_root)
+    net = load_features_for(data, args.features)
     report = compare_runs(args.runs, args.out, net, num_samples=args.num_samples, seed=args.seed,
-                          data_root=args.data_root, sample_kwargs=parse_sample_args(args.sample_arg))
+                          data_root=args.data_root, sample_kwargs=parse_sample_args(args.sample_arg), first_data=data)
     print(f"compared {len(report['runs'])} runs on {report['data']}: {Path(args.out) / 'report.md'}, "
           f"{Path(args.out) / 'report.html'}")
     return 0

@@ -21,52 +21,50 @@ from typing import Any
 import torch
 
 from .errors import ConfigError
-from .evaluation.features import FeatureNet
+from .evaluation.features import FeatureNet, load_feature_network
 from .evaluation.likelihood import evaluate
-from .evaluation.features import load_feature_network
-from .evaluation.quality import METRICS, public, sample_quality, score_images
+from .evaluation.quality import METRICS, Reference, public, sample_quality, score_images
 from .io import atomic_write_text, load, read_config, resolve_checkpoint_dir
 from .training.plots import save_image_grid
-from .training.trainer import load_run_data
+from .training.trainer import load_run_data, read_run_file
 
 
 def _weights_folder(run: Path) -> Path:
     return resolve_checkpoint_dir(run / "best" if (run / "best").is_dir() else run)
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        return f"{value:.{digits}g}" if abs(value) >= 1000 else f"{value:.{digits}f}"
-    return str(value)
+def _run_data(run: Path, data_root: str | None, cache: dict[str, Any]):
+    """A run's data set, loaded once per distinct data spec."""
+    key = json.dumps(read_run_file(run)["data"], sort_keys=True)
+    if key not in cache:
+        cache[key] = load_run_data(run, data_root)
+    return cache[key]
 
 
 def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_samples: int | None = None, seed: int = 0,
                  data_root: str | None = None, sample_kwargs: dict[str, Any] | None = None,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, first_data=None) -> dict[str, Any]:
     """Score every run in ``runs`` and write the report into the folder ``out``; returns the results.
 
     ``num_samples`` defaults to DESIGN.md's protocol (10,000, or the test split's size where
     smaller). ``sample_kwargs`` go to every model's ``sample`` (e.g. ``sampler="ddim", steps=50``);
-    a model ignores settings it does not take.
+    a model ignores settings it does not take. ``first_data``: the first run's data set, if the
+    caller has loaded it already.
     """
     if not runs:
         raise ConfigError("name at least one run folder to compare")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sample_kwargs = dict(sample_kwargs or {})
-    data, rows = None, []
+    data, reference, rows, cache = None, None, [], {}
+    if first_data is not None:
+        cache[json.dumps(read_run_file(runs[0])["data"], sort_keys=True)] = first_data
     for i, run in enumerate(map(Path, runs)):
+        run_data = _run_data(run, data_root, cache)
         folder = _weights_folder(run)
         model = load(folder)
-        run_data = load_run_data(run, data_root) if (run / "run.json").is_file() else None
-        if run_data is None:
-            raise ConfigError(f"'{run}' is not a training run (no run.json); compare needs run folders")
         if data is None:
-            data = run_data
+            data, reference = run_data, Reference(run_data, net)
         elif run_data.info.to_dict() != data.info.to_dict():
             raise ConfigError(f"'{run}' was trained on '{run_data.info.name}', the first run on '{data.info.name}'; "
                               "compare runs on the same data")
@@ -81,7 +79,8 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
             kwargs = dict(model.compare_log_prob_kwargs)
             nll = evaluate(model, data, "test", **kwargs)
             row.update(nll_nats=nll["nll_nats"], bits_per_dim=nll["bits_per_dim"], nll_settings=kwargs)
-        quality = sample_quality(model, data, net, list(METRICS), num_samples=num_samples, seed=seed, **sample_kwargs)
+        quality = sample_quality(model, data, net, list(METRICS), num_samples=num_samples, seed=seed,
+                                 reference=reference, **sample_kwargs)
         grid = out / f"samples-{i + 1}-{model.name}.png"
         save_image_grid(quality["_images"][:64], data.info.levels, grid)
         row.update(public(quality), grid=grid.name)
@@ -90,15 +89,15 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
     # the floor: training images scored exactly like samples
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(data.train.images), generator=gen)[:num_samples]
-    reference = public(score_images(data.train.images[pick], data, net, list(METRICS), seed=seed))
+    floor = public(score_images(data.train.images[pick], data, net, list(METRICS), seed=seed, reference=reference))
     grid = out / "samples-0-data.png"
     save_image_grid(data.train.images[pick][:64], data.info.levels, grid)
     # a training image is its own nearest training image: show the held-out test images' share instead
-    reference["memorisation"] = reference["memorisation_baseline"]
-    reference.update(run="training images", model="data", family="-", grid=grid.name)
+    floor["memorisation"] = floor["memorisation_baseline"]
+    floor.update(run="training images", model="data", family="-", grid=grid.name)
     report = {"data": data.info.name, "features": net.content_hash, "feature_test_accuracy": net.test_accuracy,
               "num_samples": num_samples, "seed": seed, "sample_settings": sample_kwargs,
-              "date": datetime.date.today().isoformat(), "runs": rows, "reference": reference}
+              "date": datetime.date.today().isoformat(), "runs": rows, "reference": floor}
     atomic_write_text(out / "results.json", json.dumps(report, indent=2, default=str))
     atomic_write_text(out / "report.md", markdown(report))
     atomic_write_text(out / "report.html", html_page(report, out))

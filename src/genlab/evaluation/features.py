@@ -25,7 +25,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -39,6 +38,8 @@ from torch import nn
 from ..config import Config
 from ..data.core import DataInfo, DataSet, ImageSplit
 from ..errors import CheckpointError, ConfigError, DataError
+from ..nn import norm_groups
+from ..training.schedule import lr_factor
 from ..io import CONFIG_FILE, WEIGHTS_FILE, atomic_write_text, load_state_file, replace_dir, save_state_file
 
 KIND = "feature-network"
@@ -104,11 +105,6 @@ class FeatureNetConfig(Config):
 
 
 # ---- network ---------------------------------------------------------------------------------
-def _groups(channels: int) -> int:
-    """Number of GroupNorm groups: the largest of 8, 4, 2, 1 that divides ``channels``."""
-    return next(g for g in (8, 4, 2, 1) if channels % g == 0)
-
-
 class FeatureNet(nn.Module):
     """A small CNN classifier whose penultimate activations serve as image features.
 
@@ -134,7 +130,7 @@ class FeatureNet(nn.Module):
         layers: list[nn.Module] = []
         for width in config.channels:
             for c_in in (c, width):
-                layers += [nn.Conv2d(c_in, width, 3, padding=1), nn.GroupNorm(_groups(width), width), nn.ReLU()]
+                layers += [nn.Conv2d(c_in, width, 3, padding=1), nn.GroupNorm(norm_groups(width), width), nn.ReLU()]
             c = width
             if min(h, w) >= 4:  # pool only while at least 2x2 positions remain afterwards
                 layers.append(nn.MaxPool2d(2))
@@ -249,7 +245,7 @@ def train_feature_network(data: DataSet, steps: int = 2000, batch_size: int = 12
         generator = torch.Generator().manual_seed(seed)  # batches and augmentation
         net = FeatureNet(config).train()
         opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, steps, 0, "cosine", 0.0))
         eval_every = max(1, steps // VAL_EVALS)
         best_acc, best_state = -1.0, None
         order, pos = torch.randperm(len(train), generator=generator), 0

@@ -10,6 +10,7 @@ comparable with an Inception-based FID from a paper.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -60,40 +61,69 @@ def draw_samples(model, num_samples: int, batch_size: int = 250, seed: int = 0,
 
 
 @torch.no_grad()
-def embed(net: FeatureNet, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def _batched(fn, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    return torch.cat([fn(images[i:i + batch_size]).cpu() for i in range(0, len(images), batch_size)])
+
+
+def embed(net: FeatureNet, images: torch.Tensor) -> torch.Tensor:
     """Feature vectors ``[N, feature_dim]`` of pixel-level images."""
-    net.eval()
-    return torch.cat([net.features(images[i:i + batch_size]).cpu() for i in range(0, len(images), batch_size)])
+    return _batched(net.eval().features, images)
 
 
-@torch.no_grad()
-def predict(net: FeatureNet, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    net.eval()
-    return torch.cat([net.predict(images[i:i + batch_size]).cpu() for i in range(0, len(images), batch_size)])
+def predict(net: FeatureNet, images: torch.Tensor) -> torch.Tensor:
+    """The feature network's class for each pixel-level image (``[N]``)."""
+    return _batched(net.eval().predict, images)
+
+
+class Reference:
+    """What every sample set of one data set is compared with, computed once and kept.
+
+    Scoring several models (``genlab compare``) then embeds the test split and computes the
+    test images' memorisation share once, not once per model.
+    """
+
+    def __init__(self, data: DataSet, net: FeatureNet):
+        info = data.info
+        check_feature_network(net, info)
+        if data.test is None:
+            raise ConfigError(f"data set '{info.name}' has no test split to compare samples with")
+        self.data, self.net = data, net
+        self.scale = float(info.levels - 1)  # pixels to [0, 1] for the memorisation distances
+
+    @functools.cached_property
+    def test_features(self) -> torch.Tensor:
+        return embed(self.net, self.data.test.images)
+
+    @functools.cached_property
+    def train_pixels(self) -> torch.Tensor:
+        return self.data.train.images.flatten(1).float() / self.scale
+
+    @functools.cached_property
+    def memorisation_baseline(self) -> float:
+        """The memorisation share of the held-out test images: what memorising nothing scores."""
+        return memorisation(self.data.test.images.flatten(1).float() / self.scale, self.train_pixels)["share"]
 
 
 def score_images(images: torch.Tensor, data: DataSet, net: FeatureNet, metrics: list[str] | None = None,
-                 kid_subsets: int = 100, seed: int = 0) -> dict[str, Any]:
+                 kid_subsets: int = 100, seed: int = 0, reference: Reference | None = None) -> dict[str, Any]:
     """Score pixel-level images ``[N, C, H, W]`` against ``data`` with the feature network ``net``.
 
     Returns a flat dict: ``fid``, ``kid`` and ``kid_std``, ``precision``, ``recall``,
     ``coverage``, ``class_kl`` and ``missing_classes``, ``memorisation`` and
     ``memorisation_baseline`` (the same share for the test images, which memorise nothing), as
-    asked by ``metrics`` (default: all), plus what they were computed with.
+    asked by ``metrics`` (default: all), plus what they were computed with. Pass the same
+    ``reference`` (a :class:`Reference` of ``data`` and ``net``) to score several image sets.
     """
     metrics = list(METRICS) if metrics is None else metrics
     info = data.info
-    check_feature_network(net, info)
+    reference = reference or Reference(data, net)
     if tuple(images.shape[1:]) != tuple(info.shape):
         raise ConfigError(f"images of shape {tuple(images.shape[1:])} cannot be scored against "
                           f"'{info.name}' ({tuple(info.shape)})")
-    if data.test is None:
-        raise ConfigError(f"data set '{info.name}' has no test split to compare samples with")
-    test = data.test.images
     out: dict[str, Any] = {"features": net.content_hash, "feature_test_accuracy": net.test_accuracy,
-                           "num_samples": len(images), "num_test": len(test)}
+                           "num_samples": len(images), "num_test": len(data.test.images)}
     if {"fid", "kid", "precision", "recall"} & set(metrics):
-        fake_f, real_f = embed(net, images), embed(net, test)
+        fake_f, real_f = embed(net, images), reference.test_features
         if "fid" in metrics:
             out["fid"] = frechet_distance_features(fake_f, real_f)
         if "kid" in metrics:
@@ -110,11 +140,8 @@ def score_images(images: torch.Tensor, data: DataSet, net: FeatureNet, metrics: 
         out.update(coverage=cov["coverage"], class_kl=cov["kl"], missing_classes=cov["missing"],
                    collapsed=cov["collapsed"])
     if "memorisation" in metrics:
-        scale = float(info.levels - 1)
-        train = data.train.images.flatten(1).float() / scale
-        mem = memorisation(images.flatten(1).float() / scale, train)
-        base = memorisation(test.flatten(1).float() / scale, train)
-        out.update(memorisation=mem["share"], memorisation_baseline=base["share"])
+        mem = memorisation(images.flatten(1).float() / reference.scale, reference.train_pixels)
+        out.update(memorisation=mem["share"], memorisation_baseline=reference.memorisation_baseline)
         out["_nearest_index"] = mem["nearest_index"]  # for the nearest-neighbour picture; not reported
     return out
 
@@ -126,14 +153,14 @@ def protocol_num_samples(data: DataSet) -> int:
 
 def sample_quality(model, data: DataSet, net: FeatureNet, metrics: list[str] | None = None,
                    num_samples: int | None = None, seed: int = 0, batch_size: int = 250,
-                   **sample_kwargs: Any) -> dict[str, Any]:
+                   reference: Reference | None = None, **sample_kwargs: Any) -> dict[str, Any]:
     """Draw ``num_samples`` samples (default :func:`protocol_num_samples`) and score them with :func:`score_images`."""
     if model.data_info.kind != "image":
         raise ConfigError(f"sample-quality metrics are for image models; '{model.name}' models "
                           f"{model.data_info.kind}")
     num_samples = num_samples or protocol_num_samples(data)
     images, per_image = draw_samples(model, num_samples, batch_size=batch_size, seed=seed, **sample_kwargs)
-    out = score_images(images, data, net, metrics, seed=seed)
+    out = score_images(images, data, net, metrics, seed=seed, reference=reference)
     out.update(sampling_s_per_image=per_image, sample_settings=sample_kwargs)
     out["_images"] = images
     return out

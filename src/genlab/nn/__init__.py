@@ -16,7 +16,7 @@ from .flows import (ActNorm, AffineCoupling, FlowLayer, FlowSequential, InvConv1
 from .masked_conv import GatedPixelCNNLayer, HorizontalConv, VerticalConv, gate
 from .mlp import MLP
 from .sampling import sample_next
-from .unet import UNet, timestep_embedding
+from .unet import UNet, norm_groups, timestep_embedding
 
 __all__ = [
     "MLP",
@@ -46,5 +46,6 @@ __all__ = [
     "sample_discretized_logistic",
     "sample_next",
     "UNet",
+    "norm_groups",
     "timestep_embedding",
 ]

@@ -25,7 +25,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return emb
 
 
-def _groups(channels: int) -> int:
+def norm_groups(channels: int) -> int:
     """The largest group count <= 8 that divides ``channels`` (GroupNorm needs a divisor)."""
     return next(g for g in (8, 4, 2, 1) if channels % g == 0)
 
@@ -35,10 +35,10 @@ class ResBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float = 0.0):
         super().__init__()
-        self.norm1 = nn.GroupNorm(_groups(c_in), c_in)
+        self.norm1 = nn.GroupNorm(norm_groups(c_in), c_in)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
         self.emb = nn.Linear(emb_dim, c_out)
-        self.norm2 = nn.GroupNorm(_groups(c_out), c_out)
+        self.norm2 = nn.GroupNorm(norm_groups(c_out), c_out)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
@@ -58,7 +58,7 @@ class SelfAttention2d(nn.Module):
         if channels % heads:
             raise ValueError(f"width {channels} is not divisible by {heads} heads")
         self.heads = heads
-        self.norm = nn.GroupNorm(_groups(channels), channels)
+        self.norm = nn.GroupNorm(norm_groups(channels), channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj = nn.Conv2d(channels, channels, 1)
 
@@ -126,7 +126,7 @@ class UNet(nn.Module):
             self.up.append(blocks)
             if i > 0:
                 self.upsample.append(nn.Conv2d(c, c, 3, padding=1))
-        self.out_norm = nn.GroupNorm(_groups(c), c)
+        self.out_norm = nn.GroupNorm(norm_groups(c), c)
         self.out = nn.Conv2d(c, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -255,7 +255,7 @@ class Trainer:
         if self.config.features:
             metrics.update(self.class_coverage())
         warnings = self.model.health_warnings(metrics)
-        if metrics.get("class_coverage", 1.0) < 0.5:
+        if metrics.pop("class_collapsed", False):
             warnings.append(f"the samples cover only {metrics['class_coverage']:.0%} of the classes "
                             f"(class KL {metrics['class_kl']:.3f}): mode collapse")
         for text in warnings:
@@ -290,7 +290,7 @@ class Trainer:
             x = model.sample(self.config.num_samples, generator=torch.Generator(self.device).manual_seed(EVAL_SEED))
         model.train(was_training)
         result = class_coverage(self._feature_net.predict(x.cpu()), reference, self._feature_net.config.num_classes)
-        return {"class_coverage": result["coverage"], "class_kl": result["kl"]}
+        return {"class_coverage": result["coverage"], "class_kl": result["kl"], "class_collapsed": result["collapsed"]}
 
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
