@@ -8,7 +8,9 @@ whatever device ``device`` names; wall times include validation but not data loa
 from __future__ import annotations
 
 import functools
+import json
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -261,50 +263,80 @@ def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_sampl
 GAN_DIGITS_STEPS = {"dcgan": 2000, "wgan-gp": 600, "sngan": 1500}
 
 
+def _train_run(name: str, data, model_kw: dict, train: dict, run_dir: Path, quick: bool, seed: int,
+               budget_s: float | None, data_root=None) -> None:
+    """Train one compare run into ``run_dir``; a run left there by a killed benchmark is resumed."""
+    from .io import read_config
+    from .training.trainer import resume
+
+    if (run_dir / "run.json").is_file() and (run_dir / "checkpoint").is_dir():
+        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        if read_config(run_dir / "checkpoint").get("step", 0) < run["total_steps"]:
+            resume(run_dir, data_root=data_root, overrides={"progress": False}).fit()
+        return
+    if run_dir.exists():  # killed before its first checkpoint: nothing to keep
+        shutil.rmtree(run_dir)
+    train = dict(dict(batch_size=64, eval_every=250, checkpoint_every=0, log_every=100, num_samples=64),
+                 **train, seed=seed, progress=False)
+    if quick:
+        train.update(steps=4, eval_every=2)
+    elif budget_s is not None:
+        train["steps"] = steps_for_budget(name, data, model_kw, train, budget_s, seed)
+    model = _seeded(name, data, seed, **model_kw)
+    _train(model, data, train, out_dir=run_dir, data_spec={"name": data.info.name, "options": {}})
+
+
 def _compare(data, recipes: dict[str, tuple[dict, dict]], out, quick: bool, seed: int, feature_steps: int,
-             num_samples: int | None, budget_s: float | None = None, data_root=None) -> dict[str, Any]:
-    """Train every recipe on ``data`` (in ``out/runs``), train the feature network, run ``compare``."""
+             num_samples: int | None, budget_s: float | None = None, data_root=None,
+             train_only: bool = False) -> dict[str, Any]:
+    """Train every recipe on ``data`` (in ``out/runs``), train the feature network, run ``compare``.
+
+    Whatever a killed run of the benchmark left in ``out`` is kept: finished runs and the feature
+    network are reused and unfinished runs resume, so ``train_only`` can train on one machine and
+    a second call score the runs on another (the scoring runs on the GPU where there is one).
+    """
     from .compare import compare_runs
-    from .evaluation.features import save_feature_network, train_feature_network
+    from .evaluation.features import load_feature_network, save_feature_network, train_feature_network
 
     out = Path(out)
-    net = train_feature_network(data, steps=30 if quick else feature_steps, seed=seed, progress=False)
-    save_feature_network(net, out / "features")
+    if (out / "features").is_dir():
+        net = load_feature_network(out / "features")
+    else:
+        net = train_feature_network(data, steps=30 if quick else feature_steps, seed=seed, progress=False)
+        save_feature_network(net, out / "features")
     runs = []
     for name, (model_kw, train_kw) in recipes.items():
-        train = dict(dict(batch_size=64, eval_every=250, checkpoint_every=0, log_every=100, num_samples=64),
-                     **train_kw, seed=seed, progress=False)
-        if quick:
-            train.update(steps=4, eval_every=2)
-        elif budget_s is not None:
-            train["steps"] = steps_for_budget(name, data, model_kw, train, budget_s, seed)
-        model = _seeded(name, data, seed, **model_kw)
-        _train(model, data, train, out_dir=out / "runs" / name, data_spec={"name": data.info.name, "options": {}})
+        _train_run(name, data, model_kw, train_kw, out / "runs" / name, quick, seed, budget_s, data_root)
         runs.append(out / "runs" / name)
+    if train_only:
+        return {"runs": [str(r) for r in runs], "features": net.content_hash, "stage": "trained"}
     report = compare_runs(runs, out / "report", net, num_samples=16 if quick else num_samples, seed=seed,
-                          data_root=data_root, progress=False)
+                          data_root=data_root, progress=False, first_data=data, device="auto")
     keep = ("model", "likelihood", "parameters", "steps", "train_seconds", "bits_per_dim", "nll_nats", "fid", "kid",
             "precision", "recall", "coverage", "class_kl", "memorisation", "sampling_s_per_image")
     rows = [{k: r.get(k) for k in keep} for r in report["runs"]]
     ref = report["reference"]
     return {"features": report["features"], "feature_test_accuracy": net.test_accuracy, "num_samples": report["num_samples"],
             "rows": rows, "reference": {k: ref.get(k) for k in keep if k in ref},
-            "memorisation_baseline": ref["memorisation_baseline"], "report": str(out / "report"), "seed": seed}
+            "memorisation_baseline": ref["memorisation_baseline"], "report": str(out / "report"), "seed": seed,
+            "eval_device": report["device"]}
 
 
-def compare_digits(data_root=None, quick: bool = False, seed: int = 0, out=None) -> dict[str, Any]:
+def compare_digits(data_root=None, quick: bool = False, seed: int = 0, out=None,
+                   train_only: bool = False) -> dict[str, Any]:
     """Every family on digits with its digits recipe, then ``genlab compare`` over them all."""
     data = load_dataset("digits")
     recipes = {"vae": (VAE_DIGITS_MODEL, VAE_DIGITS_TRAIN)}
     recipes.update({name: (model_kw, train_kw) for name, (model_kw, train_kw, _) in DIGITS_RECIPES.items()})
     recipes.update({name: ({}, dict(steps=steps, eval_every=500)) for name, steps in GAN_DIGITS_STEPS.items()})
     with tempfile.TemporaryDirectory() as tmp:
-        result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=600, num_samples=None)
+        result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=600, num_samples=None,
+                          train_only=train_only)
     return {"name": "compare-digits", **result}
 
 
 def compare_mnist(data_root=None, quick: bool = False, seed: int = 0, out=None,
-                  budget_s: float = MNIST_BUDGET_S) -> dict[str, Any]:
+                  budget_s: float = MNIST_BUDGET_S, train_only: bool = False) -> dict[str, Any]:
     """Every family on MNIST, each trained for ``budget_s`` seconds, then ``genlab compare``."""
     data = load_dataset("mnist", root=data_root)
     recipes = {name: (model_kw, dict(train_kw, eval_every=0, eval_batches=1))
@@ -312,7 +344,7 @@ def compare_mnist(data_root=None, quick: bool = False, seed: int = 0, out=None,
     recipes.update({name: ({}, dict(eval_every=0, eval_batches=1)) for name in GAN_DIGITS_STEPS})
     with tempfile.TemporaryDirectory() as tmp:
         result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=3000, num_samples=1000,
-                          budget_s=budget_s, data_root=data_root)
+                          budget_s=budget_s, data_root=data_root, train_only=train_only)
     return {"name": "compare-mnist", "budget_s": budget_s, **result}
 
 

@@ -311,7 +311,8 @@ def cmd_compare(args, extra) -> int:
     data = load_run_data(args.runs[0], args.data_root)
     net = load_features_for(data, args.features)
     report = compare_runs(args.runs, args.out, net, num_samples=args.num_samples, seed=args.seed,
-                          data_root=args.data_root, sample_kwargs=parse_sample_args(args.sample_arg), first_data=data)
+                          data_root=args.data_root, sample_kwargs=parse_sample_args(args.sample_arg), first_data=data,
+                          device=args.device or "cpu")
     print(f"compared {len(report['runs'])} runs on {report['data']}: {Path(args.out) / 'report.md'}, "
           f"{Path(args.out) / 'report.html'}")
     return 0
@@ -373,6 +374,10 @@ def cmd_bench(args, extra) -> int:
         if not args.name or not args.name.startswith("compare-"):
             raise ConfigError("--out is for the compare benchmarks (compare-digits, compare-mnist): it keeps their report")
         kwargs["out"] = args.out
+    if args.train_only:
+        if not args.out:
+            raise ConfigError("--train-only keeps the runs for a later call: give --out DIR too")
+        kwargs["train_only"] = True
     for name in names:
         result = run_benchmark(name, data_root=args.data_root, quick=args.quick, seed=args.seed, **kwargs)
         if args.json:
@@ -481,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampler setting given to every model, e.g. sampler=ddim, steps=100 (repeatable)")
     c.add_argument("--data-root")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", help="where to sample and score: cpu (default), cuda, cuda:N or auto")
     c.set_defaults(func=cmd_compare)
 
     sub.add_parser("list", help="registered models and data sets").set_defaults(func=cmd_list)
@@ -495,6 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="a short version, to check that it runs")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--out", help="compare benchmarks: keep the runs and the report in this folder")
+    b.add_argument("--train-only", action="store_true",
+                   help="compare benchmarks: train the runs into --out and stop; run again to score them")
     b.set_defaults(func=cmd_bench)
 
     d = sub.add_parser("data", help="data set downloads (never implicit)")

@@ -26,7 +26,7 @@ from .evaluation.likelihood import evaluate
 from .evaluation.quality import METRICS, Reference, public, sample_quality, score_images
 from .io import atomic_write_text, load, read_config, resolve_checkpoint_dir
 from .training.plots import save_image_grid
-from .training.trainer import load_run_data, read_run_file
+from .training.trainer import load_run_data, pick_device, read_run_file
 
 
 def _weights_folder(run: Path) -> Path:
@@ -43,26 +43,29 @@ def _run_data(run: Path, data_root: str | None, cache: dict[str, Any]):
 
 def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_samples: int | None = None, seed: int = 0,
                  data_root: str | None = None, sample_kwargs: dict[str, Any] | None = None,
-                 progress: bool = True, first_data=None) -> dict[str, Any]:
+                 progress: bool = True, first_data=None, device: str = "cpu") -> dict[str, Any]:
     """Score every run in ``runs`` and write the report into the folder ``out``; returns the results.
 
     ``num_samples`` defaults to DESIGN.md's protocol (10,000, or the test split's size where
     smaller). ``sample_kwargs`` go to every model's ``sample`` (e.g. ``sampler="ddim", steps=50``);
     a model ignores settings it does not take. ``first_data``: the first run's data set, if the
-    caller has loaded it already.
+    caller has loaded it already. ``device``: where sampling and scoring run ("cpu", "cuda",
+    "auto"); the sampling time per image is measured there.
     """
     if not runs:
         raise ConfigError("name at least one run folder to compare")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sample_kwargs = dict(sample_kwargs or {})
+    dev = pick_device(device)
+    net = net.to(dev)
     data, reference, rows, cache = None, None, [], {}
     if first_data is not None:
         cache[json.dumps(read_run_file(runs[0])["data"], sort_keys=True)] = first_data
     for i, run in enumerate(map(Path, runs)):
         run_data = _run_data(run, data_root, cache)
         folder = _weights_folder(run)
-        model = load(folder)
+        model = load(folder).to(dev)
         if data is None:
             data, reference = run_data, Reference(run_data, net)
         elif run_data.info.to_dict() != data.info.to_dict():
@@ -96,7 +99,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
     floor["memorisation"] = floor["memorisation_baseline"]
     floor.update(run="training images", model="data", family="-", grid=grid.name)
     report = {"data": data.info.name, "features": net.content_hash, "feature_test_accuracy": net.test_accuracy,
-              "num_samples": num_samples, "seed": seed, "sample_settings": sample_kwargs,
+              "num_samples": num_samples, "seed": seed, "sample_settings": sample_kwargs, "device": str(dev),
               "date": datetime.date.today().isoformat(), "runs": rows, "reference": floor}
     atomic_write_text(out / "results.json", json.dumps(report, indent=2, default=str))
     atomic_write_text(out / "report.md", markdown(report))
