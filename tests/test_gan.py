@@ -189,7 +189,7 @@ def test_dcgan_learns_digits(digits):
 
     def gap() -> float:
         model.eval()
-        x = model.sample(400, generator=torch.Generator().manual_seed(1)).float().flatten(1)
+        x = model.sample(400, generator=torch.Generator(model.device).manual_seed(1)).float().flatten(1).cpu()
         real = digits.test.images.float().flatten(1)
         return float((x.mean(0) - real.mean(0)).norm() + (x.std(0) - real.std(0)).norm())
 

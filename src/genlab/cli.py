@@ -219,17 +219,17 @@ def parse_sample_args(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def load_features_for(data, features_dir: str | None):
-    """The feature network of ``--features DIR``, else ``features/<data name>``; clear error if absent."""
-    from .evaluation.features import check_feature_network, default_feature_dir, load_feature_network
+def load_features_for(data, features: str | None):
+    """The features of ``--features`` (a feature network folder, or an Inception weights file),
+    else ``features/<data name>``; a clear error if there are none."""
+    from .evaluation.features import default_feature_dir, load_feature_extractor
 
-    folder = Path(features_dir) if features_dir else default_feature_dir(data.info.name)
-    if not features_dir and not folder.is_dir():
-        raise ConfigError(f"no feature network for '{data.info.name}' at {folder}; train one with "
-                          f"`genlab features train --data {data.info.name}` or pass --features DIR")
-    net = load_feature_network(folder)
-    check_feature_network(net, data.info)
-    return net
+    path = Path(features) if features else default_feature_dir(data.info.name)
+    if not features and not path.is_dir():
+        raise ConfigError(f"no feature network for '{data.info.name}' at {path}; train one with "
+                          f"`genlab features train --data {data.info.name}` or pass --features DIR "
+                          "(or an Inception weights file)")
+    return load_feature_extractor(path, data.info)
 
 
 def print_quality(result: dict[str, Any]) -> None:
@@ -237,12 +237,14 @@ def print_quality(result: dict[str, Any]) -> None:
               ("recall", "recall", "{:.3f}"), ("coverage", "class coverage", "{:.2f}"), ("class_kl", "class KL", "{:.4f}"),
               ("memorisation", "memorisation", "{:.3f}"),
               ("memorisation_baseline", "  (test images)", "{:.3f}")]
-    print(f"  samples           {result['num_samples']} against {result['num_test']} test images; "
-          f"features {result['features']} (test accuracy {result['feature_test_accuracy']:.3f})")
+    print(f"  samples           {result['num_samples']} against {result['num_test']} test images")
+    print(f"  features          {result['feature_description']}")
     for key, label, fmt in labels:
         if key in result:
             extra = f" +- {result['kid_std']:.5f}" if key == "kid" else ""
             print(f"  {label:17s} {fmt.format(result[key])}{extra}")
+    if result.get("coverage_unavailable"):
+        print(f"  class coverage    not computed: {result['coverage_unavailable']}")
     if result.get("missing_classes"):
         print(f"  classes hardly sampled: {result['missing_classes']}")
     print(f"  sampling          {result['sampling_s_per_image'] * 1000:.2f} ms per image")
@@ -454,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_weights(e)
     e.add_argument("--metrics", help="sample-quality metrics: all, or a list of fid,kid,precision,recall,coverage,"
                                      "memorisation")
-    e.add_argument("--features", help="feature network folder (default features/DATA, from `genlab features train`)")
+    e.add_argument("--features", help="feature network folder (default features/DATA, from `genlab features train`), "
+                   "or an Inception-v3 weights file (pt_inception-2015-12-05-6726825d.pth) for paper-comparable FIDs")
     e.add_argument("--num-samples", type=int, help="samples drawn for the metrics (default: 10,000, or the test "
                                                      "split's size where smaller)")
     e.add_argument("--sample-arg", action="append", metavar="KEY=VALUE",
@@ -480,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="score runs on the same data side by side: a Markdown and HTML report")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run folders made by genlab train")
     c.add_argument("--out", required=True, help="report folder (report.md, report.html, results.json, PNGs)")
-    c.add_argument("--features", help="feature network folder (default features/DATA)")
+    c.add_argument("--features", help="feature network folder (default features/DATA) or Inception-v3 weights file")
     c.add_argument("--num-samples", type=int, help="samples per run (default: 10,000, or the test split's size)")
     c.add_argument("--sample-arg", action="append", metavar="KEY=VALUE",
                    help="sampler setting given to every model, e.g. sampler=ddim, steps=100 (repeatable)")

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from .errors import ConfigError
-from .evaluation.features import FeatureNet, load_feature_network
+from .evaluation.features import FeatureNet, load_feature_extractor
 from .evaluation.likelihood import evaluate
 from .evaluation.quality import METRICS, Reference, public, sample_quality, score_images
 from .io import atomic_write_text, load, read_config, resolve_checkpoint_dir
@@ -99,6 +99,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
     floor["memorisation"] = floor["memorisation_baseline"]
     floor.update(run="training images", model="data", family="-", grid=grid.name)
     report = {"data": data.info.name, "features": net.content_hash, "feature_test_accuracy": net.test_accuracy,
+              "feature_description": net.description, "feature_kind": "genlab" if isinstance(net, FeatureNet) else "inception",
               "num_samples": num_samples, "seed": seed, "sample_settings": sample_kwargs, "device": str(dev),
               "date": datetime.date.today().isoformat(), "runs": rows, "reference": floor}
     atomic_write_text(out / "results.json", json.dumps(report, indent=2, default=str))
@@ -107,10 +108,15 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
     return report
 
 
-def compare(runs: list[str | Path], out: str | Path, features: FeatureNet | str | Path, **kwargs: Any) -> dict[str, Any]:
-    """Python entry point of ``genlab compare``: ``features`` is a feature network or its folder."""
-    net = features if isinstance(features, FeatureNet) else load_feature_network(features)
-    return compare_runs(runs, out, net, **kwargs)
+def compare(runs: list[str | Path], out: str | Path, features: Any, **kwargs: Any) -> dict[str, Any]:
+    """Python entry point of ``genlab compare``.
+
+    ``features``: a feature extractor (a :class:`FeatureNet` or Inception features), a feature
+    network folder, or an Inception-v3 weights file.
+    """
+    if isinstance(features, (str, Path)):
+        features = load_feature_extractor(features, load_run_data(runs[0], kwargs.get("data_root")).info)
+    return compare_runs(runs, out, features, **kwargs)
 
 
 COLUMNS = [  # (header, key, decimals)
@@ -138,13 +144,18 @@ def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
 
 def _notes(report: dict[str, Any]) -> list[str]:
     ref = report["reference"]
-    accuracy = report["feature_test_accuracy"]
-    accuracy = "unknown" if accuracy is None else f"{accuracy:.3f}"
+    if report.get("feature_kind") == "inception":
+        caveat = ("images upsampled to 299x299; these distances are comparable with others from the same weights, "
+                  "and with FIDs from papers only with the standard weights, the same data and as many samples "
+                  "(FID is biased upward at small sample counts). No class coverage: Inception has no classifier of "
+                  "this data's classes.")
+    else:
+        caveat = ("these distances are not comparable with Inception-based FIDs from papers, nor with scores from "
+                  "another feature network.")
     notes = [
         f"Samples: {report['num_samples']} per run (seed {report['seed']}), against the {ref['num_test']} test images "
-        f"of '{report['data']}'. Features: genlab's feature network `{report['features']}` (a small classifier "
-        f"trained on this data, test accuracy {accuracy}); these distances are not "
-        "comparable with Inception-based FIDs from papers, nor with scores from another feature network.",
+        f"of '{report['data']}', sampled and scored on {report.get('device', 'cpu')}. "
+        f"Features: {report['feature_description']}; {caveat}",
         "Test NLL: exact values and bounds (upper bounds on the NLL) are listed side by side but are not ranked "
         "against each other; GANs have no likelihood.",
         f"Memorised: share of samples closer to a training image than that image is to any other training image. "

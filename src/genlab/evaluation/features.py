@@ -6,7 +6,9 @@ digits are far outside what that network was trained on, so its features say lit
 them. genlab instead trains a small classifier on the data set's own train split and uses its
 penultimate activations as features (as is common for MNIST-style data). Such scores are
 meaningful for comparing models on the *same* data with the *same* feature network, but they
-are NOT comparable with Inception-based FIDs reported in papers.
+are NOT comparable with Inception-based FIDs reported in papers. For those, pass a file of
+Inception-v3 weights instead of a feature network folder (:mod:`genlab.evaluation.inception`);
+:func:`load_feature_extractor` takes either.
 
 Because every score depends on the exact feature network, a saved network carries a content
 hash (the first 16 hex digits of the SHA-256 of its ``model.safetensors`` bytes) and every
@@ -141,6 +143,25 @@ class FeatureNet(nn.Module):
         self.classifier = nn.Linear(config.feature_dim, config.num_classes)
         self.test_accuracy: float | None = None
         self.content_hash: str = ""
+
+    has_data_classes = True  # its classifier predicts the data's own classes (for class coverage)
+
+    @property
+    def description(self) -> str:
+        accuracy = "unknown" if self.test_accuracy is None else f"{self.test_accuracy:.3f}"
+        return (f"genlab feature network {self.content_hash or 'unsaved'} (a small classifier trained on "
+                f"{self.config.data_name or 'the data'}, test accuracy {accuracy})")
+
+    def check_data(self, info: DataInfo) -> None:
+        """Raise ConfigError unless this network was built for images of ``info``'s shape and levels."""
+        config = self.config
+        if list(info.shape) != list(config.image_shape) or info.levels != config.levels:
+            trained_on = f"'{config.data_name}'" if config.data_name else "another data set"
+            raise ConfigError(
+                f"the feature network (hash {self.content_hash or 'unsaved'}) was trained on {trained_on} with images "
+                f"of shape {list(config.image_shape)} and {config.levels} levels, but data set '{info.name}' has shape "
+                f"{list(info.shape)} and {info.levels} levels; train a feature network on this data: "
+                f"`genlab features train --data {info.name} --out {default_feature_dir(info.name)}`")
 
     def _scale(self, x: torch.Tensor) -> torch.Tensor:
         """Pixel levels to floats in [0, 1] on the network's device."""
@@ -371,19 +392,26 @@ def load_feature_network(folder: str | os.PathLike) -> FeatureNet:
 
 
 # ---- helpers for metrics ---------------------------------------------------------------------
-def check_feature_network(net: FeatureNet, info: DataInfo) -> None:
-    """Raise ConfigError unless ``net`` was built for images of ``info``'s shape and levels."""
-    config = net.config
+def check_feature_network(net, info: DataInfo) -> None:
+    """Raise ConfigError unless the feature extractor ``net`` can score images of ``info``."""
     if info.kind != "image" or info.shape is None:
         raise ConfigError(f"data set '{info.name}' is {info.kind} data; feature networks and sample-quality "
                           "scores are for images")
-    if list(info.shape) != list(config.image_shape) or info.levels != config.levels:
-        trained_on = f"'{config.data_name}'" if config.data_name else "another data set"
-        raise ConfigError(
-            f"the feature network (hash {net.content_hash or 'unsaved'}) was trained on {trained_on} with images "
-            f"of shape {list(config.image_shape)} and {config.levels} levels, but data set '{info.name}' has shape "
-            f"{list(info.shape)} and {info.levels} levels; train a feature network on this data: "
-            f"`genlab features train --data {info.name} --out {default_feature_dir(info.name)}`")
+    net.check_data(info)
+
+
+def load_feature_extractor(path: str | os.PathLike, info: DataInfo):
+    """The feature extractor at ``path``, checked against the data ``info``.
+
+    A folder is a genlab feature network (``genlab features train``); a file is Inception-v3
+    weights (:mod:`genlab.evaluation.inception`), set up for ``info``'s pixel levels.
+    """
+    from .inception import load_inception
+
+    path = Path(path)
+    net = load_inception(path, info.levels) if path.is_file() else load_feature_network(path)
+    check_feature_network(net, info)
+    return net
 
 
 def default_feature_dir(data_name: str) -> Path:

@@ -3,9 +3,9 @@
 :func:`sample_quality` is what ``genlab eval RUN --metrics ...`` and ``genlab compare`` run.
 Samples are compared with the data's **test** split (Fréchet distance, KID, precision and recall
 on feature vectors, class coverage from the feature network's predictions) and with the
-**train** split (memorisation, on pixels). Every result names the feature network's content
-hash: scores computed with different feature networks are not comparable, and none of them is
-comparable with an Inception-based FID from a paper.
+**train** split (memorisation, on pixels). Every result names the feature extractor's content
+hash: scores computed with different feature networks are not comparable, and only those from
+the standard Inception weights file (:mod:`.inception`) are comparable with FIDs from papers.
 """
 
 from __future__ import annotations
@@ -121,6 +121,7 @@ def score_images(images: torch.Tensor, data: DataSet, net: FeatureNet, metrics: 
         raise ConfigError(f"images of shape {tuple(images.shape[1:])} cannot be scored against "
                           f"'{info.name}' ({tuple(info.shape)})")
     out: dict[str, Any] = {"features": net.content_hash, "feature_test_accuracy": net.test_accuracy,
+                           "feature_description": net.description,
                            "num_samples": len(images), "num_test": len(data.test.images)}
     if {"fid", "kid", "precision", "recall"} & set(metrics):
         fake_f, real_f = embed(net, images), reference.test_features
@@ -133,7 +134,10 @@ def score_images(images: torch.Tensor, data: DataSet, net: FeatureNet, metrics: 
         if {"precision", "recall"} & set(metrics):
             pr = precision_recall(real_f, fake_f, k=3)
             out.update(precision=pr["precision"], recall=pr["recall"])
-    if "coverage" in metrics:
+    if "coverage" in metrics and not net.has_data_classes:
+        out["coverage_unavailable"] = ("class coverage needs a classifier of the data's classes; Inception predicts "
+                                       "ImageNet classes: score coverage with genlab's feature network")
+    elif "coverage" in metrics:
         if data.test.labels is None:
             raise ConfigError(f"class coverage needs labelled test data; '{info.name}' has none")
         cov = class_coverage(predict(net, images), data.test.labels, net.config.num_classes)
