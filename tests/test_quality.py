@@ -126,7 +126,9 @@ def test_compare_writes_markdown_html_and_json(runs, feature_net, tmp_path, caps
     assert "| training images | data |" in md and "dcgan" in md and "(bound)" in md and "| none |" in md
     assert "not comparable with Inception-based FIDs" in md
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 and "<img src=\"http" not in page
+    # three sample grids (the data and two runs) and a nearest-training-image picture per run
+    assert page.count("data:image/png;base64,") == 5 and "<img src=\"http" not in page
+    assert "## Nearest training images" in md
     report = json.loads((out / "results.json").read_text())
     assert [r["model"] for r in report["runs"]] == ["dcgan", "vae"]
     vae = report["runs"][1]
@@ -134,6 +136,8 @@ def test_compare_writes_markdown_html_and_json(runs, feature_net, tmp_path, caps
     assert report["runs"][0]["steps"] == 30 and "nll_nats" not in report["runs"][0]
     for row in report["runs"]:
         assert (out / row["grid"]).is_file() and row["features"] == report["features"]
+        assert (out / row["nearest_grid"]).is_file() and row["nearest_grid"] in md
+    assert report["device"] == "cpu" and "sampled and scored on cpu" in md
 
 
 def test_compare_refuses_runs_on_different_data(runs, feature_net, tmp_path, text_file, capsys):

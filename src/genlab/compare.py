@@ -23,7 +23,7 @@ import torch
 from .errors import ConfigError
 from .evaluation.features import FeatureNet, load_feature_extractor
 from .evaluation.likelihood import evaluate
-from .evaluation.quality import METRICS, Reference, public, sample_quality, score_images
+from .evaluation.quality import Reference, nearest_neighbour_grid, public, sample_quality, score_images
 from .io import atomic_write_text, load, read_config, resolve_checkpoint_dir
 from .training.plots import save_image_grid
 from .training.trainer import load_run_data, pick_device, read_run_file
@@ -82,17 +82,22 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
             kwargs = dict(model.compare_log_prob_kwargs)
             nll = evaluate(model, data, "test", **kwargs)
             row.update(nll_nats=nll["nll_nats"], bits_per_dim=nll["bits_per_dim"], nll_settings=kwargs)
-        quality = sample_quality(model, data, net, list(METRICS), num_samples=num_samples, seed=seed,
+        quality = sample_quality(model, data, net, None, num_samples=num_samples, seed=seed,
                                  reference=reference, **sample_kwargs)
         grid = out / f"samples-{i + 1}-{model.name}.png"
         save_image_grid(quality["_images"][:64], data.info.levels, grid)
         row.update(public(quality), grid=grid.name)
+        if "_nearest_index" in quality:  # samples over their nearest training images, to judge copying by eye
+            nearest = out / f"nearest-{i + 1}-{model.name}.png"
+            nearest_neighbour_grid(quality["_images"], quality["_nearest_index"], data.train.images, data.info.levels,
+                                   nearest)
+            row["nearest_grid"] = nearest.name
         rows.append(row)
     num_samples = rows[0]["num_samples"]
     # the floor: training images scored exactly like samples
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(data.train.images), generator=gen)[:num_samples]
-    floor = public(score_images(data.train.images[pick], data, net, list(METRICS), seed=seed, reference=reference))
+    floor = public(score_images(data.train.images[pick], data, net, None, seed=seed, reference=reference))
     grid = out / "samples-0-data.png"
     save_image_grid(data.train.images[pick][:64], data.info.levels, grid)
     # a training image is its own nearest training image: show the held-out test images' share instead
@@ -182,6 +187,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [""] + [f"- {n}" for n in _notes(report)] + ["", "## Samples", ""]
     for row in rows:
         lines += [f"**{row['run']}** ({row['model']})", "", f"![{row['model']}]({row['grid']})", ""]
+    nearest = [row for row in rows if row.get("nearest_grid")]
+    if nearest:
+        lines += ["## Nearest training images", "", "Top row of each picture: samples; bottom row: the training image "
+                  "nearest to each (in pixels). A copy shows as a pair of identical images.", ""]
+        for row in nearest:
+            lines += [f"**{row['run']}** ({row['model']})", "", f"![{row['model']} nearest]({row['nearest_grid']})", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -191,11 +202,16 @@ def html_page(report: dict[str, Any], folder: Path) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h, _, _ in COLUMNS)
     body = "".join("<tr><td>" + esc(row["run"]) + "</td>" + "".join(f"<td>{esc(_cell(row, k, d))}</td>"
                                                                      for _, k, d in COLUMNS) + "</tr>" for row in rows)
-    figures = []
-    for row in rows:
-        data = base64.b64encode((folder / row["grid"]).read_bytes()).decode("ascii")
-        figures.append(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(row["model"])}">'
-                       f"<figcaption>{esc(row['run'])} ({esc(row['model'])})</figcaption></figure>")
+    def figure(row: dict[str, Any], key: str) -> str:
+        data = base64.b64encode((folder / row[key]).read_bytes()).decode("ascii")
+        return (f'<figure><img src="data:image/png;base64,{data}" alt="{esc(row["model"])}">'
+                f"<figcaption>{esc(row['run'])} ({esc(row['model'])})</figcaption></figure>")
+
+    figures = [figure(row, "grid") for row in rows]
+    nearest = [figure(row, "nearest_grid") for row in rows if row.get("nearest_grid")]
+    if nearest:
+        figures += ["<h2>Nearest training images</h2><p>Top row of each picture: samples; bottom row: the training "
+                    "image nearest to each (in pixels).</p>", *nearest]
     notes = "".join(f"<li>{esc(n)}</li>" for n in _notes(report))
     style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
