@@ -28,7 +28,7 @@ ROOT = HERE.parent
 GENLAB = ROOT / ".venv" / "bin" / "genlab"
 NAMES = ["vae-digits", "gpt-shakespeare-cpu", "vae-mnist", "pixelcnn-digits", "realnvp-digits", "glow-digits",
          "ddpm-digits", "vae-mnist-likelihood", "pixelcnn-mnist", "realnvp-mnist", "glow-mnist", "ddpm-mnist",
-         "lstm-shakespeare-cpu", "sampling-speed", "compare-digits"]
+         "lstm-shakespeare-cpu", "sampling-speed", "compare-digits", "compare-mnist"]
 MNIST_FAMILIES = ["vae-mnist-likelihood", "pixelcnn-mnist", "realnvp-mnist", "glow-mnist", "ddpm-mnist"]
 CURVE_PNG = "benchmarks/mnist_bits_per_dim.png"
 
@@ -244,6 +244,7 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
                   + ". Glow and DDPM have no reference.", ""]
     lines += compare_section(results, "compare-digits")
     lines += mnist_section(results)
+    lines += compare_section(results, "compare-mnist")
     lines += lstm_section(results)
     lines += sampling_section(results)
     return "\n".join(lines) + "\n"
@@ -254,28 +255,36 @@ def compare_section(results: dict, name: str) -> list[str]:
     if not rows:
         return []
     r = rows[0]
+    if name == "compare-digits":
+        recipe = ("Each family trains with its digits recipe (`genlab/bench.py`: the likelihood recipes above, GAN steps "
+                  "{dcgan: 2000, wgan-gp: 600, sngan: 1500}, batch 64)")
+    else:
+        recipe = (f"Each family trains for a CPU budget of {r['budget_s']:.0f} s on this machine (the step count comes "
+                  "from a timing probe; the MNIST recipes above, the GANs with their defaults, batch 64), "
+                  "trained with `--train-only`; a second call of the same command scored the finished runs on "
+                  f"{r.get('eval_device', 'cpu')}, so the sampling times are that device's")
     lines = [f"## Every family side by side ({name})", "",
              f"Command: `genlab bench {name} --json --seed 0` (`--out DIR` keeps the runs and the full `genlab compare` "
-             "report). Each family trains with its digits recipe (`genlab/bench.py`: the likelihood recipes above, "
-             f"GAN steps {{dcgan: 2000, wgan-gp: 600, sngan: 1500}}, batch 64), then {r['num_samples']} samples per "
-             "model are scored against the 447 test images. The distances use genlab's own feature network "
-             f"(`{r['features']}`, a small classifier trained on digits, test accuracy {r['feature_test_accuracy']:.3f}); "
-             "they are not comparable with Inception-based FIDs from papers. Test NLL: exact and bound values are "
-             "not ranked against each other (DDPM's is an unbiased estimate of its bound over 50 timesteps per image).",
-             "", "| model | test bits/dim | parameters | training (s) | Fréchet distance | KID | precision | recall | "
-             "class coverage | class KL | memorised | ms per sample |", "|---" * 12 + "|"]
+             f"report). {recipe}. Then {r['num_samples']} samples per model are scored against the "
+             f"{r.get('num_test', 447)} test images. The distances use genlab's own feature network "
+             f"(`{r['features']}`, a small classifier trained on this data, test accuracy "
+             f"{r['feature_test_accuracy']:.3f}); they are not comparable with Inception-based FIDs from papers. Test "
+             "NLL: exact and bound values are not ranked against each other (DDPM's is an unbiased estimate of its "
+             "bound over 50 timesteps per image).",
+             "", "| model | test bits/dim | parameters | steps | training (s) | Fréchet distance | KID | precision | "
+             "recall | class coverage | class KL | memorised | ms per sample |", "|---" * 13 + "|"]
 
     def cell(value, digits=3):
         return "-" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
 
     ref = r["reference"]
-    lines.append(f"| training images (floor) | - | - | - | {cell(ref.get('fid'), 2)} | {cell(ref.get('kid'))} | "
+    lines.append(f"| training images (floor) | - | - | - | - | {cell(ref.get('fid'), 2)} | {cell(ref.get('kid'))} | "
                  f"{cell(ref.get('precision'))} | {cell(ref.get('recall'))} | {cell(ref.get('coverage'), 2)} | "
                  f"{cell(ref.get('class_kl'))} | {cell(r['memorisation_baseline'])} (test images) | - |")
     for row in r["rows"]:
         nll = "none" if row["likelihood"] == "none" else f"{row['bits_per_dim']:.3f} ({row['likelihood']})"
         ms = row["sampling_s_per_image"] * 1000
-        lines.append(f"| {row['model']} | {nll} | {row['parameters']} | {cell(row['train_seconds'], 1)} | "
+        lines.append(f"| {row['model']} | {nll} | {row['parameters']} | {row['steps']} | {cell(row['train_seconds'], 1)} | "
                      f"{cell(row['fid'], 2)} | {cell(row['kid'])} | {cell(row['precision'])} | {cell(row['recall'])} | "
                      f"{cell(row['coverage'], 2)} | {cell(row['class_kl'])} | {cell(row['memorisation'])} | {ms:.3g} |")
     return lines + ["", f"![samples of every family](benchmarks/{name}.png)", ""]
@@ -366,9 +375,19 @@ def main() -> None:
     p.add_argument("--data-root", default=os.environ.get("GENLAB_DATA"))
     p.add_argument("--nanogpt", help="path of a nanoGPT checkout for the side-by-side run")
     p.add_argument("--rewrite", action="store_true", help="only rewrite BENCHMARKS.md and the curve from results.json")
+    p.add_argument("--import-result", nargs=2, metavar=("JSON", "REPORT_DIR"),
+                   help="record a compare benchmark run elsewhere: the JSON line `genlab bench NAME --json --out DIR` "
+                        "printed, and DIR/report (for the montage)")
     args = p.parse_args()
     results_path = HERE / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else {"benchmarks": {}}
+    if args.import_result:
+        row = json.loads(Path(args.import_result[0]).read_text().strip().splitlines()[-1])
+        row.setdefault("date", datetime.date.today().isoformat())
+        results["benchmarks"][row["name"]] = [row]
+        write_montage(Path(args.import_result[1]), HERE / f"{row['name']}.png", row)
+        results_path.write_text(json.dumps(results, indent=2) + "\n")
+        args.rewrite = True
     if args.rewrite:
         (ROOT / "BENCHMARKS.md").write_text(write_markdown(results, results.get("nanogpt", []), args.runs))
         write_curve_png(results)

@@ -318,7 +318,8 @@ def _compare(data, recipes: dict[str, tuple[dict, dict]], out, quick: bool, seed
     ref = report["reference"]
     return {"features": report["features"], "feature_test_accuracy": net.test_accuracy, "num_samples": report["num_samples"],
             "rows": rows, "reference": {k: ref.get(k) for k in keep if k in ref},
-            "memorisation_baseline": ref["memorisation_baseline"], "report": str(out / "report"), "seed": seed,
+            "memorisation_baseline": ref["memorisation_baseline"], "num_test": ref["num_test"],
+            "report": str(out / "report"), "seed": seed,
             "eval_device": report["device"]}
 
 
