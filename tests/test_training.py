@@ -422,3 +422,24 @@ def test_grad_accum_equals_a_big_batch(digits):
     big, accum = run(32, 1), run(16, 2)
     for k in big:
         assert torch.allclose(big[k], accum[k], atol=1e-6), k
+
+
+def test_ema_is_the_normalised_average_of_the_visited_weights():
+    """No share of the initial weights survives: after t updates the EMA is sum decay^(t-i) w_i / sum decay^(t-i)."""
+    from genlab.training.ema import EMA
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    ema, seen = EMA(model, decay=0.9), []
+    for t in range(6):
+        with torch.no_grad():
+            model.weight.add_(torch.randn_like(model.weight))
+        ema.update(model)
+        seen.append(model.weight.detach().clone())
+        weights = [0.9 ** (t - i) for i in range(t + 1)]
+        expected = sum(w * x for w, x in zip(weights, seen)) / sum(weights)
+        assert torch.allclose(ema.model.weight, expected, atol=1e-6)
+    assert torch.equal(EMA(model, 0.999).model.weight, model.weight)  # starts as a copy
+    first = EMA(torch.nn.Linear(3, 2), 0.999)
+    first.update(model)
+    assert torch.allclose(first.model.weight, model.weight)  # one update: the weights themselves

@@ -23,7 +23,7 @@ class TrainConfig(Config):
     eps: float = 1e-8
     grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
     grad_accum: int = 1  # micro-batches per optimizer step
-    ema_decay: float = 0.0  # EMA of weights for sampling and evaluation; 0 turns it off
+    ema_decay: float = 0.0  # EMA of weights (bias-corrected) for sampling and evaluation; 0 turns it off
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast, weights stay fp32
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     seed: int = 0

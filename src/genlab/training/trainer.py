@@ -381,7 +381,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any], model_state: dict[str, torch.Tensor]) -> None:
         """Restore everything :meth:`state_dict` saved; ``model_state`` is the saved-model weights."""
         if self.ema is not None:
-            self.ema.load_state_dict(model_state)
+            self.ema.load_state_dict(model_state, updates=state["step"])  # one EMA update per trainer step
             self.model.load_state_dict(state["raw_model"])
         else:
             self.model.load_state_dict(model_state)
