@@ -256,6 +256,9 @@ def test_resume_continues(tmp_path, text_path):
     (["sample", "/no/such/run"], ["does not exist"]),
     (["info", "/no/such/run"], ["does not exist"]),
     (["bench", "nope"], ["unknown benchmark 'nope'"]),
+    (["bench", "compare-digits", "--train-only"], ["--train-only", "give --out DIR"]),
+    (["bench", "vae-digits", "--out", "x"], ["--out is for the compare benchmarks"]),
+    (["compare", "/no/such/run", "--out", "x"], ["not a training run folder"]),
 ])
 def test_bad_input_is_one_line_exit_2(args, needles, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may be written into the repository
@@ -355,3 +358,24 @@ def test_bench_mnist_family_quick_reports_curve_and_test_bits(mnist_root, capsys
     assert [p["step"] for p in row["curve"]] == [3, 6]
     assert all(p["train_s"] > 0 and 0 < p["val_bits_per_dim"] < 16 for p in row["curve"])
     assert row["test_bits_per_dim"] == pytest.approx(row["test_nll_nats"] / (784 * math.log(2)), rel=1e-3)
+
+
+def test_compare_benchmark_trains_then_scores_in_a_second_call(digits, tmp_path):
+    """--train-only stops after training; a second call reuses the runs and features and scores them."""
+    from genlab.bench import _compare
+
+    recipes = {"vae": (dict(hidden=[16], latent_dim=4), {}),
+               "dcgan": (dict(latent_dim=8, generator_channels=[16, 8], discriminator_channels=[8, 16]), {})}
+    first = _compare(digits, recipes, tmp_path, quick=True, seed=0, feature_steps=0, num_samples=None, train_only=True)
+    assert first["stage"] == "trained" and not (tmp_path / "report").exists()
+    logs = {n: (tmp_path / "runs" / n / "metrics.jsonl").read_text() for n in recipes}
+    second = _compare(digits, recipes, tmp_path, quick=True, seed=0, feature_steps=0, num_samples=None)
+    assert [r["model"] for r in second["rows"]] == ["vae", "dcgan"] and second["features"] == first["features"]
+    assert all((tmp_path / "runs" / n / "metrics.jsonl").read_text() == logs[n] for n in recipes)  # not retrained
+    assert (tmp_path / "report" / "report.md").is_file() and second["eval_device"] == "cpu"
+    # a run killed before its first checkpoint starts again; a folder of another seed is refused
+    (tmp_path / "runs" / "dcgan" / "checkpoint").rename(tmp_path / "gone")
+    _compare(digits, recipes, tmp_path, quick=True, seed=0, feature_steps=0, num_samples=None, train_only=True)
+    assert (tmp_path / "runs" / "dcgan" / "checkpoint").is_dir()
+    with pytest.raises(genlab.ConfigError, match="seed 0, not 1"):
+        _compare(digits, recipes, tmp_path, quick=True, seed=1, feature_steps=0, num_samples=None, train_only=True)

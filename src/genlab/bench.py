@@ -271,6 +271,9 @@ def _train_run(name: str, data, model_kw: dict, train: dict, run_dir: Path, quic
 
     if (run_dir / "run.json").is_file() and (run_dir / "checkpoint").is_dir():
         run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        if run["train"].get("seed") != seed:
+            raise ConfigError(f"'{run_dir}' holds a run of seed {run['train'].get('seed')}, not {seed}; "
+                              "give the benchmark another --out folder")
         if read_config(run_dir / "checkpoint").get("step", 0) < run["total_steps"]:
             resume(run_dir, data_root=data_root, overrides={"progress": False}).fit()
         return
