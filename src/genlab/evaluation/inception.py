@@ -221,6 +221,7 @@ class InceptionFeatures(nn.Module):
 
     has_data_classes = False
     test_accuracy = None
+    batch_size = 100  # images per forward pass: 299x299 activations of 500 images would take ~5 GB
 
     def __init__(self, network: InceptionV3, levels: int, content_hash: str = "", standard: bool = False):
         super().__init__()
