@@ -363,6 +363,7 @@ def test_bench_mnist_family_quick_reports_curve_and_test_bits(mnist_root, capsys
 def test_compare_benchmark_trains_then_scores_in_a_second_call(digits, tmp_path):
     """--train-only stops after training; a second call reuses the runs and features and scores them."""
     from genlab.bench import _compare
+    from genlab.training.trainer import pick_device
 
     recipes = {"vae": (dict(hidden=[16], latent_dim=4), {}),
                "dcgan": (dict(latent_dim=8, generator_channels=[16, 8], discriminator_channels=[8, 16]), {})}
@@ -372,7 +373,7 @@ def test_compare_benchmark_trains_then_scores_in_a_second_call(digits, tmp_path)
     second = _compare(digits, recipes, tmp_path, quick=True, seed=0, feature_steps=0, num_samples=None)
     assert [r["model"] for r in second["rows"]] == ["vae", "dcgan"] and second["features"] == first["features"]
     assert all((tmp_path / "runs" / n / "metrics.jsonl").read_text() == logs[n] for n in recipes)  # not retrained
-    assert (tmp_path / "report" / "report.md").is_file() and second["eval_device"] == "cpu"
+    assert (tmp_path / "report" / "report.md").is_file() and second["eval_device"] == str(pick_device("auto"))
     # a run killed before its first checkpoint starts again; a folder of another seed is refused
     (tmp_path / "runs" / "dcgan" / "checkpoint").rename(tmp_path / "gone")
     _compare(digits, recipes, tmp_path, quick=True, seed=0, feature_steps=0, num_samples=None, train_only=True)
