@@ -256,16 +256,18 @@ def compare_section(results: dict, name: str) -> list[str]:
         return []
     r = rows[0]
     if name == "compare-digits":
-        recipe = ("Each family trains with its digits recipe (`genlab/bench.py`: the likelihood recipes above, GAN steps "
-                  "{dcgan: 2000, wgan-gp: 600, sngan: 1500}, batch 64)")
+        command = (f"Command: `genlab bench {name} --json --seed 0` (`--out DIR` keeps the runs and the full "
+                   "`genlab compare` report). Each family trains with its digits recipe (`genlab/bench.py`: the "
+                   "likelihood recipes above, GAN steps {dcgan: 2000, wgan-gp: 600, sngan: 1500}, batch 64).")
     else:
-        recipe = (f"Each family trains for a CPU budget of {r['budget_s']:.0f} s on this machine (the step count comes "
-                  "from a timing probe; the MNIST recipes above, the GANs with their defaults, batch 64), "
-                  "trained with `--train-only`; a second call of the same command scored the finished runs on "
-                  f"{r.get('eval_device', 'cpu')}, so the sampling times are that device's")
+        device = r.get("eval_device_name", r.get("eval_device", "cpu"))
+        command = (f"Commands: `genlab bench {name} --out DIR --train-only` on this machine, then `genlab bench {name} "
+                   f"--out DIR --json` on a machine with a GPU ({device}), which found the runs finished and scored "
+                   "them there; the sampling times are that device's. Each family trains for a CPU budget of "
+                   f"{r['budget_s']:.0f} s: the step count comes from a timing probe, with the MNIST recipes above and "
+                   "the GANs' defaults, batch 64.")
     lines = [f"## Every family side by side ({name})", "",
-             f"Command: `genlab bench {name} --json --seed 0` (`--out DIR` keeps the runs and the full `genlab compare` "
-             f"report). {recipe}. Then {r['num_samples']} samples per model are scored against the "
+             f"{command} Then {r['num_samples']} samples per model are scored against the "
              f"{r.get('num_test', 447)} test images. The distances use genlab's own feature network "
              f"(`{r['features']}`, a small classifier trained on this data, test accuracy "
              f"{r['feature_test_accuracy']:.3f}); they are not comparable with Inception-based FIDs from papers. Test "
@@ -287,6 +289,10 @@ def compare_section(results: dict, name: str) -> list[str]:
         lines.append(f"| {row['model']} | {nll} | {row['parameters']} | {row['steps']} | {cell(row['train_seconds'], 1)} | "
                      f"{cell(row['fid'], 2)} | {cell(row['kid'])} | {cell(row['precision'])} | {cell(row['recall'])} | "
                      f"{cell(row['coverage'], 2)} | {cell(row['class_kl'])} | {cell(row['memorisation'])} | {ms:.3g} |")
+    steps = {row["model"]: row["steps"] for row in r["rows"]}
+    if "wgan-gp" in steps and "dcgan" in steps:
+        lines += ["", f"WGAN-GP updates its critic 5 times per generator step, so in the same time it made {steps['wgan-gp']} "
+                  f"generator steps against DCGAN's {steps['dcgan']}; at this budget it trails the other two GANs."]
     return lines + ["", f"![samples of every family](benchmarks/{name}.png)", ""]
 
 

@@ -322,8 +322,9 @@ def _compare(data, recipes: dict[str, tuple[dict, dict]], out, quick: bool, seed
     return {"features": report["features"], "feature_test_accuracy": net.test_accuracy, "num_samples": report["num_samples"],
             "rows": rows, "reference": {k: ref.get(k) for k in keep if k in ref},
             "memorisation_baseline": ref["memorisation_baseline"], "num_test": ref["num_test"],
-            "report": str(out / "report"), "seed": seed,
-            "eval_device": report["device"]}
+            "report": str(out / "report"), "seed": seed, "eval_device": report["device"],
+            "eval_device_name": torch.cuda.get_device_name(report["device"]) if report["device"].startswith("cuda")
+            else "cpu"}
 
 
 def compare_digits(data_root=None, quick: bool = False, seed: int = 0, out=None,
