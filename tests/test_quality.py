@@ -140,6 +140,15 @@ def test_compare_writes_markdown_html_and_json(runs, feature_net, tmp_path, caps
     assert report["device"] == "cpu" and "sampled and scored on cpu" in md
 
 
+def test_python_compare_takes_a_feature_folder_or_network(runs, feature_net, tmp_path):
+    net, folder = feature_net
+    by_path = genlab.compare([runs / "gan"], tmp_path / "a", folder, num_samples=40)
+    by_net = genlab.compare([runs / "gan"], tmp_path / "b", net, num_samples=40)
+    assert by_path["features"] == by_net["features"] == net.content_hash
+    assert by_path["runs"][0]["fid"] == pytest.approx(by_net["runs"][0]["fid"])
+    assert (tmp_path / "a" / "report.md").is_file()
+
+
 def test_compare_refuses_runs_on_different_data(runs, feature_net, tmp_path, text_file, capsys):
     _, folder = feature_net
     other = tmp_path / "gpt"

@@ -8,7 +8,6 @@ whatever device ``device`` names; wall times include validation but not data loa
 from __future__ import annotations
 
 import functools
-import json
 import math
 import shutil
 import tempfile
@@ -267,10 +266,10 @@ def _train_run(name: str, data, model_kw: dict, train: dict, run_dir: Path, quic
                budget_s: float | None, data_root=None) -> None:
     """Train one compare run into ``run_dir``; a run left there by a killed benchmark is resumed."""
     from .io import read_config
-    from .training.trainer import resume
+    from .training.trainer import read_run_file, resume
 
     if (run_dir / "run.json").is_file() and (run_dir / "checkpoint").is_dir():
-        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        run = read_run_file(run_dir)
         if run["train"].get("seed") != seed:
             raise ConfigError(f"'{run_dir}' holds a run of seed {run['train'].get('seed')}, not {seed}; "
                               "give the benchmark another --out folder")

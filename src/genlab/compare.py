@@ -33,9 +33,14 @@ def _weights_folder(run: Path) -> Path:
     return resolve_checkpoint_dir(run / "best" if (run / "best").is_dir() else run)
 
 
+def _data_key(run: str | Path) -> str:
+    """The run's data spec as a string: runs with equal keys share one loaded data set."""
+    return json.dumps(read_run_file(run)["data"], sort_keys=True)
+
+
 def _run_data(run: Path, data_root: str | None, cache: dict[str, Any]):
     """A run's data set, loaded once per distinct data spec."""
-    key = json.dumps(read_run_file(run)["data"], sort_keys=True)
+    key = _data_key(run)
     if key not in cache:
         cache[key] = load_run_data(run, data_root)
     return cache[key]
@@ -61,7 +66,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
     net = net.to(dev)
     data, reference, rows, cache = None, None, [], {}
     if first_data is not None:
-        cache[json.dumps(read_run_file(runs[0])["data"], sort_keys=True)] = first_data
+        cache[_data_key(runs[0])] = first_data
     for i, run in enumerate(map(Path, runs)):
         run_data = _run_data(run, data_root, cache)
         folder = _weights_folder(run)
@@ -120,7 +125,8 @@ def compare(runs: list[str | Path], out: str | Path, features: Any, **kwargs: An
     network folder, or an Inception-v3 weights file.
     """
     if isinstance(features, (str, Path)):
-        features = load_feature_extractor(features, load_run_data(runs[0], kwargs.get("data_root")).info)
+        data = kwargs.setdefault("first_data", load_run_data(runs[0], kwargs.get("data_root")))
+        features = load_feature_extractor(features, data.info)
     return compare_runs(runs, out, features, **kwargs)
 
 

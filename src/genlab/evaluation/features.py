@@ -124,6 +124,9 @@ class FeatureNet(nn.Module):
         content_hash: the first 16 hex digits of the SHA-256 of the saved weights file.
     """
 
+    has_data_classes = True  # its classifier predicts the data's own classes (for class coverage)
+    batch_size = 500  # images per forward pass when embedding many
+
     def __init__(self, config: FeatureNetConfig):
         super().__init__()
         config.validate()
@@ -143,8 +146,6 @@ class FeatureNet(nn.Module):
         self.classifier = nn.Linear(config.feature_dim, config.num_classes)
         self.test_accuracy: float | None = None
         self.content_hash: str = ""
-
-    has_data_classes = True  # its classifier predicts the data's own classes (for class coverage)
 
     @property
     def description(self) -> str:
@@ -393,7 +394,12 @@ def load_feature_network(folder: str | os.PathLike) -> FeatureNet:
 
 # ---- helpers for metrics ---------------------------------------------------------------------
 def check_feature_network(net, info: DataInfo) -> None:
-    """Raise ConfigError unless the feature extractor ``net`` can score images of ``info``."""
+    """Raise ConfigError unless the feature extractor ``net`` can score images of ``info``.
+
+    A feature extractor (a :class:`FeatureNet`, or :class:`~genlab.evaluation.inception.InceptionFeatures`)
+    has ``features(x)``, ``check_data(info)``, ``content_hash``, ``description``, ``test_accuracy``
+    (or None), ``batch_size``, and ``has_data_classes`` (with ``predict(x)`` when True).
+    """
     if info.kind != "image" or info.shape is None:
         raise ConfigError(f"data set '{info.name}' is {info.kind} data; feature networks and sample-quality "
                           "scores are for images")

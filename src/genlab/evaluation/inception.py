@@ -28,6 +28,7 @@ SHA-256 starts with ``6726825d`` (the suffix in its name), which is how genlab r
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -37,12 +38,12 @@ from torch import nn
 
 from ..data.core import DataInfo
 from ..errors import CheckpointError, ConfigError
+from .features import HASH_CHARS
 
 FID_WEIGHTS_SHA256_PREFIX = "6726825d"
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
-HASH_CHARS = 16
 
 
 class BasicConv2d(nn.Module):
@@ -261,14 +262,6 @@ class InceptionFeatures(nn.Module):
         return self.features(x)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_inception(path: str | os.PathLike, levels: int) -> InceptionFeatures:
     """Inception features from a weights file (a PyTorch state dict) for images with ``levels`` pixel values.
 
@@ -282,8 +275,10 @@ def load_inception(path: str | os.PathLike, levels: int) -> InceptionFeatures:
     if not path.is_file():
         raise CheckpointError(f"no Inception weights file at '{path}'; genlab does not download it: get "
                               f"{FID_WEIGHTS_NAME} (the pytorch-fid release) and pass its path")
+    raw = path.read_bytes()  # read once: hashed, then parsed
+    sha = hashlib.sha256(raw).hexdigest()
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and format errors all mean the same thing here
         raise CheckpointError(f"'{path}' cannot be read as a PyTorch weights file: {str(e).splitlines()[0]}") from e
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
@@ -301,7 +296,6 @@ def load_inception(path: str | os.PathLike, levels: int) -> InceptionFeatures:
         network.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f"the weights in '{path}' do not fit Inception-v3: {str(e).splitlines()[0]}") from e
-    sha = _sha256(path)
     features = InceptionFeatures(network.eval(), levels, content_hash=sha[:HASH_CHARS],
                                  standard=network.fid and sha.startswith(FID_WEIGHTS_SHA256_PREFIX))
     return features.eval()

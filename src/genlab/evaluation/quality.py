@@ -67,7 +67,7 @@ def _batched(fn, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
 
 def embed(net: FeatureNet, images: torch.Tensor) -> torch.Tensor:
     """Feature vectors ``[N, feature_dim]`` of pixel-level images."""
-    return _batched(net.eval().features, images, getattr(net, "batch_size", 500))
+    return _batched(net.eval().features, images, net.batch_size)
 
 
 def predict(net: FeatureNet, images: torch.Tensor) -> torch.Tensor:
