@@ -120,7 +120,7 @@ def test_eval_on_other_data_is_refused(vae_run, text_path):
 def test_bad_sample_options_on_a_run(vae_run, tmp_path):
     run, _ = vae_run
     code, out, err = run_cli("sample", run, "--num", "2", "--condition", "3", "--out", tmp_path / "x.png")
-    assert_one_line_error(code, out, err, "not conditional")
+    assert_one_line_error(code, out, err, "unconditional")
     code, out, err = run_cli("sample", run, "--weights", "newest")
     assert_one_line_error(code, out, err, "--weights must be best or last")
     assert not (tmp_path / "x.png").exists()

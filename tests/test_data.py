@@ -46,8 +46,12 @@ def test_unknown_dataset_and_split(digits):
         genlab.load_dataset("cifar")
     with pytest.raises(genlab.DataError, match="unknown split"):
         digits.split("dev")
-    with pytest.raises(genlab.DataError, match="bad option"):
+    with pytest.raises(genlab.ConfigError, match="takes no options"):
         genlab.load_dataset("digits", size=3)
+    with pytest.raises(genlab.ConfigError, match="Did you mean 'size'"):
+        genlab.load_dataset("images:/nowhere", sise=3)
+    with pytest.raises(genlab.ConfigError, match="'train_fraction' expects float"):
+        genlab.load_dataset("text:/nowhere", train_fraction="most")
     assert set(genlab.list_datasets()) >= {"digits", "mnist", "tinyshakespeare", "images:PATH", "text:PATH"}
 
 

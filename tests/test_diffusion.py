@@ -176,10 +176,11 @@ def test_classifier_free_guidance_scale_0_is_unconditional_and_1_conditional(dig
     torch.testing.assert_close(model.guided_eps(xt, t, y, 0.0), eps_u)
     torch.testing.assert_close(model.guided_eps(xt, t, y, 1.0), eps_c)
     torch.testing.assert_close(model.guided_eps(xt, t, y, 3.0), eps_u + 3.0 * (eps_c - eps_u), rtol=1e-5, atol=1e-5)
-    # whole samplers: scale 0 with labels equals sampling without labels, for the same noise
+    # whole samplers: scale 0 ignores the labels (other labels, the same samples for the same noise)
     a = model.sample(3, condition=y[:3], guidance_scale=0.0, sampler="ddim", steps=10,
                      generator=torch.Generator().manual_seed(0))
-    b = model.sample(3, sampler="ddim", steps=10, generator=torch.Generator().manual_seed(0))
+    b = model.sample(3, condition=torch.tensor([5, 5, 5]), guidance_scale=0.0, sampler="ddim", steps=10,
+                     generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b)
     c = model.sample(3, condition=y[:3], guidance_scale=2.0, sampler="ddim", steps=10,
                      generator=torch.Generator().manual_seed(0))

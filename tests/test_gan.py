@@ -153,7 +153,7 @@ def test_conditional_sampling_and_projection(digits):
         s0 = model.discriminator(real, torch.zeros(4, dtype=torch.long))
         s1 = model.discriminator(real, torch.ones(4, dtype=torch.long))
     assert not torch.allclose(s0, s1)  # the label changes the score through the projection
-    with pytest.raises(genlab.ConfigError, match="class labels"):
+    with pytest.raises(genlab.ConfigError, match="class label"):
         model.sample(2, condition=torch.tensor([0, 10]))
 
 

@@ -208,7 +208,7 @@ def test_conditional_vae(digits):
     assert model.sample(4).shape == (4, 1, 8, 8)
     with pytest.raises(genlab.ConfigError):
         model.sample(4, condition=torch.tensor([10, 0, 0, 0]))
-    with pytest.raises(genlab.ConfigError, match="not conditional"):
+    with pytest.raises(genlab.ConfigError, match="unconditional"):
         genlab.create_model("vae", data=digits, hidden=[8]).sample(2, condition=torch.tensor(1))
 
 

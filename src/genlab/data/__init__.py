@@ -2,26 +2,26 @@
 
 A data set yields raw values: uint8 images with their number of levels, or token ids. Each
 model converts them to the space it trains in at its own boundary, so likelihoods are always
-reported for the same discrete data.
+reported for the same discrete data. What a kind of data is (its batch fields, likelihood unit,
+rendering and parsing) is its modality (:mod:`genlab.data.modalities`); what a model can be
+conditioned on is a condition spec (:mod:`genlab.data.conditions`); data sets are registered
+loaders (:func:`register_dataset`).
 
 >>> data = load_dataset("digits")
 >>> data.info.shape, data.info.levels, len(data.train)
 ((1, 8, 8), 17, 1000)
 """
 
-from .core import DataInfo, DataSet, ImageSplit, TokenSplit, default_data_root
-from .registry import list_datasets, load_dataset
+from . import images  # noqa: F401  (registers the image data sets first, so they list first)
+from .conditions import ClassLabel, ConditionSpec
+from .core import DataInfo, DataSet, Split, default_data_root
+from .modalities import ImageSplit, Modality, TokenSplit, get_modality, register_modality
+from .registry import dataset_options, list_datasets, load_dataset, register_dataset
 from .sampler import BatchSampler
 from .text import CharTokenizer
 
 __all__ = [
-    "BatchSampler",
-    "CharTokenizer",
-    "DataInfo",
-    "DataSet",
-    "ImageSplit",
-    "TokenSplit",
-    "default_data_root",
-    "list_datasets",
-    "load_dataset",
+    "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec", "DataInfo", "DataSet", "ImageSplit", "Modality",
+    "Split", "TokenSplit", "dataset_options", "default_data_root", "get_modality", "list_datasets", "load_dataset",
+    "register_dataset", "register_modality",
 ]

@@ -1,15 +1,21 @@
-"""Containers for data sets: :class:`DataInfo`, image and token splits, :class:`DataSet`."""
+"""Containers for data sets: :class:`DataInfo` and :class:`DataSet`.
+
+The splits a data set holds belong to its modality (``data/modalities/``): an
+:class:`~genlab.data.modalities.ImageSplit`, a :class:`~genlab.data.modalities.TokenSplit`, ...
+Every split has ``len()``, ``get(indices) -> batch dict``, ``windows(length)`` and ``eval_indices()``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Protocol
 
 import torch
 
 from ..errors import DataError
+from .modalities import ImageSplit, TokenSplit, get_modality  # noqa: F401  (ImageSplit, TokenSplit: old import path)
 
 DATA_ENV = "GENLAB_DATA"
 
@@ -28,7 +34,8 @@ class DataInfo:
 
     Attributes:
         name: the data set's name as given to :func:`load_dataset`.
-        kind: ``"image"`` (uint8 pixels) or ``"text"`` (token ids).
+        kind: the modality's name: ``"image"`` (uint8 pixels) or ``"text"`` (token ids); see
+            :attr:`modality`.
         shape: image shape ``(C, H, W)``; ``None`` for text.
         levels: number of discrete pixel values (17 for digits, 256 for MNIST, 2 if binary).
         num_classes: number of class labels, 0 when the data has none.
@@ -36,11 +43,16 @@ class DataInfo:
     """
 
     name: str
-    kind: Literal["image", "text"]
+    kind: str
     shape: tuple[int, int, int] | None = None
     levels: int | None = None
     num_classes: int = 0
     vocab: list[str] | None = None
+
+    @property
+    def modality(self):
+        """The :class:`~genlab.data.modalities.Modality` of this data: how it is scored, shown and parsed."""
+        return get_modality(self.kind)
 
     @property
     def vocab_size(self) -> int | None:
@@ -63,75 +75,21 @@ class DataInfo:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DataInfo":
         d = dict(d)
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise DataError(f"unknown data fields {sorted(unknown)}; known: {[f.name for f in dataclasses.fields(cls)]}")
         if d.get("shape") is not None:
             d["shape"] = tuple(d["shape"])
         return cls(**d)
 
 
-class ImageSplit:
-    """Images as a uint8 tensor ``[N, C, H, W]`` with optional integer labels ``[N]``."""
+class Split(Protocol):
+    """What the trainer and evaluation need of a split, whatever its modality."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
-        if images.dim() != 4:
-            raise DataError(f"images must have shape [N, C, H, W], got {tuple(images.shape)}")
-        if labels is not None and len(labels) != len(images):
-            raise DataError(f"{len(images)} images but {len(labels)} labels")
-        self.images = images
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def get(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
-        """A batch ``{"x": uint8 [B, C, H, W], "y": long [B]}`` (``"y"`` only with labels)."""
-        batch = {"x": self.images[indices]}
-        if self.labels is not None:
-            batch["y"] = self.labels[indices]
-        return batch
-
-    def windows(self, length: int | None) -> "ImageSplit":
-        return self
-
-    def eval_indices(self) -> torch.Tensor:
-        """Items that cover the split once, for evaluation: every image, in order."""
-        return torch.arange(len(self))
-
-
-class TokenSplit:
-    """A stream of token ids ``[N]``; items are windows of ``length`` consecutive tokens.
-
-    ``windows(T + 1)`` makes every start position an item, so a batch is ``[B, T + 1]``:
-    a model reads the first T tokens and predicts the last T.
-    """
-
-    def __init__(self, tokens: torch.Tensor, length: int | None = None):
-        self.tokens = tokens
-        self.length = length
-
-    def windows(self, length: int | None) -> "TokenSplit":
-        if length is None:
-            raise DataError("text data needs a sequence model (one with a context length)")
-        if len(self.tokens) < length:
-            raise DataError(
-                f"the text has {len(self.tokens)} tokens, fewer than one window of {length}; "
-                "use a longer text or a smaller block_size"
-            )
-        return TokenSplit(self.tokens, length)
-
-    def __len__(self) -> int:
-        if self.length is None:
-            return len(self.tokens)
-        return len(self.tokens) - self.length + 1
-
-    def eval_indices(self) -> torch.Tensor:
-        """Window starts that cover the stream once: windows share one token, so each token
-        after the first is predicted exactly once."""
-        return torch.arange(0, len(self.tokens) - self.length + 1, self.length - 1)
-
-    def get(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
-        """A batch ``{"x": long [B, length]}`` of windows starting at ``indices``."""
-        offsets = torch.arange(self.length)
-        return {"x": self.tokens[indices[:, None] + offsets]}
+    def __len__(self) -> int: ...
+    def get(self, indices: torch.Tensor) -> dict[str, torch.Tensor]: ...
+    def windows(self, length: int | None) -> "Split": ...
+    def eval_indices(self) -> torch.Tensor: ...
 
 
 @dataclasses.dataclass
@@ -139,12 +97,12 @@ class DataSet:
     """A named data set: its :class:`DataInfo` and its train / val / test splits."""
 
     info: DataInfo
-    train: ImageSplit | TokenSplit
-    val: ImageSplit | TokenSplit | None
-    test: ImageSplit | TokenSplit | None
+    train: Split
+    val: Split | None
+    test: Split | None
     tokenizer: Any = None
 
-    def split(self, name: str) -> ImageSplit | TokenSplit:
+    def split(self, name: str) -> Split:
         if name not in ("train", "val", "test"):
             raise DataError(f"unknown split '{name}'; use train, val or test")
         part = getattr(self, name)

@@ -9,13 +9,16 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .core import DataInfo, DataSet, ImageSplit
+from .core import DataInfo, DataSet
 from .download import REMOTE, verified_path
+from .modalities.image import ImageSplit
+from .registry import register_dataset
 
 # DESIGN.md's digits protocol: no shuffling; train = first 1,000, val = next 350, test = last 447.
 DIGITS_TRAIN, DIGITS_VAL = 1000, 350
 
 
+@register_dataset("digits", "scikit-learn 8x8 digits, 17 levels, 1000/350/447 split (built in, the default)")
 def load_digits() -> DataSet:
     """scikit-learn's 8x8 digits: 1,797 images with 17 grey levels (0..16) and 10 classes."""
     from sklearn.datasets import load_digits as sk_load_digits
@@ -77,9 +80,28 @@ def load_idx_dataset(name: str, root: Path, val_size: int = 5000, binarize: bool
     return DataSet(info, ImageSplit(train_x[:n], train_y[:n]), val, ImageSplit(test_x, test_y))
 
 
+@register_dataset("mnist", "MNIST 28x28, 256 levels, IDX files under <data root>/mnist")
+def load_mnist(root: Path, val_size: int = 5000) -> DataSet:
+    """MNIST: 60k training images (the last ``val_size`` held out for validation), 10k test."""
+    return load_idx_dataset("mnist", root, val_size=val_size)
+
+
+@register_dataset("mnist-binary", "MNIST thresholded at 128 to 0/1 pixels")
+def load_mnist_binary(root: Path, val_size: int = 5000) -> DataSet:
+    """MNIST with pixels >= 128 as 1, else 0 (``levels`` = 2)."""
+    return load_idx_dataset("mnist", root, val_size=val_size, binarize=True)
+
+
+@register_dataset("fashion-mnist", "Fashion-MNIST 28x28, 256 levels, IDX files under <data root>/fashion-mnist")
+def load_fashion_mnist(root: Path, val_size: int = 5000) -> DataSet:
+    """Fashion-MNIST: the same layout and split as MNIST."""
+    return load_idx_dataset("fashion-mnist", root, val_size=val_size)
+
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
+@register_dataset("images:", "a folder of PNG/JPEG images (sub-folders are classes); options size, channels, seed")
 def load_image_folder(path: str | Path, size: int = 32, channels: int | None = None, seed: int = 0) -> DataSet:
     """A folder of PNG/JPEG images, each resized (shorter side) and centre-cropped to ``size``.
 

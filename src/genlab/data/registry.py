@@ -1,55 +1,132 @@
-"""Named data sets and the ``name`` / ``images:PATH`` / ``text:PATH`` specs."""
+"""The data-set registry: ``@register_dataset``, :func:`load_dataset`, :func:`list_datasets`.
+
+A data set is a loader function registered under a name (``"mnist"``) or a path prefix
+(``"images:"``, whose spec is ``images:PATH``). The loader's keyword parameters with defaults are
+the data set's options: they can be given in Python (``load_dataset("mnist", val_size=0)``) or
+on the command line (``--data-arg val_size=0``), are type-checked like config keys, and are
+recorded in a run's ``run.json`` so that a resume or an evaluation loads the same data.
+
+A loader takes ``root`` (the data root) and/or ``path`` (for a prefix) if it names them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import os
+import typing
 from pathlib import Path
+from typing import Any, Callable
 
-from ..errors import DataError
+from ..config import coerce, unknown_key_error
+from ..errors import ConfigError, DataError
 from .core import DataSet, default_data_root
-from .download import REMOTE, verified_path
-from .images import load_digits, load_idx_dataset, load_image_folder
-from .text import load_text
 
-DATASETS = {
-    "digits": "scikit-learn 8x8 digits, 17 levels, 1000/350/447 split (built in, the default)",
-    "mnist": "MNIST 28x28, 256 levels, IDX files under <data root>/mnist",
-    "mnist-binary": "MNIST thresholded at 128 to 0/1 pixels",
-    "fashion-mnist": "Fashion-MNIST 28x28, 256 levels, IDX files under <data root>/fashion-mnist",
-    "tinyshakespeare": "Tiny Shakespeare, character level, <data root>/tinyshakespeare/input.txt",
-    "images:PATH": "a folder of PNG/JPEG images (sub-folders are classes)",
-    "text:PATH": "a UTF-8 text file, character level, 90/10 split",
-}
+_DATASETS: dict[str, "DatasetEntry"] = {}
+_CONTEXT = ("root", "path")  # loader parameters genlab fills in; not options
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetEntry:
+    """A registered data set: its name (or ``prefix:``), description and loader."""
+
+    name: str
+    description: str
+    loader: Callable[..., DataSet]
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.name.endswith(":")
+
+    def options(self) -> dict[str, tuple[Any, Any]]:
+        """``{option: (type, default)}`` from the loader's keyword parameters."""
+        hints = typing.get_type_hints(self.loader)
+        return {p.name: (hints.get(p.name, Any), p.default)
+                for p in inspect.signature(self.loader).parameters.values()
+                if p.name not in _CONTEXT and p.default is not inspect.Parameter.empty}
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``options`` type-checked (strings from the command line parsed); unknown ones fail."""
+        known = self.options()
+        out = {}
+        for key, value in options.items():
+            if key not in known:
+                if not known:
+                    raise ConfigError(f"data set '{self.name}' takes no options, got '{key}'")
+                raise unknown_key_error(key, list(known), f"'{self.name}' data set")
+            out[key] = coerce(value, known[key][0], key)
+        return out
+
+    def load(self, root: Path, path: str | None, options: dict[str, Any]) -> DataSet:
+        params = inspect.signature(self.loader).parameters
+        context = {}
+        if "root" in params:
+            context["root"] = root
+        if "path" in params:
+            context["path"] = Path(path)
+        return self.loader(**context, **options)
+
+
+def register_dataset(name: str, description: str):
+    """Decorator registering a loader as data set ``name`` (end it with ``:`` for a path prefix)."""
+
+    def decorator(loader: Callable[..., DataSet]) -> Callable[..., DataSet]:
+        if name in _DATASETS and _DATASETS[name].loader is not loader:
+            raise ValueError(f"data set '{name}' is registered twice")
+        _DATASETS[name] = DatasetEntry(name, description, loader)
+        return loader
+
+    return decorator
+
+
+def _builtin() -> dict[str, DatasetEntry]:
+    from . import images, text  # noqa: F401  (importing registers the built-in data sets)
+
+    return _DATASETS
+
+
+def find_dataset(spec: str) -> tuple[DatasetEntry, str | None]:
+    """The entry behind ``spec`` and, for a prefix, the path after it."""
+    entries = _builtin()
+    if spec in entries and not entries[spec].is_prefix:
+        return entries[spec], None
+    prefix, sep, rest = spec.partition(":")
+    if sep and f"{prefix}:" in entries:
+        if not rest:
+            raise DataError(f"'{spec}' names no path; write {prefix}:PATH")
+        return entries[f"{prefix}:"], rest
+    raise DataError(f"unknown data set '{spec}'; known: {', '.join(_spec_names())}")
+
+
+def _spec_names() -> list[str]:
+    return [f"{n}PATH" if e.is_prefix else n for n, e in _builtin().items()]
 
 
 def list_datasets() -> dict[str, str]:
-    """Data set names (and path specs) with a one-line description each."""
-    return dict(DATASETS)
+    """Data set names (and ``prefix:PATH`` specs) with a one-line description each."""
+    return {f"{n}PATH" if e.is_prefix else n: e.description for n, e in _builtin().items()}
 
 
-def load_dataset(spec: str, root: str | os.PathLike | None = None, **options) -> DataSet:
+def dataset_options(spec: str) -> dict[str, Any]:
+    """The options of the data set behind ``spec`` with their defaults."""
+    entry, _ = find_dataset(spec)
+    return {k: default for k, (_, default) in entry.options().items()}
+
+
+def normalise_spec(spec: str) -> str:
+    """``spec`` with a prefix's path made absolute, so a run resumes from any working directory."""
+    entry, path = find_dataset(spec)
+    return spec if path is None else entry.name + str(Path(path).expanduser().resolve())
+
+
+def load_dataset(spec: str, root: str | os.PathLike | None = None, **options: Any) -> DataSet:
     """Load a data set by name or path spec.
 
     Args:
-        spec: a name from :func:`list_datasets`, ``images:PATH`` or ``text:PATH``.
+        spec: a name from :func:`list_datasets`, or a prefix spec such as ``images:PATH`` or ``text:PATH``.
         root: the data root (default: ``$GENLAB_DATA``, else ``./data``); nothing is downloaded.
-        options: per data set, e.g. ``val_size`` for MNIST, ``size`` and ``channels`` for images.
+        options: the data set's options (:func:`dataset_options`), e.g. ``val_size`` for MNIST,
+            ``size`` and ``channels`` for an image folder; strings are parsed as on the command line.
     """
-    data_root = default_data_root(root)
-    try:
-        if spec == "digits":
-            return load_digits(**options)
-        if spec in ("mnist", "fashion-mnist"):
-            return load_idx_dataset(spec, data_root, **options)
-        if spec == "mnist-binary":
-            return load_idx_dataset("mnist", data_root, binarize=True, **options)
-        if spec == "tinyshakespeare":
-            path = verified_path(data_root, spec, REMOTE[spec].files[0])
-            return load_text(path, name=spec, **options)
-        if spec.startswith("images:"):
-            return load_image_folder(Path(spec[len("images:"):]), **options)
-        if spec.startswith("text:"):
-            return load_text(Path(spec[len("text:"):]), **options)
-    except TypeError as e:  # an option the loader does not take
-        raise DataError(f"bad option for data set '{spec}': {e}") from e
-    raise DataError(f"unknown data set '{spec}'; known: {', '.join(DATASETS)}")
+    entry, path = find_dataset(spec)
+    return entry.load(default_data_root(root), path, entry.check_options(options))

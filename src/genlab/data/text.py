@@ -7,7 +7,10 @@ from pathlib import Path
 import torch
 
 from ..errors import DataError
-from .core import DataInfo, DataSet, TokenSplit
+from .core import DataInfo, DataSet
+from .download import REMOTE, verified_path
+from .modalities.tokens import TokenSplit
+from .registry import register_dataset
 
 UNKNOWN = "\ufffd"  # stands for characters never seen in the training split
 
@@ -71,9 +74,24 @@ def load_text(path: str | Path, name: str | None = None, train_fraction: float =
 
     The tokenizer is built from the training split; there is no separate test split.
     """
+    if not 0 < train_fraction < 1:
+        raise DataError(f"train_fraction must be between 0 and 1 (the rest validates), got {train_fraction}")
     text = read_text(path)
     n = int(len(text) * train_fraction)
     train_text, val_text = text[:n], text[n:]
     tok = CharTokenizer.from_text(train_text, extra_text=val_text)
     info = DataInfo(name=name or f"text:{path}", kind="text", vocab=tok.vocab)
     return DataSet(info, TokenSplit(tok.encode(train_text)), TokenSplit(tok.encode(val_text)), None, tokenizer=tok)
+
+
+@register_dataset("tinyshakespeare", "Tiny Shakespeare, character level, <data root>/tinyshakespeare/input.txt")
+def load_tinyshakespeare(root: Path, train_fraction: float = 0.9) -> DataSet:
+    """Tiny Shakespeare (checksummed) at character level: first 90% train, last 10% validation."""
+    path = verified_path(root, "tinyshakespeare", REMOTE["tinyshakespeare"].files[0])
+    return load_text(path, name="tinyshakespeare", train_fraction=train_fraction)
+
+
+@register_dataset("text:", "a UTF-8 text file, character level, 90/10 split; option train_fraction")
+def load_text_file(path: Path, train_fraction: float = 0.9) -> DataSet:
+    """A UTF-8 text file at character level, named ``text:PATH``."""
+    return load_text(path, train_fraction=train_fraction)

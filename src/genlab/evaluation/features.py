@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -38,15 +37,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config
-from ..data.core import DataInfo, DataSet, ImageSplit
+from ..data.core import DataInfo, DataSet
+from ..data.modalities import ImageSplit
 from ..errors import CheckpointError, ConfigError, DataError
 from ..nn import norm_groups
-from ..training.schedule import lr_factor
+from ..optim import lr_factor
 from ..io import CONFIG_FILE, WEIGHTS_FILE, atomic_write_text, load_state_file, replace_dir, save_state_file
+from .hashing import HASH_CHARS, short_hash  # noqa: F401  (HASH_CHARS: its old import path)
 
 KIND = "feature-network"
 FORMAT = 1
-HASH_CHARS = 16
 TRAIN_HINT = "`genlab features train --data NAME --out DIR`"
 # Keys of FeatureNetConfig that describe the data; they come from the data set, not from overrides.
 DATA_KEYS = ("image_shape", "levels", "num_classes", "data_name")
@@ -245,7 +245,7 @@ def train_feature_network(data: DataSet, steps: int = 2000, batch_size: int = 12
     from tqdm import tqdm
 
     info = data.info
-    if info.kind != "image" or not _labelled(data.train):
+    if not info.modality.sample_quality or not _labelled(data.train):
         raise DataError(f"data set '{info.name}' has no class-labelled images; a feature network is a classifier "
                         "and needs image data with class labels")
     if steps < 1 or batch_size < 1 or not lr > 0:
@@ -305,7 +305,7 @@ def train_feature_network(data: DataSet, steps: int = 2000, batch_size: int = 12
 
 # ---- saving and loading ----------------------------------------------------------------------
 def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_CHARS]
+    return short_hash(path.read_bytes())
 
 
 def _weights_hash(net: FeatureNet) -> str:
@@ -400,7 +400,7 @@ def check_feature_network(net, info: DataInfo) -> None:
     has ``features(x)``, ``check_data(info)``, ``content_hash``, ``description``, ``test_accuracy``
     (or None), ``batch_size``, and ``has_data_classes`` (with ``predict(x)`` when True).
     """
-    if info.kind != "image" or info.shape is None:
+    if not info.modality.sample_quality:
         raise ConfigError(f"data set '{info.name}' is {info.kind} data; feature networks and sample-quality "
                           "scores are for images")
     net.check_data(info)

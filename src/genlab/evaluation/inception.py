@@ -38,7 +38,7 @@ from torch import nn
 
 from ..data.core import DataInfo
 from ..errors import CheckpointError, ConfigError
-from .features import HASH_CHARS
+from .hashing import HASH_CHARS
 
 FID_WEIGHTS_SHA256_PREFIX = "6726825d"
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"

@@ -5,7 +5,6 @@ Every family reports the likelihood of the same discrete data; a bound is labell
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -28,8 +27,9 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
         log_prob_kwargs: passed to ``model.log_prob`` (e.g. ``num_samples=1000`` for the VAE's K).
 
     Returns:
-        For images: ``nll_nats`` per image, ``bits_per_dim``; for text: ``nll_nats`` per token and
-        ``bits_per_token``; plus ``likelihood`` ("exact"/"bound"), ``split``, ``num_examples``.
+        The NLL in the data's modality's units (images: ``nll_nats`` per image and
+        ``bits_per_dim``; text: ``nll_nats`` per token and ``bits_per_token``), ``unit``, plus
+        ``likelihood`` ("exact"/"bound"), ``split``, ``num_examples``.
     """
     if model.likelihood == "none":
         raise GenlabError(f"model '{model.name}' has no likelihood; judge it by sample quality instead")
@@ -44,18 +44,12 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
         torch.manual_seed(seed)
         for idx in indices.split(batch_size):
             batch = {k: v.to(device) for k, v in part.get(idx).items()}
-            cond = batch.get("y") if getattr(model.config, "conditional", False) else None
+            cond = model.condition_from_batch(batch)
             logp = model.log_prob(batch["x"], condition=cond, **log_prob_kwargs)
             total += float(-logp.double().sum())
             count += len(idx)
     info = data.info
     out: dict[str, Any] = {"model": model.name, "data": info.name, "split": split,
                            "likelihood": model.likelihood, "num_examples": count}
-    if info.kind == "image":
-        nll = total / count
-        out.update(nll_nats=nll, bits_per_dim=nll / (info.dims * math.log(2)), unit="nats per image")
-    else:
-        tokens = count * (part.length - 1)
-        out.update(nll_nats=total / tokens, bits_per_token=total / tokens / math.log(2), num_tokens=tokens,
-                   unit="nats per token")
+    out.update(info.modality.likelihood_report(info, total, count, part))  # in the modality's units
     return out

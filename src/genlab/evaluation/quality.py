@@ -159,7 +159,7 @@ def sample_quality(model, data: DataSet, net: FeatureNet, metrics: list[str] | N
                    num_samples: int | None = None, seed: int = 0, batch_size: int = 250,
                    reference: Reference | None = None, **sample_kwargs: Any) -> dict[str, Any]:
     """Draw ``num_samples`` samples (default :func:`protocol_num_samples`) and score them with :func:`score_images`."""
-    if model.data_info.kind != "image":
+    if not model.data_info.modality.sample_quality:
         raise ConfigError(f"sample-quality metrics are for image models; '{model.name}' models "
                           f"{model.data_info.kind}")
     num_samples = num_samples or protocol_num_samples(data)
@@ -173,7 +173,7 @@ def sample_quality(model, data: DataSet, net: FeatureNet, metrics: list[str] | N
 def nearest_neighbour_grid(images: torch.Tensor, nearest_index: torch.Tensor, train: torch.Tensor, levels: int,
                            path: str | Path, rows: int = 8) -> Path:
     """PNG: each row pairs up to 8 samples (top) with their nearest training images (bottom)."""
-    from ..training.plots import save_image_grid
+    from ..data.modalities import save_image_grid
 
     n = min(rows, len(images))
     pairs = torch.cat([images[:n], train[nearest_index[:n]]])

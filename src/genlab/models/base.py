@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..data.conditions import ClassLabel, ConditionSpec
 from ..data.core import DataInfo
 from ..errors import ConfigError, DataError
 
@@ -22,19 +23,13 @@ from ..errors import ConfigError, DataError
 class ModelConfig(Config):
     """Base of model configs. Fields named like a :class:`DataInfo` attribute are filled from data."""
 
-    # DataInfo attribute -> config field it fills (when the config has such a field)
-    DATA_FIELDS: ClassVar[dict[str, str]] = {
-        "shape": "image_shape", "levels": "levels", "num_classes": "num_classes", "vocab_size": "vocab_size",
-    }
-
     def adapt_to_data(self, info: DataInfo) -> "ModelConfig":
-        """A copy whose data-dependent fields (image shape, levels, vocabulary size...) match ``info``."""
+        """A copy whose data-dependent fields (image shape, levels, vocabulary size...) match ``info``.
+
+        The data's modality says which fields the data decides; fields this config lacks are skipped.
+        """
         keys = set(self.keys())
-        values = {}
-        for attr, key in self.DATA_FIELDS.items():
-            value = getattr(info, attr)
-            if key in keys and value is not None:
-                values[key] = list(value) if isinstance(value, tuple) else value
+        values = {k: v for k, v in info.modality.model_fields(info).items() if k in keys and v is not None}
         return self.replace(**values)
 
 
@@ -98,6 +93,7 @@ class GenerativeModel(nn.Module):
         if data_info.kind not in self.data_kinds:
             raise DataError(f"model '{self.name}' trains on {' or '.join(self.data_kinds)} data, "
                             f"but '{data_info.name}' is {data_info.kind} data")
+        data_info.modality.check_info(data_info)
         self.config = config
         self.data_info = data_info
 
@@ -160,19 +156,48 @@ class GenerativeModel(nn.Module):
                 total += p.numel()
         return total
 
-    def check_condition(self, condition: torch.Tensor | None, batch_size: int) -> torch.Tensor | None:
-        """Validate a per-sample ``condition`` (class labels) against this model."""
-        num_classes = getattr(self.config, "num_classes", 0) if getattr(self.config, "conditional", False) else 0
-        if condition is None:
+    # ---- conditions (one rule for every family: see genlab.data.conditions) -----------------
+    @property
+    def condition_spec(self) -> ConditionSpec | None:
+        """What this model is conditioned on, or None for an unconditional model.
+
+        The default: class labels when the config says ``conditional=true``; a model conditioned
+        on something else overrides this property.
+        """
+        if getattr(self.config, "conditional", False):
+            return ClassLabel(getattr(self.config, "num_classes", 0))
+        return None
+
+    def condition_from_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The condition of a training or evaluation batch (None for an unconditional model)."""
+        spec = self.condition_spec
+        return None if spec is None else spec.from_batch(batch)
+
+    def condition_for_sampling(self, condition: Any, num_samples: int) -> torch.Tensor | None:
+        """``condition`` validated for ``num_samples`` samples; the spec's default when None is given."""
+        spec = self._spec_accepting(condition)
+        if spec is None:
             return None
-        if not num_classes:
-            raise ConfigError(f"model '{self.name}' is not conditional; set conditional=true to train one")
-        condition = torch.as_tensor(condition, device=self.device).long().reshape(-1)
-        if condition.numel() == 1:
-            condition = condition.expand(batch_size)
-        if condition.numel() != batch_size or condition.min() < 0 or condition.max() >= num_classes:
-            raise ConfigError(f"condition must be {batch_size} class labels in [0, {num_classes})")
-        return condition
+        return spec.default(num_samples, self.device) if condition is None else spec.validate(
+            condition, num_samples, self.device)
+
+    def condition_for_scoring(self, condition: Any, batch_size: int) -> torch.Tensor | None:
+        """``condition`` validated for scoring ``batch_size`` examples; a conditional model needs one."""
+        spec = self._spec_accepting(condition)
+        if spec is None:
+            return None
+        if condition is None:
+            raise ConfigError(f"model '{self.name}' is conditional: its likelihood is log p(x | condition); "
+                              f"pass condition= ({spec.describe()})")
+        return spec.validate(condition, batch_size, self.device)
+
+    def _spec_accepting(self, condition: Any) -> ConditionSpec | None:
+        spec = self.condition_spec
+        if spec is None and condition is not None:
+            hint = "; a sequence model takes a prompt= instead" if self.sequence_length else \
+                "; train one with conditional=true"
+            raise ConfigError(f"model '{self.name}' is unconditional and takes no condition{hint}")
+        return spec
 
     @classmethod
     def from_pretrained(cls, path, map_location="cpu") -> "GenerativeModel":

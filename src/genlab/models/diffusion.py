@@ -159,7 +159,7 @@ class DDPM(GenerativeModel):
         noise = torch.randn_like(x0)
         y = None
         if self.num_classes:
-            y = batch["y"].long()
+            y = self.condition_from_batch(batch).long()
             if self.training and self.config.cond_drop_prob > 0:
                 # classifier-free guidance: the same network also learns the null class
                 drop = torch.rand(B, device=x0.device) < self.config.cond_drop_prob
@@ -247,7 +247,7 @@ class DDPM(GenerativeModel):
         ``timestep_samples = K > 0``: minus :meth:`estimated_bound` with K timesteps per image,
         for large images where all T terms cost too much.
         """
-        condition = self.check_condition(condition, len(x))
+        condition = self.condition_for_scoring(condition, len(x))
         if timestep_samples > 0:
             return -self.estimated_bound(x, condition, timestep_samples)
         return -self.bound_terms(x, condition, chunk=chunk).sum(1)
@@ -302,13 +302,14 @@ class DDPM(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, num_samples, *, condition=None, generator=None, sampler: str = "ddpm",
-               steps: int | None = None, eta: float = 1.0, guidance_scale: float = 1.0, **kwargs):
+               steps: int | None = None, eta: float = 1.0, guidance_scale: float = 1.0):
         """``[N, C, H, W]`` integer levels from the DDPM or DDIM sampler (see :meth:`sample_continuous`).
 
-        ``condition``: class labels for a conditional model (None: the unconditional null class);
-        ``guidance_scale`` s gives ``eps_u + s (eps_c - eps_u)``.
+        ``condition``: class labels for a conditional model (None: the classes in turn, as for
+        every family); ``guidance_scale`` s gives ``eps_u + s (eps_c - eps_u)``, and s = 0 the
+        unconditional (null-class) prediction.
         """
-        condition = self.check_condition(condition, num_samples)
+        condition = self.condition_for_sampling(condition, num_samples)
         x = self.sample_continuous(num_samples, condition=condition, generator=generator, sampler=sampler,
                                    steps=steps, eta=eta, guidance_scale=guidance_scale)
         return self.to_levels(x)

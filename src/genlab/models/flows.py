@@ -153,15 +153,15 @@ class _ImageFlow(GenerativeModel):
         ``u_k ~ U[0, 1)^D`` (uniform dequantisation as the proposal); K = ``num_samples``
         (default ``config.dequant_samples``); K = 1 is the usual dequantisation bound.
         """
-        self.check_condition(condition, len(x))
+        self.condition_for_scoring(condition, len(x))
         k = num_samples or self.config.dequant_samples
         terms = torch.stack([self.dequantization_bound(x) for _ in range(k)])  # [K, B]
         return (torch.logsumexp(terms.double(), 0) - math.log(k)).to(terms.dtype)
 
     @torch.no_grad()
-    def sample(self, num_samples, *, condition=None, generator=None, temperature: float = 1.0, **kwargs):
+    def sample(self, num_samples, *, condition=None, generator=None, temperature: float = 1.0):
         """``[N, C, H, W]`` integer images: ``z ~ N(0, temperature^2 I)``, ``y = inverse(z)``, ``floor(y L)``."""
-        self.check_condition(condition, num_samples)
+        self.condition_for_sampling(condition, num_samples)
         z = temperature * torch.randn(num_samples, self.dims, generator=generator, device=self.device,
                                       dtype=self.flow_dtype)
         y = self.inverse(z)

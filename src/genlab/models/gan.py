@@ -138,7 +138,7 @@ class _GAN(GenerativeModel):
         if optimizer not in ("discriminator", "generator"):
             raise ConfigError(f"a GAN steps the optimizers 'discriminator' and 'generator', not '{optimizer}'")
         x = batch["x"]
-        y = batch["y"].long() if self.num_classes else None
+        y = self.condition_from_batch(batch)
         loss_kind = self.config.loss
         if optimizer == "discriminator":
             real = self.to_unit(x)
@@ -177,7 +177,7 @@ class _GAN(GenerativeModel):
         real images of the batch; near 0 means the generator repeats itself (mode collapse).
         """
         x = batch["x"]
-        y = batch["y"].long() if self.num_classes else None
+        y = self.condition_from_batch(batch)
         real = self.to_unit(x)
         fake = self._fake(x.shape[0], y, x.device)
         out = {"d_real_val": float(self.discriminator(real, y).float().mean()),
@@ -196,15 +196,13 @@ class _GAN(GenerativeModel):
 
     # ---- sampling -------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, num_samples, *, condition=None, generator=None, truncation: float = 1.0, **kwargs):
+    def sample(self, num_samples, *, condition=None, generator=None, truncation: float = 1.0):
         """``[N, C, H, W]`` integer levels from ``G(truncation * z)``.
 
         ``condition``: class labels for a conditional model (without them it draws the classes
         ``0, 1, ..., num_classes - 1, 0, ...``); ``truncation`` < 1 trades diversity for fidelity.
         """
-        condition = self.check_condition(condition, num_samples)
-        if condition is None and self.num_classes:
-            condition = torch.arange(num_samples, device=self.device) % self.num_classes
+        condition = self.condition_for_sampling(condition, num_samples)
         return self.to_levels(self._fake(num_samples, condition, self.device, generator, truncation))
 
 

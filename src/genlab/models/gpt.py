@@ -100,6 +100,7 @@ class GPT(GenerativeModel):
 
         ``x`` is ``[B, T]`` with ``T <= block_size + 1``.
         """
+        self.condition_for_scoring(condition, len(x))  # GPT is unconditional: refuses a condition
         if x.size(1) < 2:
             raise ConfigError("log_prob needs sequences of at least 2 tokens (the first is context)")
         logits = self(x[:, :-1]).float()
@@ -108,7 +109,7 @@ class GPT(GenerativeModel):
     @torch.no_grad()
     def sample(self, num_samples, *, condition=None, generator=None, prompt: torch.Tensor | None = None,
                max_new_tokens: int = 200, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, use_cache: bool = True, **kwargs):
+               top_p: float | None = None, use_cache: bool = True):
         """Generate ``max_new_tokens`` after ``prompt``: ids ``[N, len(prompt) + max_new_tokens]``.
 
         Args:
@@ -118,8 +119,7 @@ class GPT(GenerativeModel):
             top_k: keep the k most likely tokens. top_p: keep the smallest set with mass >= p.
             use_cache: feed one token at a time through the key/value cache (same result, faster).
         """
-        if condition is not None:
-            raise ConfigError("GPT takes a prompt=, not a condition=")
+        self.condition_for_sampling(condition, num_samples)  # refuses a condition: GPT takes a prompt=
         if prompt is None:
             prompt = torch.zeros(1, dtype=torch.long)
         prompt = torch.as_tensor(prompt, dtype=torch.long, device=self.device)

@@ -97,7 +97,7 @@ class PixelCNN(GenerativeModel):
     def training_step(self, batch, step, optimizer="model"):
         """Mean over the batch of the NLL per image (nats); metrics ``nll`` and ``bits_per_dim``."""
         x = batch["x"]
-        condition = batch.get("y") if self.config.conditional else None
+        condition = self.condition_from_batch(batch)
         nll = self.nll(x, condition).mean()
         dims = math.prod(self.config.image_shape)
         return StepOutput(nll, {"nll": nll.detach(), "bits_per_dim": nll.detach() / (dims * math.log(2))})
@@ -105,11 +105,11 @@ class PixelCNN(GenerativeModel):
     @torch.no_grad()
     def log_prob(self, x, *, condition=None, **kwargs):
         """Exact ``log p(x)``, ``[B]`` nats, of integer images ``x`` ``[B, C, H, W]`` (one forward pass)."""
-        condition = self.check_condition(condition, len(x))
+        condition = self.condition_for_scoring(condition, len(x))
         return -self.nll(x.to(self.device), condition)
 
     @torch.no_grad()
-    def sample(self, num_samples, *, condition=None, generator=None, temperature: float = 1.0, **kwargs):
+    def sample(self, num_samples, *, condition=None, generator=None, temperature: float = 1.0):
         """``[N, C, H, W]`` long levels drawn pixel by pixel in raster order.
 
         Args:
@@ -120,9 +120,7 @@ class PixelCNN(GenerativeModel):
             temperature: divides the logits; 0 takes the most likely level (greedy).
         Costs ``H * W`` forward passes; the channels of a pixel are drawn together.
         """
-        condition = self.check_condition(condition, num_samples)
-        if self.config.conditional and condition is None:
-            condition = torch.arange(num_samples, device=self.device) % self.config.num_classes
+        condition = self.condition_for_sampling(condition, num_samples)
         c, h, w = self.config.image_shape
         levels = self.config.levels
         x = torch.zeros(num_samples, c, h, w, dtype=torch.long, device=self.device)

@@ -107,8 +107,7 @@ class RNNLanguageModel(GenerativeModel):
         ``x`` is ``[B, T]`` with any ``T >= 2`` (longer than ``block_size`` is fine: the whole
         sequence is read with one carried state).
         """
-        if condition is not None:
-            raise ConfigError(f"{self.name} takes no condition=")
+        self.condition_for_scoring(condition, len(x))  # unconditional: refuses a condition
         if x.dim() != 2 or x.size(1) < 2:
             raise ConfigError("log_prob needs [B, T] token ids with T >= 2 (the first is context)")
         logits, _ = self(x[:, :-1])
@@ -118,7 +117,7 @@ class RNNLanguageModel(GenerativeModel):
     @torch.no_grad()
     def sample(self, num_samples, *, condition=None, generator=None, prompt: torch.Tensor | None = None,
                max_new_tokens: int = 200, temperature: float = 1.0, top_k: int | None = None,
-               top_p: float | None = None, **kwargs):
+               top_p: float | None = None):
         """Generate ``max_new_tokens`` after ``prompt``: ids ``[N, len(prompt) + max_new_tokens]``.
 
         Args:
@@ -129,8 +128,7 @@ class RNNLanguageModel(GenerativeModel):
 
         The prompt is read once; each new token is then fed alone with the carried state.
         """
-        if condition is not None:
-            raise ConfigError(f"{self.name} takes a prompt=, not a condition=")
+        self.condition_for_sampling(condition, num_samples)  # refuses a condition: it takes a prompt=
         if prompt is None:
             prompt = torch.zeros(1, dtype=torch.long)
         prompt = torch.as_tensor(prompt, dtype=torch.long, device=self.device)

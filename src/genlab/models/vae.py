@@ -153,7 +153,7 @@ class VAE(GenerativeModel):
 
     def training_step(self, batch, step, optimizer="model"):
         x = batch["x"]
-        condition = batch.get("y") if self.config.conditional else None
+        condition = self.condition_from_batch(batch)
         recon, kl = self.elbo_terms(x, condition)
         loss = (-recon + self.config.beta * kl).mean()
         nelbo = (kl - recon).mean()
@@ -178,7 +178,7 @@ class VAE(GenerativeModel):
         ``log p(x) >= E[log (1/K) sum_k p(x, z_k) / q(z_k | x)]``; K = 1 is the ELBO.
         """
         self._require_likelihood()
-        condition = self.check_condition(condition, len(x))
+        condition = self.condition_for_scoring(condition, len(x))
         k_total = num_samples or self.config.iw_samples
         mean, logvar = self.encode(x, condition)
         std = torch.exp(0.5 * logvar)
@@ -197,12 +197,9 @@ class VAE(GenerativeModel):
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k_total)
 
     @torch.no_grad()
-    def sample(self, num_samples, *, condition=None, generator=None, mode: str = "sample", temperature: float = 1.0,
-               **kwargs):
+    def sample(self, num_samples, *, condition=None, generator=None, mode: str = "sample", temperature: float = 1.0):
         """``[N, C, H, W]`` integer images: z ~ N(0, temperature^2 I), then the decoder (``mode``)."""
-        condition = self.check_condition(condition, num_samples)
-        if self.config.conditional and condition is None:
-            condition = torch.arange(num_samples, device=self.device) % self.config.num_classes
+        condition = self.condition_for_sampling(condition, num_samples)
         z = temperature * torch.randn(num_samples, self.config.latent_dim, generator=generator,
                                       device=self.device)
         return self.decode(z, condition, mode=mode, generator=generator)

@@ -1,46 +1,11 @@
-"""Pictures a person would rather look at: image grids and training curves, as PNG files."""
+"""Training curves as PNG files (image grids live with the image modality and are re-exported here)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import numpy as np
-import torch
-
-
-def image_grid(images: torch.Tensor, levels: int, nrow: int | None = None, pad: int = 1,
-               min_size: int = 32) -> np.ndarray:
-    """Tile integer images ``[N, C, H, W]`` with values in [0, levels) into one uint8 array.
-
-    Small images are enlarged (nearest neighbour) to at least ``min_size`` pixels so that 8x8
-    digits stay visible. Returns ``[rows, cols]`` (grey) or ``[rows, cols, 3]`` (RGB).
-    """
-    x = images.detach().cpu().long().clamp(0, levels - 1)
-    x = (x * 255 // (levels - 1)).to(torch.uint8)
-    n, c, h, w = x.shape
-    scale = max(1, math.ceil(min_size / max(h, w)))
-    if scale > 1:
-        x = x.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
-        h, w = h * scale, w * scale
-    nrow = nrow or math.ceil(math.sqrt(n))
-    ncol = math.ceil(n / nrow)
-    grid = torch.full((c, ncol * (h + pad) + pad, nrow * (w + pad) + pad), 128, dtype=torch.uint8)
-    for i in range(n):
-        r, col = divmod(i, nrow)
-        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = x[i]
-    arr = grid.permute(1, 2, 0).numpy()
-    return arr[..., 0] if c == 1 else arr
-
-
-def save_image_grid(images: torch.Tensor, levels: int, path: str | Path, nrow: int | None = None) -> Path:
-    """Write :func:`image_grid` of ``images`` to a PNG file."""
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_grid(images, levels, nrow)).save(path)
-    return path
+from ..data.modalities.image import image_grid, save_image_grid  # noqa: F401  (their old import path)
 
 
 def save_curve(series: dict[str, list[tuple[float, float]]], path: str | Path, title: str = "",

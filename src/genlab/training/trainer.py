@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..data.core import DataSet
+from ..data.modalities.tokens import decode_tokens  # noqa: F401  (its old import path)
 from ..data.sampler import BatchSampler
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..io import (WEIGHTS_FILE, atomic_write_bytes, atomic_write_text, load_state_file, replace_dir,
@@ -32,7 +33,7 @@ from ..io import (WEIGHTS_FILE, atomic_write_bytes, atomic_write_text, load_stat
 from . import distributed
 from .config import TrainConfig
 from .ema import EMA
-from .plots import save_curve, save_image_grid
+from .plots import save_curve
 from .schedule import lr_factor
 
 STATE_FILE = "trainer_state.pt"
@@ -300,7 +301,8 @@ class Trainer:
 
     @torch.no_grad()
     def write_samples(self) -> Path | None:
-        """Samples at the current step: ``samples/step-NNNNNN.png`` (images) or ``.txt`` (text)."""
+        """Samples at the current step, rendered by the data's modality: ``samples/step-NNNNNN.png``
+        for images, ``.txt`` for text, ..."""
         if not self.is_main:
             return None
         model = self.eval_model()
@@ -308,18 +310,11 @@ class Trainer:
         model.eval()
         info = model.data_info
         gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
-        folder = self.out_dir / "samples"
-        folder.mkdir(parents=True, exist_ok=True)
+        num, kwargs = info.modality.preview(self.config.num_samples)
         with torch.random.fork_rng(devices=[]), self._autocast():
             torch.manual_seed(EVAL_SEED)
-            if info.kind == "image":
-                x = model.sample(self.config.num_samples, generator=gen)
-                path = save_image_grid(x, info.levels, folder / f"step-{self.step:06d}.png")
-            else:
-                ids = model.sample(4, generator=gen, max_new_tokens=200)
-                text = "\n-----\n".join(decode_tokens(info, row) for row in ids)
-                path = folder / f"step-{self.step:06d}.txt"
-                atomic_write_text(path, text)
+            samples = model.sample(num, generator=gen, **kwargs)
+        path = info.modality.render(info, samples, self.out_dir / "samples" / f"step-{self.step:06d}")
         model.train(was_training)
         return path
 
@@ -443,13 +438,6 @@ class Trainer:
         raise TrainingDiverged(
             f"the {name} loss became {value} at step {self.step + 1}; {where}. Lower the learning rate "
             "(--lr), use gradient clipping (--set grad_clip=1), or --set on_nonfinite=rollback")
-
-
-def decode_tokens(info, ids) -> str:
-    """Token ids -> text with the vocabulary saved in a model's data info (ids joined if none)."""
-    if info.vocab is None:
-        return " ".join(str(int(i)) for i in ids)
-    return "".join(info.vocab[int(i)] for i in ids)
 
 
 def read_run_file(run_dir: str | Path) -> dict[str, Any]:

@@ -1,0 +1,24 @@
+"""Modalities: what one kind of data looks like and how genlab treats it everywhere.
+
+A modality describes one kind of data (images, token sequences; audio, piano rolls and video
+come next): the fields of a batch and their shapes, the split type that serves them, the unit
+its likelihood is reported in, how an example is shown to a person, and how a user's input
+(a prompt, an image file) is parsed. The trainer, the CLI and evaluation ask the modality of a
+model's :class:`~genlab.data.DataInfo` (``info.modality``) instead of branching on the kind, so a
+new kind of data is one new module here, registered with :func:`register_modality`.
+
+>>> from genlab.data.modalities import get_modality
+>>> get_modality("image").unit
+'image'
+"""
+
+from __future__ import annotations
+
+from .base import Modality, get_modality, list_modalities, register_modality
+from .image import ImageModality, ImageSplit, image_grid, save_image_grid
+from .tokens import TokenModality, TokenSplit
+
+__all__ = [
+    "ImageModality", "ImageSplit", "Modality", "TokenModality", "TokenSplit", "get_modality", "image_grid",
+    "list_modalities", "register_modality", "save_image_grid",
+]

@@ -1,0 +1,89 @@
+"""The :class:`Modality` interface and the registry of modalities by name."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ...errors import DataError
+
+_MODALITIES: dict[str, "Modality"] = {}
+
+
+def register_modality(cls: type["Modality"]) -> type["Modality"]:
+    """Class decorator: make ``cls`` the modality of data whose ``DataInfo.kind`` is ``cls.name``."""
+    if cls.name in _MODALITIES and type(_MODALITIES[cls.name]) is not cls:
+        raise ValueError(f"modality '{cls.name}' is registered twice")
+    _MODALITIES[cls.name] = cls()
+    return cls
+
+
+def get_modality(name: str) -> "Modality":
+    """The registered modality called ``name`` (the ``kind`` saved in a model's data info)."""
+    if name not in _MODALITIES:
+        close = difflib.get_close_matches(name, list(_MODALITIES), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise DataError(f"unknown kind of data '{name}'.{hint} Known: {', '.join(sorted(_MODALITIES))}")
+    return _MODALITIES[name]
+
+
+def list_modalities() -> dict[str, str]:
+    """Registered modalities with a one-line description each."""
+    return {name: (type(m).__doc__ or "").strip().splitlines()[0] for name, m in sorted(_MODALITIES.items())}
+
+
+class Modality:
+    """One kind of data. Subclasses set the class attributes and implement the methods.
+
+    Attributes:
+        name: the ``DataInfo.kind`` this modality describes ("image", "text", ...).
+        unit: what one likelihood term is per ("image", "token", "audio sample", "time step").
+        sample_suffix: the file suffix :meth:`render` writes (".png", ".txt", ".wav", ...).
+        default_num_samples: how many samples ``genlab sample`` draws when not told.
+        sample_quality: whether Fréchet distance and the other sample-quality metrics apply.
+        fields: the batch fields a split of this modality yields, with a description each.
+    """
+
+    name: ClassVar[str] = ""
+    unit: ClassVar[str] = ""
+    sample_suffix: ClassVar[str] = ""
+    default_num_samples: ClassVar[int] = 16
+    sample_quality: ClassVar[bool] = False
+    fields: ClassVar[dict[str, str]] = {}
+
+    # ---- data facts ---------------------------------------------------------------------------
+    def check_info(self, info) -> None:
+        """Raise :class:`DataError` if ``info`` lacks a fact this modality needs."""
+
+    def model_fields(self, info) -> dict[str, Any]:
+        """Model config fields the data decides (``{"image_shape": [1, 8, 8], "levels": 17}``)."""
+        return {}
+
+    # ---- likelihood ---------------------------------------------------------------------------
+    def likelihood_report(self, info, total_nats: float, num_examples: int, split) -> dict[str, Any]:
+        """NLL in this modality's units from ``total_nats`` summed over ``num_examples`` items of ``split``."""
+        raise NotImplementedError
+
+    def describe_likelihood(self, result: dict[str, Any]) -> list[str]:
+        """Lines for a person: the NLL with its unit, and the per-dimension figure."""
+        raise NotImplementedError
+
+    # ---- people -------------------------------------------------------------------------------
+    def preview(self, num_samples: int) -> tuple[int, dict[str, Any]]:
+        """How many samples the trainer draws for its previews, and the ``sample`` arguments it uses."""
+        return num_samples, {}
+
+    def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
+        """Write ``samples`` for a person to ``path`` (its suffix is replaced by :attr:`sample_suffix`)."""
+        raise NotImplementedError
+
+    def to_text(self, info, samples: torch.Tensor) -> str | None:
+        """The samples as text for a terminal, where that is how a person reads them; else None."""
+        return None
+
+    def parse(self, info, value: Any) -> torch.Tensor:
+        """A user's input (a prompt, a file path...) as model input of this modality."""
+        raise DataError(f"{self.name} data takes no parsed input")

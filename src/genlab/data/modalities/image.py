@@ -1,0 +1,141 @@
+"""Images: uint8 pixels ``[N, C, H, W]`` with a number of grey levels, optional class labels.
+
+Likelihoods are per image in nats and per dimension in bits; samples are shown as a PNG grid.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...errors import DataError
+from .base import Modality, register_modality
+
+
+class ImageSplit:
+    """Images as a uint8 tensor ``[N, C, H, W]`` with optional integer labels ``[N]``."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+        if images.dim() != 4:
+            raise DataError(f"images must have shape [N, C, H, W], got {tuple(images.shape)}")
+        if labels is not None and len(labels) != len(images):
+            raise DataError(f"{len(images)} images but {len(labels)} labels")
+        self.images = images
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def get(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A batch ``{"x": uint8 [B, C, H, W], "y": long [B]}`` (``"y"`` only with labels)."""
+        batch = {"x": self.images[indices]}
+        if self.labels is not None:
+            batch["y"] = self.labels[indices]
+        return batch
+
+    def windows(self, length: int | None) -> "ImageSplit":
+        return self
+
+    def eval_indices(self) -> torch.Tensor:
+        """Items that cover the split once, for evaluation: every image, in order."""
+        return torch.arange(len(self))
+
+
+def image_grid(images: torch.Tensor, levels: int, nrow: int | None = None, pad: int = 1,
+               min_size: int = 32) -> np.ndarray:
+    """Tile integer images ``[N, C, H, W]`` with values in [0, levels) into one uint8 array.
+
+    Small images are enlarged (nearest neighbour) to at least ``min_size`` pixels so that 8x8
+    digits stay visible. Returns ``[rows, cols]`` (grey) or ``[rows, cols, 3]`` (RGB).
+    """
+    x = images.detach().cpu().long().clamp(0, levels - 1)
+    x = (x * 255 // (levels - 1)).to(torch.uint8)
+    n, c, h, w = x.shape
+    scale = max(1, math.ceil(min_size / max(h, w)))
+    if scale > 1:
+        x = x.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+        h, w = h * scale, w * scale
+    nrow = nrow or math.ceil(math.sqrt(n))
+    ncol = math.ceil(n / nrow)
+    grid = torch.full((c, ncol * (h + pad) + pad, nrow * (w + pad) + pad), 128, dtype=torch.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = x[i]
+    arr = grid.permute(1, 2, 0).numpy()
+    return arr[..., 0] if c == 1 else arr
+
+
+def save_image_grid(images: torch.Tensor, levels: int, path: str | Path, nrow: int | None = None) -> Path:
+    """Write :func:`image_grid` of ``images`` to a PNG file."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image_grid(images, levels, nrow)).save(path)
+    return path
+
+
+@register_modality
+class ImageModality(Modality):
+    """Images: uint8 pixels [C, H, W] with a number of levels; NLL per image and bits per dimension."""
+
+    name = "image"
+    unit = "image"
+    sample_suffix = ".png"
+    default_num_samples = 64
+    sample_quality = True
+    fields = {"x": "uint8 pixels [B, C, H, W] in 0 .. levels-1", "y": "long class labels [B] (labelled data only)"}
+
+    def check_info(self, info) -> None:
+        if info.shape is None or len(info.shape) != 3 or min(info.shape) < 1:
+            raise DataError(f"image data '{info.name}' needs a shape [C, H, W], got {info.shape}")
+        if info.levels is None or info.levels < 2:
+            raise DataError(f"image data '{info.name}' needs levels >= 2, got {info.levels}")
+
+    def model_fields(self, info) -> dict[str, Any]:
+        return {"image_shape": list(info.shape), "levels": info.levels, "num_classes": info.num_classes}
+
+    def likelihood_report(self, info, total_nats: float, num_examples: int, split) -> dict[str, Any]:
+        nll = total_nats / num_examples
+        dims = math.prod(info.shape)
+        return {"nll_nats": nll, "bits_per_dim": nll / (dims * math.log(2)), "unit": "nats per image"}
+
+    def describe_likelihood(self, result: dict[str, Any]) -> list[str]:
+        return [f"NLL          {result['nll_nats']:.3f} nats per image",
+                f"bits/dim     {result['bits_per_dim']:.4f}"]
+
+    def preview(self, num_samples: int) -> tuple[int, dict[str, Any]]:
+        return num_samples, {}
+
+    def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
+        return save_image_grid(samples, info.levels, Path(path).with_suffix(self.sample_suffix))
+
+    def parse(self, info, value: Any) -> torch.Tensor:
+        """An image file (path) as uint8 levels ``[C, H, W]`` of this data's shape and levels.
+
+        The picture is converted to the data's channels (grey or RGB), resized to its height
+        and width, and its 0..255 values are mapped to ``levels`` evenly spaced levels.
+        """
+        from PIL import Image, UnidentifiedImageError
+
+        path = Path(value)
+        if not path.is_file():
+            raise DataError(f"image file '{path}' does not exist" if not path.exists()
+                            else f"'{path}' is a folder; give an image file")
+        c, h, w = info.shape
+        if c not in (1, 3):
+            raise DataError(f"image data with {c} channels cannot be read from a picture file")
+        try:
+            with Image.open(path) as im:
+                im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BICUBIC)
+                pixels = np.asarray(im, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as e:
+            raise DataError(f"'{path}' is not a readable image: {e}") from e
+        x = torch.from_numpy(pixels.copy())
+        x = x.unsqueeze(0) if c == 1 else x.permute(2, 0, 1)
+        levels = info.levels
+        return ((x.long() * (levels - 1) + 127) // 255).to(torch.uint8)  # 0..255 -> 0..levels-1, rounded

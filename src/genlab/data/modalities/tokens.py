@@ -1,0 +1,119 @@
+"""Token sequences: a stream of token ids, read as windows; NLL per token (and bits per token).
+
+With genlab's character tokenizer a token is a character, so the unit reads "per character".
+Samples are shown as text; a prompt is parsed with the model's vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...errors import ConfigError, DataError
+from .base import Modality, register_modality
+
+SEPARATOR = "\n-----\n"  # between samples in a text file or on the terminal
+
+
+class TokenSplit:
+    """A stream of token ids ``[N]``; items are windows of ``length`` consecutive tokens.
+
+    ``windows(T + 1)`` makes every start position an item, so a batch is ``[B, T + 1]``:
+    a model reads the first T tokens and predicts the last T.
+    """
+
+    def __init__(self, tokens: torch.Tensor, length: int | None = None):
+        self.tokens = tokens
+        self.length = length
+
+    def windows(self, length: int | None) -> "TokenSplit":
+        if length is None:
+            raise DataError("text data needs a sequence model (one with a context length)")
+        if len(self.tokens) < length:
+            raise DataError(
+                f"the text has {len(self.tokens)} tokens, fewer than one window of {length}; "
+                "use a longer text or a smaller block_size"
+            )
+        return TokenSplit(self.tokens, length)
+
+    def __len__(self) -> int:
+        if self.length is None:
+            return len(self.tokens)
+        return len(self.tokens) - self.length + 1
+
+    def eval_indices(self) -> torch.Tensor:
+        """Window starts that cover the stream once: windows share one token, so each token
+        after the first is predicted exactly once."""
+        return torch.arange(0, len(self.tokens) - self.length + 1, self.length - 1)
+
+    def predicted_per_item(self) -> int:
+        """Tokens scored per window: all but the first, which only conditions."""
+        return self.length - 1
+
+    def get(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A batch ``{"x": long [B, length]}`` of windows starting at ``indices``."""
+        offsets = torch.arange(self.length)
+        return {"x": self.tokens[indices[:, None] + offsets]}
+
+
+def decode_tokens(info, ids) -> str:
+    """Token ids -> text with the vocabulary saved in a model's data info (ids joined if none)."""
+    if info.vocab is None:
+        return " ".join(str(int(i)) for i in ids)
+    return "".join(info.vocab[int(i)] for i in ids)
+
+
+@register_modality
+class TokenModality(Modality):
+    """Token sequences (characters of a text); NLL per token and bits per token."""
+
+    name = "text"
+    unit = "token"
+    sample_suffix = ".txt"
+    default_num_samples = 4
+    sample_quality = False
+    fields = {"x": "long token ids [B, T + 1] (a model reads T and predicts T)"}
+    preview_tokens = 200  # tokens per preview sample written during training
+
+    def check_info(self, info) -> None:
+        if info.vocab is not None and len(info.vocab) < 1:
+            raise DataError(f"text data '{info.name}' has an empty vocabulary")
+
+    def model_fields(self, info) -> dict[str, Any]:
+        return {} if info.vocab is None else {"vocab_size": len(info.vocab)}
+
+    def likelihood_report(self, info, total_nats: float, num_examples: int, split) -> dict[str, Any]:
+        tokens = num_examples * split.predicted_per_item()
+        return {"nll_nats": total_nats / tokens, "bits_per_token": total_nats / tokens / math.log(2),
+                "num_tokens": tokens, "unit": "nats per token"}
+
+    def describe_likelihood(self, result: dict[str, Any]) -> list[str]:
+        return [f"NLL          {result['nll_nats']:.4f} nats per character",
+                f"bits/char    {result['bits_per_token']:.4f}"]
+
+    def preview(self, num_samples: int) -> tuple[int, dict[str, Any]]:
+        return 4, {"max_new_tokens": self.preview_tokens}
+
+    def to_text(self, info, samples: torch.Tensor) -> str:
+        return SEPARATOR.join(decode_tokens(info, row) for row in samples)
+
+    def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
+        from ...io import atomic_write_text
+
+        path = Path(path).with_suffix(self.sample_suffix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, self.to_text(info, samples) + "\n")
+        return path
+
+    def parse(self, info, value: Any) -> torch.Tensor:
+        """A prompt string as token ids ``long [T]``; a character outside the vocabulary is refused."""
+        from ..text import CharTokenizer
+
+        if info.vocab is None:
+            raise ConfigError("this model has no tokenizer; it cannot take a text prompt")
+        if not isinstance(value, str) or not value:
+            raise ConfigError("the prompt is empty; give some text or leave it out")
+        return CharTokenizer(info.vocab).encode(value, strict=True)
