@@ -122,7 +122,7 @@ def test_bad_sample_options_on_a_run(vae_run, tmp_path):
     code, out, err = run_cli("sample", run, "--num", "2", "--condition", "3", "--out", tmp_path / "x.png")
     assert_one_line_error(code, out, err, "unconditional")
     code, out, err = run_cli("sample", run, "--weights", "newest")
-    assert_one_line_error(code, out, err, "--weights must be best or last")
+    assert_one_line_error(code, out, err, "weights must be best or last")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -308,7 +308,7 @@ def test_prompt_character_not_in_vocab(gpt_run):
     code, out, err = run_cli("sample", run, "--prompt", "ab#", "--max-new-tokens", "3")
     assert_one_line_error(code, out, err, "'#' at position 2", "not in the model's vocabulary")
     code, out, err = run_cli("sample", run, "--prompt", "", "--max-new-tokens", "3")
-    assert_one_line_error(code, out, err, "--prompt is empty")
+    assert_one_line_error(code, out, err, "the prompt is empty")
 
 
 def test_debug_shows_the_exception():

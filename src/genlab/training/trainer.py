@@ -314,7 +314,8 @@ class Trainer:
         with torch.random.fork_rng(devices=[]), self._autocast():
             torch.manual_seed(EVAL_SEED)
             samples = model.sample(num, generator=gen, **kwargs)
-        path = info.modality.render(info, samples, self.out_dir / "samples" / f"step-{self.step:06d}")
+        name = f"step-{self.step:06d}{info.modality.sample_suffix}"
+        path = info.modality.render(info, samples, self.out_dir / "samples" / name)
         model.train(was_training)
         return path
 

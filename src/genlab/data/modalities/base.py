@@ -44,6 +44,7 @@ class Modality:
         sample_suffix: the file suffix :meth:`render` writes (".png", ".txt", ".wav", ...).
         default_num_samples: how many samples ``genlab sample`` draws when not told.
         sample_quality: whether Fréchet distance and the other sample-quality metrics apply.
+        reads_as_text: samples are shown on the terminal (``genlab sample`` without ``--out``).
         fields: the batch fields a split of this modality yields, with a description each.
     """
 
@@ -52,6 +53,7 @@ class Modality:
     sample_suffix: ClassVar[str] = ""
     default_num_samples: ClassVar[int] = 16
     sample_quality: ClassVar[bool] = False
+    reads_as_text: ClassVar[bool] = False
     fields: ClassVar[dict[str, str]] = {}
 
     # ---- data facts ---------------------------------------------------------------------------
@@ -77,7 +79,7 @@ class Modality:
         return num_samples, {}
 
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
-        """Write ``samples`` for a person to ``path`` (its suffix is replaced by :attr:`sample_suffix`)."""
+        """Write ``samples`` for a person to the file ``path`` (:attr:`sample_suffix` is the usual suffix)."""
         raise NotImplementedError
 
     def to_text(self, info, samples: torch.Tensor) -> str | None:

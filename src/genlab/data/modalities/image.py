@@ -112,7 +112,13 @@ class ImageModality(Modality):
         return num_samples, {}
 
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
-        return save_image_grid(samples, info.levels, Path(path).with_suffix(self.sample_suffix))
+        """A grid of the samples as an image file (PNG, or another format PIL knows by the suffix)."""
+        from PIL import Image
+
+        path = Path(path)
+        if path.suffix.lower() not in Image.registered_extensions():
+            raise DataError(f"'{path}' has no image suffix PIL can write; use a .png file name")
+        return save_image_grid(samples, info.levels, path)
 
     def parse(self, info, value: Any) -> torch.Tensor:
         """An image file (path) as uint8 levels ``[C, H, W]`` of this data's shape and levels.

@@ -75,6 +75,7 @@ class TokenModality(Modality):
     sample_suffix = ".txt"
     default_num_samples = 4
     sample_quality = False
+    reads_as_text = True
     fields = {"x": "long token ids [B, T + 1] (a model reads T and predicts T)"}
     preview_tokens = 200  # tokens per preview sample written during training
 
@@ -103,7 +104,7 @@ class TokenModality(Modality):
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
         from ...io import atomic_write_text
 
-        path = Path(path).with_suffix(self.sample_suffix)
+        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, self.to_text(info, samples) + "\n")
         return path

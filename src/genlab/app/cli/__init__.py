@@ -1,0 +1,59 @@
+"""The ``genlab`` command-line tool: one module per command, all calling :mod:`genlab.app.service`.
+
+    genlab train MODEL --data NAME [--steps N | --epochs N] [--set key=value ...] [--out DIR]
+    genlab train --resume DIR [--steps N]
+    genlab sample RUN [--num N] [--out FILE] [--prompt TEXT] [--sample-arg KEY=VALUE ...]
+    genlab eval RUN [--split val|test] [--metrics all] [--json]
+    genlab compare RUN [RUN ...] --out DIR
+    genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
+
+Errors the user can fix are printed as one line (``--debug`` shows the traceback) and the
+exit code is 2; success exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ...errors import GenlabError
+from . import bench, compare, data, evaluate, features, info, sample, train
+
+COMMANDS = (train, sample, evaluate, compare, features, info, bench, data)  # each adds its sub-commands
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (the problem and where to look) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"genlab: error: {message}; see `{self.prog} --help`\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="genlab", description="Train, sample, evaluate and compare generative models.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.func(args, extra)
+    except GenlabError as e:
+        if args.debug:
+            raise
+        print(f"genlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

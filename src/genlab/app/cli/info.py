@@ -1,0 +1,51 @@
+"""``genlab list`` (models, data sets, modalities) and ``genlab info RUN``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub) -> None:
+    sub.add_parser("list", help="registered models, data sets and kinds of data").set_defaults(func=run_list)
+    i = sub.add_parser("info", help="config, step and last metrics of a run or saved model")
+    i.add_argument("run")
+    i.set_defaults(func=run_info)
+
+
+def run_list(args, extra) -> int:
+    from ... import list_datasets, list_models
+    from ...data.modalities import list_modalities
+    from ...data.registry import dataset_options
+
+    print("models:")
+    for name, m in list_models().items():
+        print(f"  {name:12s} {m['family']:15s} likelihood={m['likelihood']:6s} data={','.join(m['data']):6s} "
+              f"{m['description']}")
+    print("data sets (options given with --data-arg KEY=VALUE):")
+    for name, desc in list_datasets().items():
+        options = dataset_options(name.replace("PATH", "x"))
+        opts = f"  [{', '.join(f'{k}={v}' for k, v in options.items())}]" if options else ""
+        print(f"  {name:16s} {desc}{opts}")
+    print("kinds of data:")
+    for name, desc in list_modalities().items():
+        print(f"  {name:16s} {desc}")
+    return 0
+
+
+def run_info(args, extra) -> int:
+    from ...io import read_config, resolve_checkpoint_dir
+
+    folder = resolve_checkpoint_dir(args.run)
+    meta = read_config(folder)
+    out: dict[str, Any] = {"folder": str(folder), **meta}
+    run = Path(args.run)
+    if (run / "run.json").is_file():
+        out["run"] = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    if (run / "metrics.jsonl").is_file():
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if x]
+        out["last_train"] = next((r for r in reversed(rows) if r["split"] == "train"), None)
+        out["last_val"] = next((r for r in reversed(rows) if r["split"] == "val"), None)
+    print(json.dumps(out, indent=2))
+    return 0

@@ -1,0 +1,60 @@
+"""``genlab sample RUN``: samples as a picture (images) or text (text models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...errors import ConfigError
+from .. import service
+from .arguments import add_sample_arg, parse_sample_args
+
+# Flags that are sample arguments of sequence models; given only when set, and checked like --sample-arg.
+SEQUENCE_FLAGS = ("max_new_tokens", "temperature", "top_k", "top_p")
+
+
+def add_weights(q) -> None:
+    q.add_argument("run", help="a run folder or saved-model folder")
+    q.add_argument("--weights", default="best", help="best (by validation, if kept) or last")
+    q.add_argument("--device", help="device to run on (default cpu)")
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("sample", help="draw samples: a PNG grid for images, text for text models")
+    add_weights(s)
+    s.add_argument("--num", type=int, help="how many (default 64 images, or 4 texts)")
+    s.add_argument("--out", help="output file (default RUN/samples.png for images, stdout for text)")
+    s.add_argument("--prompt", help="text a sequence model continues")
+    s.add_argument("--max-new-tokens", type=int, help="tokens to generate (sequence models; default 200)")
+    s.add_argument("--temperature", type=float, help="divides the logits (or scales the prior's noise)")
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--top-p", type=float)
+    s.add_argument("--condition", type=int, help="class label for conditional models (default: the classes in turn)")
+    s.add_argument("--seed", type=int, default=0)
+    add_sample_arg(s)
+    s.set_defaults(func=run)
+
+
+def run(args, extra) -> int:
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    model, folder = service.load_model(args.run, args.weights, args.device)
+    sample_args = parse_sample_args(args.sample_arg)
+    for flag in SEQUENCE_FLAGS:
+        if getattr(args, flag) is not None:
+            sample_args[flag] = getattr(args, flag)
+    modality = model.data_info.modality
+    out = args.out
+    if out is None and not modality.reads_as_text:
+        out = Path(args.run) / f"samples{modality.sample_suffix}"
+    if out is not None and Path(out).is_dir():  # checked before the (maybe long) sampling
+        raise ConfigError(f"--out '{out}' is a folder; give a file name such as "
+                          f"{Path(out) / ('samples' + modality.sample_suffix)}")
+    samples = service.draw_samples(model, args.num, condition=args.condition, prompt=args.prompt, seed=args.seed,
+                                   **sample_args)
+    if out is None:
+        print(modality.to_text(model.data_info, samples))
+        return 0
+    path = service.write_samples(model, samples, out)
+    print(f"wrote {len(samples)} samples from {folder} to {path}")
+    return 0
+

@@ -1,0 +1,200 @@
+"""The work behind every command, shared by the CLI and the server: find a run's weights, load
+its model and data, sample with checked arguments, render, and evaluate.
+
+Every function here raises a :class:`~genlab.errors.GenlabError` with a one-line message for a
+user's mistake, so a caller can show it as it is.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError, ConfigError, GenlabError
+
+MAX_SAMPLES = 100_000  # one request; beyond this a mistake is likelier than a wish
+RESERVED_SAMPLE_ARGS = ("num_samples", "condition", "generator")  # given by name, not as sample arguments
+
+
+# ---- runs and models ----------------------------------------------------------------------------
+def resolve_weights(run: str | Path, weights: str = "best") -> Path:
+    """The saved-model folder of ``run`` for ``weights``: ``best`` (the best on validation, if the
+    run kept one; else the last) or ``last`` (the latest checkpoint). A saved-model folder is itself."""
+    from ..io import resolve_checkpoint_dir
+
+    if weights not in ("best", "last"):
+        raise ConfigError(f"weights must be best or last, got '{weights}'")
+    run = Path(run)
+    if weights == "best":
+        for name in ("best", "best.old"):  # best.old: a kill between the two renames of best/
+            if (run / name / "config.json").is_file():
+                return run / name
+    return resolve_checkpoint_dir(run)
+
+
+def load_model(run: str | Path, weights: str = "best", device: str | None = None):
+    """``(model, folder)``: the model of a run (or saved-model folder) in eval mode on ``device``."""
+    from ..io import load
+
+    folder = resolve_weights(run, weights)
+    return load(folder, map_location=device or "cpu"), folder
+
+
+def run_data(run: str | Path, model=None, data_name: str | None = None, data_root: str | None = None,
+             **options: Any):
+    """The data set of a run (from its ``run.json``), or ``data_name`` for a bare saved model;
+    checked against ``model`` when given."""
+    from ..data import load_dataset
+    from ..training.trainer import RUN_FILE, load_run_data
+
+    if data_name is None and (Path(run) / RUN_FILE).is_file():
+        data = load_run_data(run, data_root)
+    elif data_name is None:
+        raise ConfigError(f"'{run}' is not a training run; name its data with --data")
+    else:
+        data = load_dataset(data_name, root=data_root, **options)
+    if model is not None:
+        check_data_matches(model, data, run)
+    return data
+
+
+def check_data_matches(model, data, where: str | Path) -> None:
+    """Refuse ``data`` whose facts (shape, levels, classes, vocabulary) differ from the model's."""
+    if data.info.to_dict() == model.data_info.to_dict():
+        return
+    mine, theirs = model.data_info.to_dict(), data.info.to_dict()
+    differ = [k for k in mine if mine[k] != theirs.get(k) and k != "name"] or ["name"]
+    raise GenlabError(f"the model in {where} was trained on '{model.data_info.name}', which differs from "
+                      f"'{data.info.name}' in {', '.join(differ)}; use the data it was trained on")
+
+
+# ---- sampling -----------------------------------------------------------------------------------
+def sample_parameters(model) -> dict[str, inspect.Parameter] | None:
+    """The keyword arguments ``model.sample`` takes beyond the contract's; None if it takes any."""
+    params = inspect.signature(model.sample).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return {k: p for k, p in params.items() if k not in RESERVED_SAMPLE_ARGS}
+
+
+def check_sample_args(model, sample_args: dict[str, Any]) -> dict[str, Any]:
+    """``sample_args`` if ``model.sample`` takes every one of them; else a one-line error listing what it takes."""
+    for key in sample_args:
+        if key in RESERVED_SAMPLE_ARGS:
+            raise ConfigError(f"'{key}' is not a sample argument; give it by its own option")
+    accepted = sample_parameters(model)
+    if accepted is None:
+        return dict(sample_args)
+    unknown = [k for k in sample_args if k not in accepted]
+    if unknown:
+        takes = ", ".join(accepted) or "none"
+        raise ConfigError(f"model '{model.name}' does not take the sample argument(s) {', '.join(unknown)}; "
+                          f"it takes: {takes}")
+    return dict(sample_args)
+
+
+def check_count(name: str, value: int | None, low: int = 1, high: int | None = None) -> None:
+    """Refuse a count outside ``[low, high]`` with a one-line error naming it."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low:,} and {high:,}" if high is not None else f"at least {low:,}"
+        raise ConfigError(f"{name} must be {bound}, got {value:,}")
+
+
+def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt: str | None = None, seed: int = 0,
+                 **sample_args: Any) -> torch.Tensor:
+    """Samples of ``model`` in data space, reproducible from ``seed``.
+
+    Args:
+        num: how many (default: the modality's, e.g. 64 images or 4 texts).
+        condition: what a conditional model conditions on (e.g. a class label); see
+            :mod:`genlab.data.conditions` for the rule when None.
+        prompt: text a sequence model continues, parsed by the data's modality.
+        sample_args: the model's own sampling settings (``temperature``, ``steps``...), checked
+            against its ``sample`` signature.
+    """
+    modality = model.data_info.modality
+    num = modality.default_num_samples if num is None else num
+    check_count("the number of samples", num, 1, MAX_SAMPLES)
+    sample_args = check_sample_args(model, sample_args)
+    if prompt is not None:
+        check_sample_args(model, {"prompt": None})
+        sample_args["prompt"] = modality.parse(model.data_info, prompt)
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return model.sample(num, condition=condition, generator=gen, **sample_args)
+
+
+def write_samples(model, samples: torch.Tensor, out: str | Path) -> Path:
+    """Render ``samples`` for a person into the file ``out`` (a PNG grid, a text file...)."""
+    out = Path(out)
+    if out.is_dir():
+        suffix = model.data_info.modality.sample_suffix
+        raise ConfigError(f"--out '{out}' is a folder; give a file name such as {out / ('samples' + suffix)}")
+    return model.data_info.modality.render(model.data_info, samples, out)
+
+
+def samples_as_text(model, samples: torch.Tensor) -> str | None:
+    """The samples as text for a terminal where the modality reads that way (text); else None."""
+    return model.data_info.modality.to_text(model.data_info, samples)
+
+
+# ---- evaluation ---------------------------------------------------------------------------------
+def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int | None = None,
+                        max_examples: int | None = None) -> dict[str, Any]:
+    """The NLL of ``model`` on ``split`` (default test, else val), exact or bound, in the modality's units."""
+    from ..evaluation import evaluate
+
+    check_count("the number of importance samples", iw_samples)
+    check_count("the number of examples", max_examples)
+    if model.likelihood == "none":
+        raise ConfigError(f"model '{model.name}' has no likelihood; judge it by its samples (--metrics all)")
+    split = split or ("test" if data.test is not None else "val")
+    kwargs = {"num_samples": iw_samples} if iw_samples else {}
+    return evaluate(model, data, split=split, max_examples=max_examples, **kwargs)
+
+
+def load_features(data, features: str | None):
+    """The feature extractor of ``features`` (a feature-network folder or an Inception weights
+    file), else ``features/<data name>``; a one-line error if there is none."""
+    from ..evaluation.features import default_feature_dir, load_feature_extractor
+
+    path = Path(features) if features else default_feature_dir(data.info.name)
+    if not features and not path.is_dir():
+        raise ConfigError(f"no feature network for '{data.info.name}' at {path}; train one with "
+                          f"`genlab features train --data {data.info.name}` or pass --features DIR "
+                          "(or an Inception weights file)")
+    return load_feature_extractor(path, data.info)
+
+
+def evaluate_quality(model, data, net, metrics: list[str], num_samples: int | None = None, seed: int = 0,
+                     nearest_png: str | Path | None = None, **sample_args: Any) -> dict[str, Any]:
+    """Sample-quality metrics of ``model``'s samples against ``data``'s test split (JSON-ready);
+    with ``nearest_png``, the memorisation picture is written there."""
+    from ..evaluation.quality import nearest_neighbour_grid, public, sample_quality
+
+    check_count("the number of samples", num_samples, 1, MAX_SAMPLES)
+    sample_args = check_sample_args(model, sample_args)
+    quality = sample_quality(model, data, net, metrics, num_samples=num_samples, seed=seed, **sample_args)
+    result = public(quality)
+    if "_nearest_index" in quality and nearest_png is not None:
+        nearest_neighbour_grid(quality["_images"], quality["_nearest_index"], data.train.images, data.info.levels,
+                               nearest_png)
+        result["nearest_neighbours_png"] = str(nearest_png)
+    return result
+
+
+def require_run_folder(run: str | Path) -> Path:
+    """``run`` if it is a training run folder (has run.json); else a one-line error."""
+    from ..training.trainer import RUN_FILE
+
+    if not (Path(run) / RUN_FILE).is_file():
+        raise CheckpointError(f"'{run}' is not a training run folder (no {RUN_FILE}); give folders made by genlab train")
+    return Path(run)
