@@ -82,6 +82,7 @@ def cmd_train(args, extra) -> int:
 
     from . import create_model, load_dataset
     from .registry import get_model_class
+    from .runs import check_can_write_run
     from .training import TrainConfig, Trainer, resume
 
     overrides: dict[str, Any] = read_overrides_file(args.config) if args.config else {}
@@ -110,14 +111,9 @@ def cmd_train(args, extra) -> int:
         torch.manual_seed(config.seed)  # the seed decides the initial weights too, not only the batches
         model = create_model(args.model, data=data, **model_over)
         out = Path(args.out or f"runs/{args.model}-{data.info.name.replace(':', '-').replace('/', '_')}")
-        if (out / "checkpoint").exists() and not args.overwrite:
-            raise GenlabError(f"run folder '{out}' already has a checkpoint; continue it with --resume {out}, "
-                              "choose another --out, or pass --overwrite")
-        if args.overwrite and out.exists():
-            import shutil
-
-            shutil.rmtree(out)
-        trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": spec, "options": {}})
+        check_can_write_run(out, args.overwrite)  # the old run is replaced only when the new one starts
+        trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": spec, "options": {}},
+                          overwrite=args.overwrite)
         print(f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
               f"for {trainer.total_steps} steps -> {out}", file=sys.stderr)
     summary = trainer.fit()
@@ -132,19 +128,15 @@ def cmd_train(args, extra) -> int:
 
 
 def _resolve_weights(run: str, weights: str) -> Path:
-    run_path = Path(run)
-    if weights == "best" and (run_path / "best").is_dir():
-        return run_path / "best"
-    if weights == "best" or weights == "last":
-        return run_path
-    raise ConfigError(f"--weights must be best or last, got {weights}")
+    from .runs import resolve_weights
+
+    return resolve_weights(run, weights)
 
 
 def _load_for_run(args):
     from . import load
-    from .io import resolve_checkpoint_dir
 
-    folder = resolve_checkpoint_dir(_resolve_weights(args.run, args.weights))
+    folder = _resolve_weights(args.run, args.weights)
     return load(folder, map_location=args.device or "cpu"), folder
 
 
@@ -189,9 +181,9 @@ def cmd_sample(args, extra) -> int:
 
 def _data_for_run(run: str, data_name: str | None, data_root: str | None):
     from .data import load_dataset
-    from .training.trainer import RUN_FILE, load_run_data
+    from .runs import is_run_folder, load_run_data
 
-    if data_name is None and (Path(run) / RUN_FILE).is_file():
+    if data_name is None and is_run_folder(run):
         return load_run_data(run, data_root)
     if data_name is None:
         raise ConfigError(f"'{run}' is not a training run; name its data with --data")
@@ -253,15 +245,14 @@ def print_quality(result: dict[str, Any]) -> None:
 def cmd_eval(args, extra) -> int:
     from .evaluation import evaluate
     from .evaluation.quality import nearest_neighbour_grid, parse_metrics, public, sample_quality
+    from .runs import check_data_matches
 
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     metrics = parse_metrics(args.metrics)
     model, folder = _load_for_run(args)
     data = _data_for_run(args.run, args.data, args.data_root)
-    if data.info.to_dict() != model.data_info.to_dict():
-        raise GenlabError(f"the model in {folder} was trained on '{model.data_info.name}', which differs from "
-                          f"'{data.info.name}' (shape, levels or vocabulary)")
+    check_data_matches(model.data_info, data.info, folder)
     if model.likelihood == "none" and not metrics:
         raise ConfigError(f"model '{model.name}' has no likelihood; judge it by its samples: "
                           f"genlab eval {args.run} --metrics all")
@@ -303,12 +294,12 @@ def cmd_eval(args, extra) -> int:
 
 def cmd_compare(args, extra) -> int:
     from .compare import compare_runs
-    from .training.trainer import load_run_data
+    from .runs import is_run_folder, load_run_data
 
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     for run in args.runs:
-        if not (Path(run) / "run.json").is_file():
+        if not is_run_folder(run):
             raise ConfigError(f"'{run}' is not a training run folder (no run.json); give folders made by genlab train")
     data = load_run_data(args.runs[0], args.data_root)
     net = load_features_for(data, args.features)
@@ -349,20 +340,33 @@ def cmd_list(args, extra) -> int:
 
 
 def cmd_info(args, extra) -> int:
-    from .io import read_config, resolve_checkpoint_dir
+    from .io import read_config
+    from .runs import METRICS_FILE, is_run_folder, read_metrics, read_run_file, resolve_checkpoint_dir
 
     folder = resolve_checkpoint_dir(args.run)
     meta = read_config(folder)
     out: dict[str, Any] = {"folder": str(folder), **meta}
     run = Path(args.run)
-    if (run / "run.json").is_file():
-        out["run"] = json.loads((run / "run.json").read_text(encoding="utf-8"))
-    if (run / "metrics.jsonl").is_file():
-        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    if is_run_folder(run):
+        out["run"] = read_run_file(run)
+    if (run / METRICS_FILE).is_file():
+        rows = read_metrics(run)
         out["last_train"] = next((r for r in reversed(rows) if r["split"] == "train"), None)
         out["last_val"] = next((r for r in reversed(rows) if r["split"] == "val"), None)
     print(json.dumps(out, indent=2))
     return 0
+
+
+def cmd_verify(args, extra) -> int:
+    from .runs.verify import verify
+
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    problems = 0
+    for part, problem in verify(args.run):
+        print(f"{'OK    ' if problem is None else 'FAILED'} {part}{'' if problem is None else f': {problem}'}")
+        problems += problem is not None
+    return 2 if problems else 0
 
 
 def cmd_bench(args, extra) -> int:
@@ -496,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="config, step and last metrics of a run or saved model")
     i.add_argument("run")
     i.set_defaults(func=cmd_info)
+    v = sub.add_parser("verify", help="check a run or saved model: config, weights hash, trainer state, run.json")
+    v.add_argument("run")
+    v.set_defaults(func=cmd_verify)
 
     b = sub.add_parser("bench", help="run a benchmark (all when no name)")
     b.add_argument("name", nargs="?")
