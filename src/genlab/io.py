@@ -272,6 +272,7 @@ def load(path: str | os.PathLike, expected: str | None = None, map_location: str
     cls = get_model_class(meta["model"])
     config = cls.config_class.from_dict(meta["config"])
     info = DataInfo.from_dict(meta["data"])
+    _check_config_matches_data(config, info, folder)
     check_config_fits_weights(cls, config, info, folder)  # before the real build: sizes in config.json are not trusted
     model = cls(config, info)
     state = load_state_file(folder / WEIGHTS_FILE, sha256=meta.get("weights_sha256"))
@@ -281,6 +282,18 @@ def load(path: str | os.PathLike, expected: str | None = None, map_location: str
         raise CheckpointError(f"weights in {folder} do not fit a '{meta['model']}' model with its config: "
                               f"{str(e).splitlines()[0]}") from e
     return model.to(map_location).eval()
+
+
+def _check_config_matches_data(config, info, folder: Path) -> None:
+    """Refuse a config.json whose data facts (levels, image shape, ...) differ between 'config' and 'data'.
+
+    Both are written from the same data at save time, so a difference means one was edited.
+    """
+    ours, implied = config.to_dict(), config.adapt_to_data(info).to_dict()
+    for key in ours:
+        if ours[key] != implied[key]:
+            raise CheckpointError(f"{folder / CONFIG_FILE}: '{key}' is {ours[key]} in 'config' but the 'data' section "
+                                  f"implies {implied[key]}; the file was edited: restore it or save the model again")
 
 
 def check_config_fits_weights(cls, config, info, folder: Path) -> None:
