@@ -358,15 +358,11 @@ def cmd_info(args, extra) -> int:
 
 
 def cmd_verify(args, extra) -> int:
-    from .runs.verify import verify
+    from .runs.verify import print_verification
 
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
-    problems = 0
-    for part, problem in verify(args.run):
-        print(f"{'OK    ' if problem is None else 'FAILED'} {part}{'' if problem is None else f': {problem}'}")
-        problems += problem is not None
-    return 2 if problems else 0
+    return print_verification(args.run)
 
 
 def cmd_bench(args, extra) -> int:

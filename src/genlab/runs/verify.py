@@ -79,3 +79,11 @@ def verify(path: str | os.PathLike) -> list[Result]:
     if (path / METRICS_FILE).is_file():
         results.append((METRICS_FILE, _problem(lambda: read_metrics(path))))
     return results
+
+
+def print_verification(path: str | os.PathLike) -> int:
+    """Print one ``OK`` or ``FAILED`` line per part of ``path``; the exit code: 0 when all is well, else 2."""
+    results = verify(path)
+    for part, problem in results:
+        print(f"OK     {part}" if problem is None else f"FAILED {part}: {problem}")
+    return 2 if any(problem is not None for _, problem in results) else 0

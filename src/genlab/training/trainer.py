@@ -338,8 +338,8 @@ class Trainer:
         info = model.data_info
         gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
         folder = self.out_dir / "samples"
-        folder.mkdir(parents=True, exist_ok=True)
-        with torch.random.fork_rng(devices=[]), self._autocast():
+        with storage_errors(folder), torch.random.fork_rng(devices=[]), self._autocast():
+            folder.mkdir(parents=True, exist_ok=True)
             torch.manual_seed(EVAL_SEED)
             if info.kind == "image":
                 x = model.sample(self.config.num_samples, generator=gen)
@@ -360,7 +360,9 @@ class Trainer:
         val = [(r["step"], r["loss"]) for r in self.history if r["split"] == "val" and "loss" in r]
         if val:
             series["validation loss"] = val
-        return save_curve(series, self.out_dir / "training_curve.png", title=f"{self.model.name} on {self.data.info.name}")
+        path = self.out_dir / "training_curve.png"
+        with storage_errors(path):
+            return save_curve(series, path, title=f"{self.model.name} on {self.data.info.name}")
 
     # ---- checkpoints --------------------------------------------------------------------------
     def _write_run_file(self) -> None:
