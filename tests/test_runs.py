@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import io
 import json
 import os
 
@@ -237,6 +236,23 @@ def test_resumed_log_matches_an_uninterrupted_one(tmp_path, digits):
 
     assert [r["step"] for r in train_rows(tmp_path / "A")] == [3, 6, 9]
     assert train_rows(tmp_path / "B") == train_rows(tmp_path / "A")
+
+
+def test_data_that_no_longer_matches_the_run_is_refused(tmp_path, text_file):
+    """The text file changed since training (another vocabulary): resume names what differs."""
+    from genlab.runs import check_data_matches
+
+    data = genlab.load_dataset(f"text:{text_file}")
+    model = genlab.create_model("lstm", data=data, hidden_size=8, embedding_dim=8, num_layers=1, block_size=8)
+    Trainer(model, data, fast_train_config(steps=2, batch_size=4), out_dir=tmp_path / "run",
+            data_spec={"name": f"text:{text_file}", "options": {}}).fit()
+    text_file.write_text(text_file.read_text() + "XYZ" * 50)
+    with pytest.raises(genlab.CheckpointError, match="differs in vocab"):
+        genlab.resume(tmp_path / "run")
+    other = genlab.load_dataset(f"text:{text_file}")
+    with pytest.raises(genlab.CheckpointError, match=r"trained on '.*'; the data .* differs in vocab"):
+        check_data_matches(model.data_info, other.info, tmp_path / "run")
+    check_data_matches(model.data_info, data.info, tmp_path / "run")  # the same data passes
 
 
 # ---- --overwrite --------------------------------------------------------------------------------------
