@@ -282,11 +282,13 @@ def test_existing_run_needs_overwrite(tmp_path):
     code, out, err = run_cli(*args)
     assert_one_line_error(code, out, err, str(run), "--resume", "--overwrite")
     assert (run / "checkpoint" / "model.safetensors").read_bytes() == before
-    (run / "stale.txt").write_text("from the old run")
+    (run / "samples" / "step-999999.png").write_bytes(b"from the old run")
+    (run / "notes.txt").write_text("the user's, not genlab's")
     code, out, err = run_cli(*args, "--overwrite", "--seed", "5")
     assert code == 0, err
     assert (run / "checkpoint" / "model.safetensors").read_bytes() != before
-    assert not (run / "stale.txt").exists()
+    assert not (run / "samples" / "step-999999.png").exists()
+    assert (run / "notes.txt").read_text() == "the user's, not genlab's"
 
 
 def test_seed_decides_the_whole_run(tmp_path):

@@ -278,6 +278,8 @@ def test_image_folder_errors(tmp_path):
     assert str(bad) in str(info.value)
     with pytest.raises(genlab.DataError, match="does not exist"):
         genlab.load_dataset(f"images:{tmp_path / 'nope'}")
+    with pytest.raises(genlab.DataError, match="is a file, not a folder"):
+        genlab.load_dataset(f"images:{folder / '0.png'}")
     few = tmp_path / "few"
     write_png(few / "a.png")
     with pytest.raises(genlab.DataError, match="at least 3"):

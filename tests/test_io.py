@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -122,7 +123,8 @@ def test_missing_folder_and_non_model_folder(tmp_path):
 @pytest.mark.parametrize("prefix", ["_orig_mod.", "module.", "module._orig_mod."])
 def test_wrapper_prefixes_are_stripped(saved_vae, prefix):
     model, folder = saved_vae
-    save_state_file({prefix + k: v for k, v in model.state_dict().items()}, folder / WEIGHTS_FILE)
+    digest = save_state_file({prefix + k: v for k, v in model.state_dict().items()}, folder / WEIGHTS_FILE)
+    edit_config(folder, lambda meta: meta.update(weights_sha256=digest))  # as a wrapped model's save would record
     with safe_open(str(folder / WEIGHTS_FILE), "pt") as f:
         assert all(k.startswith(prefix) for k in f.keys())
     loaded = genlab.load(folder)
@@ -199,3 +201,134 @@ def test_from_pretrained_checks_the_model_type(tmp_path):
     assert isinstance(VAE.from_pretrained(tmp_path / "vae"), VAE)
     with pytest.raises(genlab.CheckpointError, match="holds a 'vae' model, not a 'gpt' model"):
         GPT.from_pretrained(tmp_path / "vae")
+
+
+# ---- integrity: the weights' hash, the config's shapes, malformed entries ---------------------------------
+def flip_one_bit(path):
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # inside the last tensor's data, past the header
+    path.write_bytes(bytes(data))
+
+
+def test_weights_hash_is_recorded_and_checked(saved_vae):
+    import hashlib
+
+    _, folder = saved_vae
+    meta = json.loads((folder / CONFIG_FILE).read_text())
+    assert meta["weights_sha256"] == hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()
+    flip_one_bit(folder / WEIGHTS_FILE)
+    with pytest.raises(genlab.CheckpointError, match="changed since it was saved"):
+        genlab.load(folder)
+
+
+def test_flipped_bit_fails_eval_with_exit_2(tmp_path, digits):
+    from test_cli import assert_one_line_error, run_cli
+
+    folder = genlab.save_pretrained(genlab.create_model("vae", data=digits, hidden=[8], latent_dim=2), tmp_path / "m")
+    flip_one_bit(folder / WEIGHTS_FILE)
+    code, out, err = run_cli("eval", folder, "--data", "digits", "--max-examples", "4", "--iw-samples", "2")
+    assert_one_line_error(code, out, err, "changed since it was saved", str(folder / WEIGHTS_FILE))
+
+
+def test_old_saves_without_a_hash_still_load(saved_vae):
+    model, folder = saved_vae
+    edit_config(folder, lambda meta: meta.pop("weights_sha256"))
+    assert state_dicts_equal(genlab.load(folder).state_dict(), model.state_dict()) == []
+
+
+def test_edited_size_is_refused_before_the_model_is_built(saved_vae, monkeypatch):
+    """The config's shapes are checked against the weights' header on the meta device, before any allocation."""
+    from genlab.models.vae import VAE
+
+    _, folder = saved_vae
+    edit_config(folder, lambda meta: meta["config"].update(hidden=[4096]))
+    devices = []
+    original = VAE.__init__
+
+    def spy(self, *args, **kwargs):
+        devices.append(torch.get_default_device().type)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VAE, "__init__", spy)
+    with pytest.raises(genlab.CheckpointError, match=r"'encoder.0.weight' is \[16, 64\] in model.safetensors but the "
+                                                      r"config implies \[4096, 64\]"):
+        genlab.load(folder)
+    assert devices == ["meta"]
+
+
+@pytest.mark.parametrize("section", ["config", "data"])
+def test_edited_levels_is_refused(saved_vae, section):
+    """levels appears in the config and in the data facts; an edit of either is refused."""
+    _, folder = saved_vae
+    edit_config(folder, lambda meta: meta[section].update(levels=5))
+    with pytest.raises(genlab.CheckpointError, match="levels"):
+        genlab.load(folder)
+
+
+def test_edited_levels_of_a_model_whose_shapes_do_not_depend_on_it(tmp_path, digits):
+    """A logistic VAE has the same weights for any levels: eval on the run's data refuses it."""
+    from test_cli import assert_one_line_error, run_cli
+
+    model = genlab.create_model("vae", data=digits, hidden=[8], latent_dim=2, decoder="logistic")
+    folder = genlab.save_pretrained(model, tmp_path / "m")
+    edit_config(folder, lambda meta: (meta["config"].update(levels=5), meta["data"].update(levels=5)))
+    assert genlab.load(folder).config.levels == 5  # consistent and of the right shapes: loads
+    code, out, err = run_cli("eval", folder, "--data", "digits", "--max-examples", "4")
+    assert_one_line_error(code, out, err, "trained on 'digits'", "differs in levels")
+
+
+@pytest.mark.parametrize("aliases, needle", [("{not json", "malformed 'aliases'"), ('["a"]', "malformed 'aliases'"),
+                                             ('{"b": "missing"}', "aliases to tensors it does not hold")])
+def test_bad_aliases_metadata(tmp_path, aliases, needle):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "w.safetensors"
+    save_file({"a": torch.zeros(2)}, str(path), metadata={"aliases": aliases})
+    with pytest.raises(genlab.CheckpointError, match=needle):
+        load_state_file(path)
+
+
+def test_unknown_data_key_and_config_that_is_a_list(saved_vae):
+    _, folder = saved_vae
+    edit_config(folder, lambda meta: meta["data"].update(colour_space="rgb"))
+    with pytest.raises(genlab.CheckpointError, match="unknown key 'colour_space' in its 'data' section"):
+        genlab.load(folder)
+    edit_config(folder, lambda meta: (meta["data"].pop("colour_space"), meta.update(config=[1, 2])))
+    with pytest.raises(genlab.CheckpointError, match="'config' must be a mapping"):
+        genlab.load(folder)
+
+
+def test_missing_weights_file_is_called_missing(saved_vae):
+    _, folder = saved_vae
+    (folder / WEIGHTS_FILE).unlink()
+    with pytest.raises(genlab.CheckpointError, match="is missing") as info:
+        genlab.load(folder)
+    assert "damaged" not in str(info.value)
+
+
+def test_foreign_config_json_is_named_as_such(tmp_path):
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / CONFIG_FILE).write_text(json.dumps({"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}))
+    save_file({"wte.weight": torch.zeros(2, 2)}, str(folder / WEIGHTS_FILE))
+    with pytest.raises(genlab.CheckpointError, match="is not a genlab model config") as info:
+        genlab.load(folder)
+    assert "another tool's model" in str(info.value) and "weights" not in str(info.value)
+    # in a run folder, a foreign config.json beside run.json does not hide the run's checkpoint
+    run = tmp_path / "run"
+    model = genlab.create_model("vae", hidden=[8])
+    genlab.save_pretrained(model, run / "checkpoint")
+    (run / "run.json").write_text("{}")
+    (run / CONFIG_FILE).write_text((folder / CONFIG_FILE).read_text())
+    assert genlab.load(run).config.hidden == [8]
+
+
+def test_saved_files_honour_the_umask(tmp_path, digits):
+    old = os.umask(0o022)
+    try:
+        folder = genlab.save_pretrained(genlab.create_model("vae", data=digits, hidden=[8]), tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {CONFIG_FILE: 0o644, WEIGHTS_FILE: 0o644}

@@ -266,7 +266,8 @@ def _train_run(name: str, data, model_kw: dict, train: dict, run_dir: Path, quic
                budget_s: float | None, data_root=None) -> None:
     """Train one compare run into ``run_dir``; a run left there by a killed benchmark is resumed."""
     from .io import read_config
-    from .training.trainer import read_run_file, resume
+    from .runs import read_run_file
+    from .training.trainer import resume
 
     if (run_dir / "run.json").is_file() and (run_dir / "checkpoint").is_dir():
         run = read_run_file(run_dir)

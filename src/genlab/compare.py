@@ -24,13 +24,14 @@ from .errors import ConfigError
 from .evaluation.features import FeatureNet, load_feature_extractor
 from .evaluation.likelihood import evaluate
 from .evaluation.quality import Reference, nearest_neighbour_grid, public, sample_quality, score_images
-from .io import atomic_write_text, load, read_config, resolve_checkpoint_dir
+from .io import atomic_write_text, load, read_config
+from .runs.run import check_data_matches, find_saved_model, load_run_data, read_run_file, resolve_weights
 from .training.plots import save_image_grid
-from .training.trainer import load_run_data, pick_device, read_run_file
+from .training.trainer import pick_device
 
 
 def _weights_folder(run: Path) -> Path:
-    return resolve_checkpoint_dir(run / "best" if (run / "best").is_dir() else run)
+    return resolve_weights(run, "best")
 
 
 def _data_key(run: str | Path) -> str:
@@ -71,6 +72,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
         run_data = _run_data(run, data_root, cache)
         folder = _weights_folder(run)
         model = load(folder).to(dev)
+        check_data_matches(model.data_info, run_data.info, folder)
         if data is None:
             data, reference = run_data, Reference(run_data, net)
         elif run_data.info.to_dict() != data.info.to_dict():
@@ -79,7 +81,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
         if progress:
             print(f"[{i + 1}/{len(runs)}] {run}: {model.name}", flush=True)
         # the run's own totals come from its last checkpoint; the weights may be the best ones
-        meta = read_config(run / "checkpoint") if (run / "checkpoint").is_dir() else read_config(folder)
+        meta = read_config(find_saved_model(run, "checkpoint") or folder)
         row: dict[str, Any] = {"run": str(run), "model": model.name, "family": model.family,
                                "parameters": model.num_parameters(), "steps": meta.get("step"),
                                "train_seconds": meta.get("train_seconds"), "likelihood": model.likelihood}

@@ -24,3 +24,11 @@ class CheckpointError(GenlabError):
 
 class TrainingDiverged(GenlabError):
     """The loss became NaN or infinite during training."""
+
+
+class StorageError(GenlabError):
+    """A file could not be written: the disk is full or the folder is not writable."""
+
+
+class RunLockedError(GenlabError):
+    """Another training process holds the run folder."""

@@ -13,30 +13,20 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, ConfigError, GenlabError
+from ..errors import CheckpointError, ConfigError
+from ..runs import RUN_FILE, check_data_matches, is_run_folder, load_run_data, resolve_weights
+
+__all__ = ["check_data_matches", "resolve_weights"]  # re-exported: the service is where callers find them
 
 MAX_SAMPLES = 100_000  # one request; beyond this a mistake is likelier than a wish
 RESERVED_SAMPLE_ARGS = ("num_samples", "condition", "generator")  # given by name, not as sample arguments
 
 
 # ---- runs and models ----------------------------------------------------------------------------
-def resolve_weights(run: str | Path, weights: str = "best") -> Path:
-    """The saved-model folder of ``run`` for ``weights``: ``best`` (the best on validation, if the
-    run kept one; else the last) or ``last`` (the latest checkpoint). A saved-model folder is itself."""
-    from ..io import resolve_checkpoint_dir
-
-    if weights not in ("best", "last"):
-        raise ConfigError(f"weights must be best or last, got '{weights}'")
-    run = Path(run)
-    if weights == "best":
-        for name in ("best", "best.old"):  # best.old: a kill between the two renames of best/
-            if (run / name / "config.json").is_file():
-                return run / name
-    return resolve_checkpoint_dir(run)
-
-
 def load_model(run: str | Path, weights: str = "best", device: str | None = None):
-    """``(model, folder)``: the model of a run (or saved-model folder) in eval mode on ``device``."""
+    """``(model, folder)``: the model of a run (or saved-model folder) in eval mode on ``device``.
+
+    ``weights`` is ``best`` (the best on validation, falling back to the last checkpoint) or ``last``."""
     from ..io import load
 
     folder = resolve_weights(run, weights)
@@ -48,27 +38,16 @@ def run_data(run: str | Path, model=None, data_name: str | None = None, data_roo
     """The data set of a run (from its ``run.json``), or ``data_name`` for a bare saved model;
     checked against ``model`` when given."""
     from ..data import load_dataset
-    from ..training.trainer import RUN_FILE, load_run_data
 
-    if data_name is None and (Path(run) / RUN_FILE).is_file():
+    if data_name is None and is_run_folder(run):
         data = load_run_data(run, data_root)
     elif data_name is None:
         raise ConfigError(f"'{run}' is not a training run; name its data with --data")
     else:
         data = load_dataset(data_name, root=data_root, **options)
     if model is not None:
-        check_data_matches(model, data, run)
+        check_data_matches(model.data_info, data.info, run)
     return data
-
-
-def check_data_matches(model, data, where: str | Path) -> None:
-    """Refuse ``data`` whose facts (shape, levels, classes, vocabulary) differ from the model's."""
-    if data.info.to_dict() == model.data_info.to_dict():
-        return
-    mine, theirs = model.data_info.to_dict(), data.info.to_dict()
-    differ = [k for k in mine if mine[k] != theirs.get(k) and k != "name"] or ["name"]
-    raise GenlabError(f"the model in {where} was trained on '{model.data_info.name}', which differs from "
-                      f"'{data.info.name}' in {', '.join(differ)}; use the data it was trained on")
 
 
 # ---- sampling -----------------------------------------------------------------------------------
@@ -193,8 +172,6 @@ def evaluate_quality(model, data, net, metrics: list[str], num_samples: int | No
 
 def require_run_folder(run: str | Path) -> Path:
     """``run`` if it is a training run folder (has run.json); else a one-line error."""
-    from ..training.trainer import RUN_FILE
-
-    if not (Path(run) / RUN_FILE).is_file():
+    if not is_run_folder(run):
         raise CheckpointError(f"'{run}' is not a training run folder (no {RUN_FILE}); give folders made by genlab train")
     return Path(run)

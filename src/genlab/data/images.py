@@ -112,6 +112,8 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     from PIL import Image, UnidentifiedImageError
 
     folder = Path(path)
+    if folder.is_file():
+        raise DataError(f"'{folder}' is a file, not a folder; images:PATH takes a folder of PNG/JPEG images")
     if not folder.is_dir():
         raise DataError(f"image folder '{folder}' does not exist")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())

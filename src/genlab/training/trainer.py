@@ -12,7 +12,6 @@ validation), ``metrics.jsonl`` and ``samples/``.
 from __future__ import annotations
 
 import io
-import json
 import math
 import random
 import shutil
@@ -27,17 +26,17 @@ import torch
 from ..data.core import DataSet
 from ..data.modalities.tokens import decode_tokens  # noqa: F401  (its old import path)
 from ..data.sampler import BatchSampler
-from ..errors import CheckpointError, ConfigError, TrainingDiverged
-from ..io import (WEIGHTS_FILE, atomic_write_bytes, atomic_write_text, load_state_file, replace_dir,
-                  resolve_checkpoint_dir, save_pretrained)
+from ..errors import CheckpointError, ConfigError, StorageError, TrainingDiverged
+from ..io import (WEIGHTS_FILE, atomic_write_bytes, load_state_file, read_config, replace_dir,
+                  save_pretrained, storage_errors)
+from ..runs import run as runs
+from ..runs.run import RUN_FILE, STATE_FILE, load_run_data, read_run_file, resolve_checkpoint_dir  # noqa: F401 (old imports)
 from . import distributed
 from .config import TrainConfig
 from .ema import EMA
 from .plots import save_curve
 from .schedule import lr_factor
 
-STATE_FILE = "trainer_state.pt"
-RUN_FILE = "run.json"
 EVAL_SEED = 1234  # validation and sampling run on their own RNG stream
 
 
@@ -59,10 +58,12 @@ class Trainer:
         config: a :class:`TrainConfig`.
         out_dir: the run folder (checkpoints, metrics, samples); None keeps everything in memory.
         data_spec: how to load ``data`` again on resume (name and options), saved in run.json.
+        overwrite: replace the run already in ``out_dir`` (only genlab's files, and only when
+            :meth:`fit` starts, once every check has passed); a folder that is not a run is refused.
     """
 
     def __init__(self, model, data: DataSet, config: TrainConfig | None = None, out_dir: str | Path | None = None,
-                 data_spec: dict[str, Any] | None = None):
+                 data_spec: dict[str, Any] | None = None, overwrite: bool = False):
         self.config = config or TrainConfig.for_model(model)
         self.data = data
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -106,6 +107,9 @@ class Trainer:
         self._sums: dict[str, float] = {}
         self._count = 0
         self._rollbacks = 0
+        self._overwrite = overwrite
+        self._restored = False  # a restored trainer cuts the log back to its step when fit starts
+        self._lock: runs.RunLock | None = None
 
     # ---- schedule ---------------------------------------------------------------------------
     def _lr_lambda(self, step: int) -> float:
@@ -159,14 +163,40 @@ class Trainer:
         """Train up to ``total_steps`` (or only up to step ``until``); returns metrics and timings.
 
         ``until`` stops the loop early as a kill would (it writes nothing extra), which is how
-        the tests check that a resumed run continues exactly.
+        the tests check that a resumed run continues exactly. The run folder is locked while
+        this runs: a second trainer on it fails with :class:`~genlab.errors.RunLockedError`.
         """
+        if self.out_dir is None or not self.is_main:
+            return self._fit(until)
+        self._open_run()
+        try:
+            return self._fit(until)
+        finally:
+            self._lock.release()
+
+    def _open_run(self) -> None:
+        """Lock the run folder, then (and only then) replace an old run and write run.json."""
+        if self._overwrite:
+            runs.check_can_write_run(self.out_dir, overwrite=True)  # before anything is created in it
+        with storage_errors(self.out_dir):
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = runs.RunLock(self.out_dir)
+        self._lock.acquire()
+        try:
+            if self._overwrite:
+                runs.clear_run(self.out_dir)
+                self._overwrite = False
+            if self._restored:
+                self.truncate_metrics()
+            self._write_run_file()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _fit(self, until: int | None) -> dict[str, Any]:
         from tqdm import tqdm
 
         c = self.config
-        if self.out_dir is not None and self.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            self._write_run_file()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not (c.progress and self.is_main),
                    desc=f"train {self.model.name}", dynamic_ncols=True, mininterval=0.5)
         items_per_step = c.batch_size * c.grad_accum * sum(r for _, r in self.order) * distributed.world_size()
@@ -296,8 +326,7 @@ class Trainer:
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
         if self.out_dir is not None and self.is_main:
-            with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+            runs.append_metrics(self.out_dir, row)
 
     @torch.no_grad()
     def write_samples(self) -> Path | None:
@@ -311,11 +340,13 @@ class Trainer:
         info = model.data_info
         gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
         num, kwargs = info.modality.preview(self.config.num_samples)
+        folder = self.out_dir / "samples"
         with torch.random.fork_rng(devices=[]), self._autocast():
             torch.manual_seed(EVAL_SEED)
             samples = model.sample(num, generator=gen, **kwargs)
-        name = f"step-{self.step:06d}{info.modality.sample_suffix}"
-        path = info.modality.render(info, samples, self.out_dir / "samples" / name)
+        with storage_errors(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            path = info.modality.render(info, samples, folder / f"step-{self.step:06d}{info.modality.sample_suffix}")
         model.train(was_training)
         return path
 
@@ -327,7 +358,9 @@ class Trainer:
         val = [(r["step"], r["loss"]) for r in self.history if r["split"] == "val" and "loss" in r]
         if val:
             series["validation loss"] = val
-        return save_curve(series, self.out_dir / "training_curve.png", title=f"{self.model.name} on {self.data.info.name}")
+        path = self.out_dir / "training_curve.png"
+        with storage_errors(path):
+            return save_curve(series, path, title=f"{self.model.name} on {self.data.info.name}")
 
     # ---- checkpoints --------------------------------------------------------------------------
     def _write_run_file(self) -> None:
@@ -335,7 +368,7 @@ class Trainer:
 
         run = {"model": self.model.name, "data": self.data_spec, "train": self.config.to_dict(),
                "total_steps": self.total_steps, "genlab_version": __version__}
-        atomic_write_text(self.out_dir / RUN_FILE, json.dumps(run, indent=2))
+        runs.write_run_file(self.out_dir, run)
 
     def state_dict(self) -> dict[str, Any]:
         np_state = np.random.get_state()
@@ -349,6 +382,8 @@ class Trainer:
             "evals_since_best": self.evals_since_best,
             "lr_scale": self.lr_scale,
             "train_seconds": self.train_seconds,
+            # the open averaging window of the training log, so a resumed log reads like an uninterrupted one
+            "log_window": {"sums": dict(self._sums), "count": self._count},
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -366,16 +401,25 @@ class Trainer:
             return None
         tmp = self.out_dir / ".checkpoint.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        save_pretrained(self.eval_model(), tmp, extra={"step": self.step, "train_seconds": round(self.train_seconds, 3)})
-        buffer = io.BytesIO()
-        torch.save(self.state_dict(), buffer)
-        atomic_write_bytes(tmp / STATE_FILE, buffer.getvalue())
         target = self.out_dir / "checkpoint"
-        replace_dir(tmp, target)
+        try:
+            save_pretrained(self.eval_model(), tmp, extra={"step": self.step,
+                                                           "train_seconds": round(self.train_seconds, 3)})
+            buffer = io.BytesIO()
+            torch.save(self.state_dict(), buffer)
+            atomic_write_bytes(tmp / STATE_FILE, buffer.getvalue())
+            with storage_errors(target):
+                replace_dir(tmp, target)
+        except StorageError as e:
+            shutil.rmtree(tmp, ignore_errors=True)  # give the space back; the last good checkpoint is untouched
+            raise StorageError(f"{e}; the last good checkpoint is kept (resume with `genlab train --resume "
+                               f"{self.out_dir}`)") from e
         return target
 
     def load_state_dict(self, state: dict[str, Any], model_state: dict[str, torch.Tensor]) -> None:
         """Restore everything :meth:`state_dict` saved; ``model_state`` is the saved-model weights."""
+        for k, o in self.optimizers.items():  # checked first: a mismatch found half-way would leave a mixed state
+            check_optimizer_state(k, o, state["optimizers"].get(k))
         if self.ema is not None:
             self.ema.load_state_dict(model_state, updates=state["step"])  # one EMA update per trainer step
             self.model.load_state_dict(state["raw_model"])
@@ -391,6 +435,8 @@ class Trainer:
         self.evals_since_best = state["evals_since_best"]
         self.lr_scale = state["lr_scale"]
         self.train_seconds = state.get("train_seconds", 0.0)
+        window = state.get("log_window", {"sums": {}, "count": 0})  # absent in checkpoints of older versions
+        self._sums, self._count = dict(window["sums"]), window["count"]
         self._refresh_lr()
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
@@ -403,24 +449,25 @@ class Trainer:
     def restore_checkpoint(self, folder: Path | None = None) -> int:
         """Load the run's latest checkpoint into this trainer; returns its step."""
         folder = resolve_checkpoint_dir(folder or self.out_dir)
-        if not (folder / STATE_FILE).is_file():
-            raise CheckpointError(f"{folder} has no {STATE_FILE}: it is a saved model, not a resumable checkpoint")
+        state = runs.read_trainer_state(folder)
+        meta = read_config(folder)
+        if meta.get("step") is not None and meta["step"] != state["step"]:
+            raise CheckpointError(f"{folder / STATE_FILE} is at step {state['step']} but the model beside it at step "
+                                  f"{meta['step']}: the state belongs to another checkpoint; restore the folder")
+        model_state = load_state_file(folder / WEIGHTS_FILE, sha256=meta.get("weights_sha256"))
         try:
-            state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch raises several types for damaged pickles
-            raise CheckpointError(f"{folder / STATE_FILE} is damaged: {e}") from e
-        self.load_state_dict(state, load_state_file(folder / WEIGHTS_FILE))
-        self._sums, self._count = {}, 0
+            self.load_state_dict(state, model_state)
+        except (KeyError, ValueError, RuntimeError, TypeError, IndexError, AttributeError) as e:
+            raise CheckpointError(f"{folder / STATE_FILE} does not fit this run's model and optimizers "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else 'no detail'}); "
+                                  "it belongs to another run: restore the checkpoint folder") from e
+        self._restored = True
         return self.step
 
     def truncate_metrics(self) -> None:
         """Drop logged rows after the restored step, so the log reads like an uninterrupted run."""
-        path = self.out_dir / "metrics.jsonl"
-        if not path.is_file():
-            return
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        self.history = [r for r in rows if r["step"] <= self.step]
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in self.history))
+        self.history = runs.truncate_metrics(self.out_dir, self.step)
+        self._restored = False
 
     def _handle_nonfinite(self, metrics: dict[str, Any]) -> None:
         value, name = metrics["__nonfinite__"], metrics["__optimizer__"]
@@ -441,20 +488,23 @@ class Trainer:
             "(--lr), use gradient clipping (--set grad_clip=1), or --set on_nonfinite=rollback")
 
 
-def read_run_file(run_dir: str | Path) -> dict[str, Any]:
-    """The ``run.json`` of a training run: model, data spec, training config, total steps."""
-    run_path = Path(run_dir) / RUN_FILE
-    if not run_path.is_file():
-        raise CheckpointError(f"'{run_dir}' is not a training run (no {RUN_FILE}); give the folder `genlab train --out` wrote")
-    return json.loads(run_path.read_text(encoding="utf-8"))
+def check_optimizer_state(name: str, optimizer: torch.optim.Optimizer, saved: dict[str, Any] | None) -> None:
+    """Refuse a saved optimizer state that is not this optimizer's (other parameters or shapes).
 
-
-def load_run_data(run_dir: str | Path, data_root: str | None = None) -> DataSet:
-    """The data set a training run was trained on, loaded again from its ``run.json``."""
-    from ..data import load_dataset
-
-    spec = read_run_file(run_dir)["data"]
-    return load_dataset(spec["name"], root=data_root, **spec.get("options", {}))
+    ``Optimizer.load_state_dict`` checks only the number of parameters; moments of another
+    shape would load and fail at the next step.
+    """
+    if not isinstance(saved, dict) or "param_groups" not in saved or "state" not in saved:
+        raise ValueError(f"no state for optimizer '{name}'")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    ids = [i for group in saved["param_groups"] for i in group["params"]]
+    if len(ids) != len(params):
+        raise ValueError(f"optimizer '{name}' has {len(params)} parameters, the saved state {len(ids)}")
+    for param, i in zip(params, ids):
+        for key, value in saved["state"].get(i, {}).items():
+            if torch.is_tensor(value) and value.dim() > 0 and value.shape != param.shape:
+                raise ValueError(f"optimizer '{name}' state '{key}' has shape {list(value.shape)}, "
+                                 f"its parameter {list(param.shape)}")
 
 
 def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None = None,
@@ -469,8 +519,8 @@ def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None 
     from ..io import load as load_model
 
     run_dir = Path(run_dir)
-    run = read_run_file(run_dir)
-    folder = resolve_checkpoint_dir(run_dir)
+    run = runs.read_run_file(run_dir)
+    folder = runs.resolve_checkpoint_dir(run_dir)
     model = load_model(folder).train()
     config = TrainConfig.from_dict(run["train"])
     allowed = {"progress", "device", "eval_every", "sample_every", "checkpoint_every", "log_every", "eval_batches",
@@ -483,12 +533,11 @@ def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None 
     if steps is not None:
         config = config.replace(steps=steps, epochs=0.0)
     spec = run["data"]
-    data = load_run_data(run_dir, data_root)
-    if data.info.to_dict() != model.data_info.to_dict():
-        raise CheckpointError(f"the data '{spec['name']}' no longer matches the run's (shape, levels or vocabulary differ)")
+    data = runs.load_run_data(run_dir, data_root)
+    runs.check_data_matches(model.data_info, data.info, folder)
     trainer = Trainer(model, data, config, out_dir=run_dir, data_spec=spec)
     if steps is None:
         trainer.total_steps = run["total_steps"]
     trainer.restore_checkpoint(folder)
-    trainer.truncate_metrics()
-    return trainer
+    runs.check_resume_steps(steps, trainer.step, run_dir)
+    return trainer  # its log is cut back to the checkpoint's step when fit starts, under the run's lock

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 
 def run(args, extra) -> int:
     from ...compare import compare_runs
-    from ...training.trainer import load_run_data
+    from ...runs import load_run_data
 
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")

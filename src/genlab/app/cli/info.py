@@ -1,4 +1,4 @@
-"""``genlab list`` (models, data sets, modalities) and ``genlab info RUN``."""
+"""``genlab list`` (models, data sets, modalities), ``genlab info RUN`` and ``genlab verify RUN``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ def add_parser(sub) -> None:
     i = sub.add_parser("info", help="config, step and last metrics of a run or saved model")
     i.add_argument("run")
     i.set_defaults(func=run_info)
+    v = sub.add_parser("verify", help="check a run or saved model: config, weights hash, trainer state, run.json")
+    v.add_argument("run")
+    v.set_defaults(func=run_verify)
 
 
 def run_list(args, extra) -> int:
@@ -35,17 +38,24 @@ def run_list(args, extra) -> int:
 
 
 def run_info(args, extra) -> int:
-    from ...io import read_config, resolve_checkpoint_dir
+    from ...io import read_config
+    from ...runs import METRICS_FILE, is_run_folder, read_metrics, read_run_file, resolve_checkpoint_dir
 
     folder = resolve_checkpoint_dir(args.run)
     meta = read_config(folder)
     out: dict[str, Any] = {"folder": str(folder), **meta}
     run = Path(args.run)
-    if (run / "run.json").is_file():
-        out["run"] = json.loads((run / "run.json").read_text(encoding="utf-8"))
-    if (run / "metrics.jsonl").is_file():
-        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    if is_run_folder(run):
+        out["run"] = read_run_file(run)
+    if (run / METRICS_FILE).is_file():
+        rows = read_metrics(run)
         out["last_train"] = next((r for r in reversed(rows) if r["split"] == "train"), None)
         out["last_val"] = next((r for r in reversed(rows) if r["split"] == "val"), None)
     print(json.dumps(out, indent=2))
     return 0
+
+
+def run_verify(args, extra) -> int:
+    from ...runs.verify import print_verification
+
+    return print_verification(args.run)

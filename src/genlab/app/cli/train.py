@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError, GenlabError
+from ...errors import ConfigError
 from .arguments import key_values, parse_overrides, read_overrides_file, split_overrides
 
 FLAGS = ("batch_size", "lr", "precision", "device", "seed", "epochs")  # training settings with their own flag
@@ -41,6 +41,7 @@ def run(args, extra) -> int:
     from ... import create_model, load_dataset
     from ...data.registry import normalise_spec
     from ...registry import get_model_class
+    from ...runs import check_can_write_run
     from ...training import TrainConfig, Trainer, resume
 
     overrides: dict[str, Any] = read_overrides_file(args.config) if args.config else {}
@@ -70,14 +71,9 @@ def run(args, extra) -> int:
         torch.manual_seed(config.seed)  # the seed decides the initial weights too, not only the batches
         model = create_model(args.model, data=data, **model_over)
         out = Path(args.out or f"runs/{args.model}-{data.info.name.replace(':', '-').replace('/', '_')}")
-        if (out / "checkpoint").exists() and not args.overwrite:
-            raise GenlabError(f"run folder '{out}' already has a checkpoint; continue it with --resume {out}, "
-                              "choose another --out, or pass --overwrite")
-        if args.overwrite and out.exists():
-            import shutil
-
-            shutil.rmtree(out)
-        trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": spec, "options": options})
+        check_can_write_run(out, args.overwrite)  # the old run is replaced only when the new one starts
+        trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": spec, "options": options},
+                          overwrite=args.overwrite)
         print(f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
               f"for {trainer.total_steps} steps -> {out}", file=sys.stderr)
     summary = trainer.fit()
