@@ -7,6 +7,7 @@ from typing import Literal
 
 from ..config import Config
 from ..errors import ConfigError
+from .loggers import check_trackers
 
 
 @dataclasses.dataclass
@@ -37,6 +38,9 @@ class TrainConfig(Config):
     on_nonfinite: Literal["stop", "rollback"] = "stop"  # rollback: last checkpoint, half the lr
     features: str = ""  # feature network folder: each validation then logs the samples' class coverage
     progress: bool = True
+    track: list[str] = dataclasses.field(default_factory=list)  # tensorboard, mlflow (metrics.jsonl is always written)
+    mlflow_uri: str = ""  # MLflow tracking URI; "" = sqlite:///RUN/mlflow.db
+    mlflow_experiment: str = "genlab"  # MLflow experiment name (created if missing)
 
     @classmethod
     def for_model(cls, model, **overrides) -> "TrainConfig":
@@ -54,3 +58,4 @@ class TrainConfig(Config):
             raise ConfigError(f"betas must be two numbers, got {self.betas}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        check_trackers(self.track)

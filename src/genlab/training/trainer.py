@@ -27,13 +27,14 @@ from ..data.core import DataSet
 from ..data.modalities.tokens import decode_tokens  # noqa: F401  (its old import path)
 from ..data.sampler import BatchSampler
 from ..errors import CheckpointError, ConfigError, StorageError, TrainingDiverged
-from ..io import (WEIGHTS_FILE, atomic_write_bytes, load_state_file, read_config, replace_dir,
+from ..io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, load_state_file, read_config, replace_dir,
                   save_pretrained, storage_errors)
 from ..runs import run as runs
 from ..runs.run import RUN_FILE, STATE_FILE, load_run_data, read_run_file, resolve_checkpoint_dir  # noqa: F401 (old imports)
 from . import distributed
 from .config import TrainConfig
 from .ema import EMA
+from .loggers import JsonlLogger, Logger, open_trackers, require_backends
 from .plots import save_curve
 from .schedule import lr_factor
 
@@ -70,6 +71,11 @@ class Trainer:
         self.data_spec = data_spec or {"name": data.info.name, "options": {}}
         self.device = pick_device(self.config.device)
         self.is_main = distributed.is_main()
+        if self.config.track and self.out_dir is None:
+            raise ConfigError(f"tracking with {', '.join(self.config.track)} needs a run folder: give out_dir")
+        # metrics.jsonl always; TensorBoard / MLflow are opened by fit (rank 0 only)
+        self._jsonl = JsonlLogger(self.out_dir) if self.out_dir is not None and self.is_main else Logger()
+        self._trackers = Logger()
         torch.manual_seed(self.config.seed)
         random.seed(self.config.seed)
         np.random.seed(self.config.seed % 2**32)
@@ -164,13 +170,16 @@ class Trainer:
 
         ``until`` stops the loop early as a kill would (it writes nothing extra), which is how
         the tests check that a resumed run continues exactly. The run folder is locked while
-        this runs: a second trainer on it fails with :class:`~genlab.errors.RunLockedError`.
+        this runs: a second trainer on it fails with :class:`~genlab.errors.RunLockedError`. The
+        tracking back-ends of ``config.track`` are open for the call and closed at its end, also
+        on an error.
         """
         if self.out_dir is None or not self.is_main:
-            return self._fit(until)
+            return self._tracked_fit(until)
+        require_backends(self.config.track)  # a missing extra fails before run.json is written
         self._open_run()
         try:
-            return self._fit(until)
+            return self._tracked_fit(until)
         finally:
             self._lock.release()
 
@@ -193,7 +202,45 @@ class Trainer:
             self._lock.release()
             raise
 
+    def _tracked_fit(self, until: int | None) -> dict[str, Any]:
+        """:meth:`_fit` with the trackers open; the model goes to them when the run completes."""
+        self._trackers = self._open_trackers()
+        status = "FAILED"
+        try:
+            summary = self._fit(until)
+            if self.out_dir is not None and (self.step >= self.total_steps or summary["stopped_early"]):
+                self._log_model()
+            status = "FINISHED"
+            return summary
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            self._trackers.close(status)
+            self._trackers = Logger()
+
+    def _open_trackers(self) -> Logger:
+        """TensorBoard / MLflow as ``config.track`` asks (on rank 0), with the run's settings as parameters."""
+        c = self.config
+        if not (c.track and self.is_main):
+            return Logger()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        trackers = open_trackers(self.out_dir, c.track, start_step=self.step, mlflow_uri=c.mlflow_uri,
+                                 mlflow_experiment=c.mlflow_experiment)
+        trackers.log_params({"model": self.model.name, "data": self.data_spec["name"], "total_steps": self.total_steps,
+                             **{f"model.{k}": v for k, v in self.model.config.to_dict().items()},
+                             **{f"train.{k}": v for k, v in c.to_dict().items()}})
+        return trackers
+
+    def _log_model(self) -> None:
+        """Give the trackers the saved model (``best/``, else ``checkpoint/``) as artifacts."""
+        folder = self.out_dir / "best" if (self.out_dir / "best").is_dir() else self.out_dir / "checkpoint"
+        for name in (CONFIG_FILE, WEIGHTS_FILE):  # the saved model, not the optimizer state
+            if (folder / name).is_file():
+                self._trackers.log_artifact(folder / name, folder=folder.name)
+
     def _fit(self, until: int | None) -> dict[str, Any]:
+        """The training loop of :meth:`fit`."""
         from tqdm import tqdm
 
         c = self.config
@@ -325,8 +372,8 @@ class Trainer:
 
     def _log(self, row: dict[str, Any]) -> None:
         self.history.append(row)
-        if self.out_dir is not None and self.is_main:
-            runs.append_metrics(self.out_dir, row)
+        for logger in (self._jsonl, self._trackers):
+            logger.log_metrics(row, row["step"])
 
     @torch.no_grad()
     def write_samples(self) -> Path | None:
@@ -348,6 +395,7 @@ class Trainer:
             folder.mkdir(parents=True, exist_ok=True)
             path = info.modality.render(info, samples, folder / f"step-{self.step:06d}{info.modality.sample_suffix}")
         model.train(was_training)
+        self._trackers.log_artifact(path, step=self.step, folder="samples")
         return path
 
     def write_curve(self) -> Path:
@@ -524,7 +572,7 @@ def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None 
     model = load_model(folder).train()
     config = TrainConfig.from_dict(run["train"])
     allowed = {"progress", "device", "eval_every", "sample_every", "checkpoint_every", "log_every", "eval_batches",
-               "on_nonfinite"}
+               "on_nonfinite", "track"}
     for key in overrides or {}:
         if key not in allowed:
             raise ConfigError(f"'{key}' cannot change on resume (it would change the run); "

@@ -32,6 +32,7 @@ def add_parser(sub) -> None:
     t.add_argument("--out", help="run folder (default runs/MODEL-DATA)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    t.add_argument("--track", metavar="BACKENDS", help="also log to tensorboard, mlflow or both (comma-separated)")
     t.set_defaults(func=run)
 
 
@@ -49,6 +50,8 @@ def run(args, extra) -> int:
     for flag in FLAGS:
         if getattr(args, flag) is not None:
             overrides[flag] = getattr(args, flag)
+    if args.track is not None:  # "tensorboard,mlflow"; metrics.jsonl is always written
+        overrides["track"] = [name.strip() for name in args.track.split(",") if name.strip()]
     data_options = key_values(args.data_arg, "--data-arg")
     if args.resume:
         if args.model:
