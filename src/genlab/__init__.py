@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 from .compare import compare
 from .config import Config
-from .data import DataInfo, DataSet, list_datasets, load_dataset
+from .data import DataInfo, DataSet, list_datasets, list_modalities, load_dataset
 from .errors import CheckpointError, ConfigError, DataError, GenlabError, TrainingDiverged
 from .evaluation import evaluate
 from .io import load, save_pretrained
@@ -22,6 +22,6 @@ from .training import TrainConfig, Trainer, resume
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "DataInfo", "DataSet", "GenerativeModel",
     "GenlabError", "ModelConfig", "StepOutput", "TrainConfig", "Trainer", "TrainingDiverged", "__version__",
-    "compare", "create_model", "evaluate", "list_datasets", "list_models", "load", "load_dataset", "register_model",
+    "compare", "create_model", "evaluate", "list_datasets", "list_models", "list_modalities", "load", "load_dataset", "register_model",
     "resume", "save_pretrained",
 ]

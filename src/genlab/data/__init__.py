@@ -15,7 +15,7 @@ loaders (:func:`register_dataset`).
 from . import images  # noqa: F401  (registers the image data sets first, so they list first)
 from .conditions import ClassLabel, ConditionSpec
 from .core import DataInfo, DataSet, Split, default_data_root
-from .modalities import ImageSplit, Modality, TokenSplit, get_modality, register_modality
+from .modalities import ImageSplit, Modality, TokenSplit, get_modality, list_modalities, register_modality
 from .registry import dataset_options, list_datasets, load_dataset, register_dataset
 from .sampler import BatchSampler
 from .text import CharTokenizer
@@ -23,5 +23,5 @@ from .text import CharTokenizer
 __all__ = [
     "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec", "DataInfo", "DataSet", "ImageSplit", "Modality",
     "Split", "TokenSplit", "dataset_options", "default_data_root", "get_modality", "list_datasets", "load_dataset",
-    "register_dataset", "register_modality",
+    "list_modalities", "register_dataset", "register_modality",
 ]
