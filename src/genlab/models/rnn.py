@@ -137,6 +137,8 @@ class RNNLanguageModel(GenerativeModel):
             raise ConfigError(f"prompt must be [T0] or [{num_samples}, T0] token ids with T0 >= 1")
         if int(idx.max()) >= self.config.vocab_size or int(idx.min()) < 0:
             raise ConfigError(f"prompt token ids must be in [0, {self.config.vocab_size})")
+        if max_new_tokens < 0:
+            raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         if max_new_tokens <= 0:
             return idx.clone()
         logits, state = self(idx)  # [N, T0, V]: the whole prompt once

@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -165,8 +165,11 @@ class Trainer:
             self.ema.update(model)
         return metrics
 
-    def fit(self, until: int | None = None) -> dict[str, Any]:
+    def fit(self, until: int | None = None, on_start: Callable[[], None] | None = None) -> dict[str, Any]:
         """Train up to ``total_steps`` (or only up to step ``until``); returns metrics and timings.
+
+        ``on_start`` is called once the run folder is locked and ``run.json`` written, before the
+        first step (the command line announces the run there, so a refusal is its only output).
 
         ``until`` stops the loop early as a kill would (it writes nothing extra), which is how
         the tests check that a resumed run continues exactly. The run folder is locked while
@@ -175,10 +178,14 @@ class Trainer:
         on an error.
         """
         if self.out_dir is None or not self.is_main:
+            if on_start is not None:
+                on_start()
             return self._tracked_fit(until)
         require_backends(self.config.track)  # a missing extra fails before run.json is written
         self._open_run()
         try:
+            if on_start is not None:
+                on_start()
             return self._tracked_fit(until)
         finally:
             self._lock.release()
