@@ -134,8 +134,9 @@ def train_images(folder, *more):
 
 
 def edit_json(path: Path, edit) -> None:
+    """Apply ``edit`` (which changes the parsed JSON in place) to the file."""
     value = json.loads(path.read_text())
-    value = edit(value) or value
+    edit(value)
     path.write_text(json.dumps(value))
 
 
@@ -180,7 +181,7 @@ def test_mixed_sizes_with_a_tiny_image(bad, tmp_path):
 
 
 def test_image_channels_option_out_of_range(bad, tmp_path):
-    bad(*train_images(image_folder(tmp_path), "--data-arg", "channels=2"), needles=["channels", "1 or 3"])
+    bad(*train_images(image_folder(tmp_path), "--data-arg", "channels=2"), needles=["channels", "1 (grey) or 3", "--data-arg channels="])
 
 
 def test_image_size_zero(bad, tmp_path):
@@ -448,6 +449,21 @@ def test_bad_sequence_sample_argument(bad, gpt_run, case):
     bad("sample", gpt_run, "--num", "1", *extra, needles=needles)
 
 
+@pytest.mark.parametrize("command", ["sample", "eval"])
+def test_misspelt_device(bad, vae_run, tmp_path, command):
+    bad(command, vae_run, "--device", "tpu", needles=["unknown device 'tpu'", "cpu"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_device_without_cuda(bad, vae_run, tmp_path):
+    bad("sample", vae_run, "--device", "cuda", "--num", "2", "--out", tmp_path / "s.png",
+        needles=["CUDA is not available", "--device cpu"])
+
+
+def test_compare_on_a_misspelt_device(bad, vae_run, tmp_path):
+    bad("compare", vae_run, "--out", tmp_path / "report", "--device", "tpu", needles=["unknown device 'tpu'"])
+
+
 def test_prompt_to_an_image_model(bad, vae_run):
     bad("sample", vae_run, "--prompt", "hello", "--num", "2", needles=["prompt", "it takes"])
 
@@ -509,6 +525,7 @@ def test_compare_num_samples_zero(bad, vae_run, tmp_path):
 
 # ---- run folders ----------------------------------------------------------------------------------------------
 def test_resume_with_steps_below_the_current_step(bad, vae_run, tmp_path):
+    # "--progress false" after RUN: argparse must not take "false" for MODEL (it used to)
     run = copy_run(vae_run, tmp_path)
     bad("train", "--resume", run, "--steps", "2", "--progress", "false", needles=["--steps 2", "below", "at least 4"])
 
@@ -717,6 +734,25 @@ def test_config_json_of_an_unknown_model(bad, vae_run, tmp_path):
     run = copy_run(vae_run, tmp_path)
     edit_json(run / "best" / "config.json", lambda c: c.update(model="vea"))
     bad("sample", run, "--num", "2", "--out", tmp_path / "s.png", needles=["vea"])
+
+
+def test_config_json_that_is_not_text(bad, vae_run, tmp_path):
+    run = copy_run(vae_run, tmp_path)
+    (run / "best" / "config.json").write_bytes(bytes(range(128, 256)))
+    bad("sample", run, "--num", "2", "--out", tmp_path / "s.png", needles=["config.json", "restore"])
+
+
+def test_run_json_without_its_model(bad, vae_run, tmp_path):
+    run = copy_run(vae_run, tmp_path)
+    edit_json(run / "run.json", lambda r: r.pop("model"))
+    bad("train", "--resume", run, needles=["run.json", "no 'model'", "restore"])
+
+
+def test_metrics_with_a_damaged_middle_line(bad, vae_run, tmp_path):
+    run = copy_run(vae_run, tmp_path)
+    lines = (run / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (run / "metrics.jsonl").write_text(lines[0] + "{torn\n" + "".join(lines[1:]))
+    bad("train", "--resume", run, "--steps", "6", needles=["line 2", "metrics.jsonl", "delete that line"])
 
 
 def test_weights_file_missing(bad, vae_run, tmp_path):

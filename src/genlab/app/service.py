@@ -28,9 +28,11 @@ def load_model(run: str | Path, weights: str = "best", device: str | None = None
 
     ``weights`` is ``best`` (the best on validation, falling back to the last checkpoint) or ``last``."""
     from ..io import load
+    from ..training.trainer import pick_device
 
+    where = pick_device(device or "cpu")  # a misspelt or absent device is refused before any loading
     folder = resolve_weights(run, weights)
-    return load(folder, map_location=device or "cpu"), folder
+    return load(folder, map_location=where), folder
 
 
 def run_data(run: str | Path, model=None, data_name: str | None = None, data_root: str | None = None,

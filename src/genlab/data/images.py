@@ -146,7 +146,7 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     if channels is None:
         channels = 1 if all(im.mode in ("L", "1", "I;16", "I") for im in pictures) else 3
     if channels not in (1, 3):
-        raise DataError(f"channels must be 1 or 3, got {channels}")
+        raise DataError(f"channels must be 1 (grey) or 3 (RGB), got {channels}; e.g. --data-arg channels=3")
     arrays = [_resize_crop(im.convert("L" if channels == 1 else "RGB"), size) for im in pictures]
     images = torch.from_numpy(np.stack(arrays))
     images = images.unsqueeze(1) if channels == 1 else images.permute(0, 3, 1, 2).contiguous()

@@ -41,7 +41,7 @@ class RNNConfig(ModelConfig):
         if min(self.vocab_size, self.block_size, self.embedding_dim, self.hidden_size, self.num_layers) < 1:
             raise ConfigError("vocab_size, block_size, embedding_dim, hidden_size and num_layers must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}; e.g. --set dropout=0.1")
         if self.tie_weights and self.embedding_dim != self.hidden_size:
             raise ConfigError(f"tie_weights needs embedding_dim ({self.embedding_dim}) == hidden_size "
                               f"({self.hidden_size}); set tie_weights=false or make them equal")

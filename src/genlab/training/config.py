@@ -65,7 +65,7 @@ class TrainConfig(Config):
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}; 0 turns the EMA off")
         if len(self.betas) != 2:
-            raise ConfigError(f"betas must be two numbers, got {self.betas}")
+            raise ConfigError(f"betas must be two numbers, got {self.betas}; e.g. --set betas=[0.9,0.999]")
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise ConfigError(f"betas must both be in [0, 1), got {self.betas}; e.g. --set betas=[0.9,0.999]")
         if not (math.isfinite(self.lr) and self.lr > 0):
