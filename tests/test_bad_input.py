@@ -431,8 +431,9 @@ def test_sample_weights_unknown(bad, vae_run):
 
 SEQUENCE_ARGS = {
     # --temperature 0 is greedy decoding (documented and tested in test_cli), not a mistake
-    "max-new-tokens-negative": (["--max-new-tokens", "-1"], ["--max-new-tokens", "at least 1"]),
-    "max-new-tokens-zero": (["--max-new-tokens", "0"], ["--max-new-tokens", "at least 1"]),
+    "max-new-tokens-negative": (["--max-new-tokens", "-1"], ["--max-new-tokens", "between 1 and"]),
+    "max-new-tokens-zero": (["--max-new-tokens", "0"], ["--max-new-tokens", "between 1 and"]),
+    "max-new-tokens-huge": (["--max-new-tokens", "2000000000"], ["--max-new-tokens", "between 1 and 1,000,000"]),
     "temperature-negative": (["--temperature", "-0.5"], ["--temperature", ">= 0", "most likely"]),
     "temperature-nan": (["--temperature", "nan"], ["--temperature", "finite"]),
     "temperature-inf": (["--temperature", "inf"], ["--temperature", "finite"]),
@@ -489,7 +490,8 @@ def test_reserved_sample_arg(bad, vae_run):
 EVAL_ARGS = {
     "num-samples-negative": (["--metrics", "all", "--num-samples", "-5"], ["--num-samples", "between 1"]),
     "num-samples-zero": (["--metrics", "all", "--num-samples", "0"], ["--num-samples", "between 1"]),
-    "iw-samples-zero": (["--iw-samples", "0"], ["--iw-samples", "at least 1"]),
+    "iw-samples-zero": (["--iw-samples", "0"], ["--iw-samples", "between 1 and"]),
+    "iw-samples-huge": (["--iw-samples", "100000000"], ["--iw-samples", "between 1 and 100,000"]),
     "max-examples-zero": (["--max-examples", "0"], ["--max-examples", "at least 1"]),
     "unknown-split": (["--split", "train"], ["--split", "train"]),
     "unknown-metric": (["--metrics", "fidd"], ["fidd", "fid"]),

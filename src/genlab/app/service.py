@@ -19,6 +19,8 @@ from ..runs import RUN_FILE, check_data_matches, is_run_folder, load_run_data, r
 __all__ = ["check_data_matches", "resolve_weights"]  # re-exported: the service is where callers find them
 
 MAX_SAMPLES = 100_000  # one request; beyond this a mistake is likelier than a wish
+MAX_NEW_TOKENS = 1_000_000  # tokens one text sample may generate (likewise)
+MAX_IW_SAMPLES = 100_000  # importance samples per example for a bound (K = 1000 is the protocol's)
 RESERVED_SAMPLE_ARGS = ("num_samples", "condition", "generator")  # given by name, not as sample arguments
 
 
@@ -133,7 +135,7 @@ def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int |
     """The NLL of ``model`` on ``split`` (default test, else val), exact or bound, in the modality's units."""
     from ..evaluation import evaluate
 
-    check_count("the number of importance samples", iw_samples)
+    check_count("the number of importance samples", iw_samples, 1, MAX_IW_SAMPLES)
     check_count("the number of examples", max_examples)
     if model.likelihood == "none":
         raise ConfigError(f"model '{model.name}' has no likelihood; judge it by its samples (--metrics all)")

@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
 def check_sequence_flags(args) -> None:
     """Refuse a sequence-model flag no generation can use (``--max-new-tokens 0``, ``--top-p 2``...)."""
     service.check_count("--num", args.num, 1, service.MAX_SAMPLES)
-    service.check_count("--max-new-tokens", args.max_new_tokens)
+    service.check_count("--max-new-tokens", args.max_new_tokens, 1, service.MAX_NEW_TOKENS)
     service.check_count("--top-k", args.top_k)
     if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
         raise ConfigError(f"--temperature must be a finite number >= 0 (0 picks the most likely token), "
