@@ -181,7 +181,8 @@ def test_mixed_sizes_with_a_tiny_image(bad, tmp_path):
 
 
 def test_image_channels_option_out_of_range(bad, tmp_path):
-    bad(*train_images(image_folder(tmp_path), "--data-arg", "channels=2"), needles=["channels", "1 (grey) or 3", "--data-arg channels="])
+    bad(*train_images(image_folder(tmp_path), "--data-arg", "channels=2"),
+        needles=["channels", "1 (grey) or 3", "--data-arg channels="])
 
 
 def test_image_size_zero(bad, tmp_path):
