@@ -189,7 +189,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except Exception as e:  # both parsers raise their own error types
-        raise ConfigError(f"config file '{path}' could not be parsed: {e}") from e
+        raise ConfigError(f"config file '{path}' could not be parsed ({e}); fix its syntax") from e
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -146,7 +146,8 @@ def read_weights_header(path: Path) -> dict[str, tuple[int, ...]]:
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
             metadata = f.metadata()
     except Exception as e:  # safetensors raises several error types for damaged files
-        raise CheckpointError(f"weights file {path} is damaged or not a safetensors file: {e}") from e
+        raise CheckpointError(f"weights file {path} is damaged or not a safetensors file ({e}); restore it from a copy "
+                              "or use another checkpoint") from e
     for key, source in _parse_aliases(metadata, set(shapes), path).items():
         shapes[key] = shapes[source]
     return {_strip_prefixes(k): v for k, v in shapes.items()}
@@ -177,7 +178,8 @@ def load_state_file(path: Path, sha256: str | None = None) -> dict[str, torch.Te
         # the header: an 8-byte little-endian length, then that many bytes of JSON
         metadata = json.loads(data[8: 8 + int.from_bytes(data[:8], "little")]).get("__metadata__")
     except Exception as e:  # safetensors raises several error types for damaged files
-        raise CheckpointError(f"weights file {path} is damaged or not a safetensors file: {e}") from e
+        raise CheckpointError(f"weights file {path} is damaged or not a safetensors file ({e}); restore it from a copy "
+                              "or use another checkpoint") from e
     for key, source in _parse_aliases(metadata, set(state), path).items():
         state[key] = state[source]
     return {_strip_prefixes(k): v for k, v in state.items()}
@@ -225,8 +227,9 @@ def read_config(path: Path) -> dict[str, Any]:
     """The checked ``config.json`` of the saved-model folder ``path``."""
     try:
         meta = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path / CONFIG_FILE} cannot be read as JSON: {e}") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path / CONFIG_FILE} cannot be read as JSON ({e}); restore it from a copy or save the "
+                              "model again") from e
     if not isinstance(meta, dict) or not all(key in meta for key in ("model", "config", "data")):
         raise CheckpointError(f"{path / CONFIG_FILE} is not a genlab model config (no 'model', 'config' and 'data'): "
                               "the folder holds another tool's model; give a folder saved by genlab")

@@ -19,6 +19,8 @@ from ..runs import RUN_FILE, check_data_matches, is_run_folder, load_run_data, r
 __all__ = ["check_data_matches", "resolve_weights"]  # re-exported: the service is where callers find them
 
 MAX_SAMPLES = 100_000  # one request; beyond this a mistake is likelier than a wish
+MAX_NEW_TOKENS = 1_000_000  # tokens one text sample may generate (likewise)
+MAX_IW_SAMPLES = 100_000  # importance samples per example for a bound (K = 1000 is the protocol's)
 RESERVED_SAMPLE_ARGS = ("num_samples", "condition", "generator")  # given by name, not as sample arguments
 
 
@@ -28,9 +30,11 @@ def load_model(run: str | Path, weights: str = "best", device: str | None = None
 
     ``weights`` is ``best`` (the best on validation, falling back to the last checkpoint) or ``last``."""
     from ..io import load
+    from ..training.trainer import pick_device
 
+    where = pick_device(device or "cpu")  # a misspelt or absent device is refused before any loading
     folder = resolve_weights(run, weights)
-    return load(folder, map_location=device or "cpu"), folder
+    return load(folder, map_location=where), folder
 
 
 def run_data(run: str | Path, model=None, data_name: str | None = None, data_root: str | None = None,
@@ -131,7 +135,7 @@ def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int |
     """The NLL of ``model`` on ``split`` (default test, else val), exact or bound, in the modality's units."""
     from ..evaluation import evaluate
 
-    check_count("the number of importance samples", iw_samples)
+    check_count("the number of importance samples", iw_samples, 1, MAX_IW_SAMPLES)
     check_count("the number of examples", max_examples)
     if model.likelihood == "none":
         raise ConfigError(f"model '{model.name}' has no likelihood; judge it by its samples (--metrics all)")

@@ -36,6 +36,10 @@ def load_digits() -> DataSet:
     )
 
 
+def _idx_fix(path: Path) -> str:
+    return f"delete it and download it again with `genlab data download {path.parent.name}`"
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (gzip-compressed or not) into a numpy array."""
     opener = gzip.open if path.suffix == ".gz" else open
@@ -43,15 +47,15 @@ def read_idx(path: Path) -> np.ndarray:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as e:
-        raise DataError(f"cannot read IDX file {path}: {e}") from e
+        raise DataError(f"cannot read IDX file {path} ({e}); {_idx_fix(path)}") from e
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+        raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number); {_idx_fix(path)}")
     ndim = data[3]
     dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     start = 4 + 4 * ndim
     expected = int(np.prod(dims))
     if len(data) - start != expected:
-        raise DataError(f"{path} is truncated: {len(data) - start} bytes of data for shape {dims}")
+        raise DataError(f"{path} is truncated: {len(data) - start} bytes of data for shape {dims}; {_idx_fix(path)}")
     return np.frombuffer(data, dtype=np.uint8, offset=start).reshape(dims)
 
 
@@ -98,6 +102,7 @@ def load_fashion_mnist(root: Path, val_size: int = 5000) -> DataSet:
     return load_idx_dataset("fashion-mnist", root, val_size=val_size)
 
 
+MAX_UPSCALE = 4  # an image whose shorter side is enlarged more than this to reach `size` is refused
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
@@ -106,12 +111,15 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     """A folder of PNG/JPEG images, each resized (shorter side) and centre-cropped to ``size``.
 
     Images in sub-folders get the sub-folder as their class label. ``channels`` is 1 (grey)
-    or 3 (RGB); by default 1 if every image is grey, else 3. The files are split 80/10/10
-    into train/val/test by a fixed-seed shuffle.
+    or 3 (RGB); by default 1 if every image is grey, else 3. An image whose shorter side would be
+    enlarged more than ``MAX_UPSCALE`` times (a 1-pixel image, a thin strip) is refused. The files
+    are split 80/10/10 into train/val/test by a fixed-seed shuffle.
     """
     from PIL import Image, UnidentifiedImageError
 
     folder = Path(path)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise DataError(f"size must be a whole number of pixels, at least 1, got {size!r}; e.g. --data-arg size=32")
     if folder.is_file():
         raise DataError(f"'{folder}' is a file, not a folder; images:PATH takes a folder of PNG/JPEG images")
     if not folder.is_dir():
@@ -131,10 +139,14 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
             bad.append(f"{p} ({e})")
     if bad:
         raise DataError(f"{len(bad)} image file(s) could not be read; fix or remove them: " + "; ".join(bad[:5]))
+    tiny = [f"{p} ({im.size[0]}x{im.size[1]})" for p, im in zip(files, pictures) if min(im.size) * MAX_UPSCALE < size]
+    if tiny:
+        raise DataError(f"{len(tiny)} image(s) too small for size {size} (they would be enlarged more than "
+                        f"{MAX_UPSCALE}x): " + "; ".join(tiny[:5]) + "; remove them or pass a smaller --data-arg size=N")
     if channels is None:
         channels = 1 if all(im.mode in ("L", "1", "I;16", "I") for im in pictures) else 3
     if channels not in (1, 3):
-        raise DataError(f"channels must be 1 or 3, got {channels}")
+        raise DataError(f"channels must be 1 (grey) or 3 (RGB), got {channels}; e.g. --data-arg channels=3")
     arrays = [_resize_crop(im.convert("L" if channels == 1 else "RGB"), size) for im in pictures]
     images = torch.from_numpy(np.stack(arrays))
     images = images.unsqueeze(1) if channels == 1 else images.permute(0, 3, 1, 2).contiguous()

@@ -46,7 +46,7 @@ class CharTokenizer:
             i = self.index.get(ch, unk)
             if i is None or (strict and ch not in self.index):
                 raise DataError(f"character {ch!r} at position {pos} is not in the model's vocabulary "
-                                f"of {len(self.vocab)} characters")
+                                f"of {len(self.vocab)} characters; use only characters of the text it was trained on")
             ids.append(i)
         return torch.tensor(ids, dtype=torch.long)
 

@@ -69,6 +69,8 @@ class DDPMConfig(ImageModelConfig):
             raise ConfigError(f"channels must be positive widths, got {self.channels}")
         if not 0.0 <= self.cond_drop_prob < 1.0:
             raise ConfigError(f"cond_drop_prob must be in [0, 1), got {self.cond_drop_prob}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}; e.g. --set dropout=0.1")
 
 
 @register_model("ddpm")

@@ -31,10 +31,12 @@ class GPTConfig(ModelConfig):
     bias: bool = False  # biases in linear layers and layer norms
 
     def validate(self) -> None:
+        if min(self.vocab_size, self.block_size, self.n_layer, self.n_head, self.n_embd) < 1:
+            raise ConfigError("vocab_size, block_size, n_layer, n_head and n_embd must be >= 1")
         if self.n_embd % self.n_head:
             raise ConfigError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if min(self.vocab_size, self.block_size, self.n_layer, self.n_head) < 1:
-            raise ConfigError("vocab_size, block_size, n_layer and n_head must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}; e.g. --set dropout=0.1")
 
 
 @register_model("gpt")
@@ -128,6 +130,8 @@ class GPT(GenerativeModel):
             raise ConfigError(f"prompt must be [T0] or [{num_samples}, T0] token ids with T0 >= 1")
         if int(idx.max()) >= self.config.vocab_size or int(idx.min()) < 0:
             raise ConfigError(f"prompt token ids must be in [0, {self.config.vocab_size})")
+        if max_new_tokens < 0:
+            raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         block = self.config.block_size
         caches: list[dict] | None = None
         for _ in range(max_new_tokens):

@@ -41,7 +41,7 @@ class RNNConfig(ModelConfig):
         if min(self.vocab_size, self.block_size, self.embedding_dim, self.hidden_size, self.num_layers) < 1:
             raise ConfigError("vocab_size, block_size, embedding_dim, hidden_size and num_layers must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}; e.g. --set dropout=0.1")
         if self.tie_weights and self.embedding_dim != self.hidden_size:
             raise ConfigError(f"tie_weights needs embedding_dim ({self.embedding_dim}) == hidden_size "
                               f"({self.hidden_size}); set tie_weights=false or make them equal")
@@ -137,6 +137,8 @@ class RNNLanguageModel(GenerativeModel):
             raise ConfigError(f"prompt must be [T0] or [{num_samples}, T0] token ids with T0 >= 1")
         if int(idx.max()) >= self.config.vocab_size or int(idx.min()) < 0:
             raise ConfigError(f"prompt token ids must be in [0, {self.config.vocab_size})")
+        if max_new_tokens < 0:
+            raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         if max_new_tokens <= 0:
             return idx.clone()
         logits, state = self(idx)  # [N, T0, V]: the whole prompt once

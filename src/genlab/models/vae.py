@@ -41,6 +41,14 @@ class VAEConfig(ImageModelConfig):
         super().validate()
         if self.latent_dim < 1 or self.iw_samples < 1:
             raise ConfigError("latent_dim and iw_samples must be >= 1")
+        for key in ("hidden", "conv_channels"):
+            widths = getattr(self, key)
+            if not widths or min(widths) < 1:
+                raise ConfigError(f"{key} must be a list of widths >= 1, got {widths}; e.g. --set {key}=[64,64]")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}; e.g. --set dropout=0.1")
+        if not (math.isfinite(self.beta) and self.beta >= 0):
+            raise ConfigError(f"beta (the KL weight) must be a finite number >= 0, got {self.beta}")
 
 
 @register_model("vae")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..errors import ConfigError
@@ -10,8 +12,8 @@ from ..errors import ConfigError
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """One token id per row ``[B, 1]`` from logits ``[B, V]`` with temperature, top-k and top-p."""
-    if temperature < 0:
-        raise ConfigError(f"temperature must be >= 0, got {temperature}")
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise ConfigError(f"temperature must be a finite number >= 0 (0 picks the most likely token), got {temperature}")
     if temperature == 0:
         return logits.argmax(-1, keepdim=True)
     logits = logits / temperature

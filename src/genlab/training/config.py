@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from typing import Literal
 
 from ..config import Config
 from ..errors import ConfigError
 from .loggers import check_trackers
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 @dataclasses.dataclass
@@ -48,14 +52,40 @@ class TrainConfig(Config):
         return cls().replace(**{**getattr(model, "train_defaults", {}), **overrides})
 
     def validate(self) -> None:
+        """Refuse settings no run can use (a zero batch, a NaN learning rate...), naming the key."""
+        if not math.isfinite(self.epochs) or self.epochs < 0:
+            raise ConfigError(f"epochs must be a finite number >= 0 (0 = use steps), got {self.epochs}; "
+                              "set --epochs N or leave it out")
         if self.steps < 1 and self.epochs <= 0:
             raise ConfigError("steps must be >= 1 (or set epochs > 0)")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ConfigError("batch_size and grad_accum must be >= 1")
+        for key in ("batch_size", "grad_accum", "log_every", "num_samples"):
+            _at_least(key, getattr(self, key), 1)
+        for key in ("warmup_steps", "eval_every", "eval_batches", "sample_every", "checkpoint_every", "early_stopping"):
+            _at_least(key, getattr(self, key), 0, "0 turns it off")
         if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}; 0 turns the EMA off")
         if len(self.betas) != 2:
-            raise ConfigError(f"betas must be two numbers, got {self.betas}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
+            raise ConfigError(f"betas must be two numbers, got {self.betas}; e.g. --set betas=[0.9,0.999]")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"betas must both be in [0, 1), got {self.betas}; e.g. --set betas=[0.9,0.999]")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be > 0 and finite, got {self.lr}; e.g. --lr 1e-3")
+        if not (math.isfinite(self.eps) and self.eps > 0):
+            raise ConfigError(f"eps must be > 0 and finite, got {self.eps}; e.g. --set eps=1e-8")
+        for key, off in (("weight_decay", "0 turns it off"), ("grad_clip", "0 turns clipping off")):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{key} must be a finite number >= 0 ({off}), got {value}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"min_lr_ratio must be between 0 and 1 (the cosine ends at lr * min_lr_ratio), "
+                              f"got {self.min_lr_ratio}")
+        if not DEVICE_PATTERN.fullmatch(self.device):
+            raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got '{self.device}'")
         check_trackers(self.track)
+
+
+def _at_least(key: str, value: int, low: int, note: str = "") -> None:
+    """Refuse an integer setting below ``low`` with a one-line error naming it."""
+    if value < low:
+        hint = f" ({note})" if note else ""
+        raise ConfigError(f"{key} must be >= {low}{hint}, got {value}; set --set {key}=N with N >= {low}")

@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -42,11 +42,21 @@ EVAL_SEED = 1234  # validation and sampling run on their own RNG stream
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device ``name`` names (``auto`` = a GPU if there is one); a one-line error for a
+    device that is misspelt or not on this machine."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' was asked for but CUDA is not available; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device '{name}' was asked for but this machine has {torch.cuda.device_count()} GPU(s); "
+                          "use cuda:0 or --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device '{name}' was asked for but MPS is not available; use --device cpu")
     return device
 
 
@@ -165,8 +175,11 @@ class Trainer:
             self.ema.update(model)
         return metrics
 
-    def fit(self, until: int | None = None) -> dict[str, Any]:
+    def fit(self, until: int | None = None, on_start: Callable[[], None] | None = None) -> dict[str, Any]:
         """Train up to ``total_steps`` (or only up to step ``until``); returns metrics and timings.
+
+        ``on_start`` is called once the run folder is locked and ``run.json`` written, before the
+        first step (the command line announces the run there, so a refusal is its only output).
 
         ``until`` stops the loop early as a kill would (it writes nothing extra), which is how
         the tests check that a resumed run continues exactly. The run folder is locked while
@@ -175,10 +188,14 @@ class Trainer:
         on an error.
         """
         if self.out_dir is None or not self.is_main:
+            if on_start is not None:
+                on_start()
             return self._tracked_fit(until)
         require_backends(self.config.track)  # a missing extra fails before run.json is written
         self._open_run()
         try:
+            if on_start is not None:
+                on_start()
             return self._tracked_fit(until)
         finally:
             self._lock.release()

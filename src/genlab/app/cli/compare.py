@@ -25,10 +25,12 @@ def add_parser(sub) -> None:
 def run(args, extra) -> int:
     from ...compare import compare_runs
     from ...runs import load_run_data
+    from ...training.trainer import pick_device
 
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     service.check_count("--num-samples", args.num_samples, 1, service.MAX_SAMPLES)
+    pick_device(args.device or "cpu")  # a misspelt device fails before any run is loaded
     for run_dir in args.runs:
         service.require_run_folder(run_dir)
     data = load_run_data(args.runs[0], args.data_root)

@@ -63,7 +63,7 @@ def run(args, extra) -> int:
     if sample_args and not metrics:
         raise ConfigError("--sample-arg sets how the metrics' samples are drawn; give --metrics too")
     service.check_count("--num-samples", args.num_samples, 1, service.MAX_SAMPLES)
-    service.check_count("--iw-samples", args.iw_samples)
+    service.check_count("--iw-samples", args.iw_samples, 1, service.MAX_IW_SAMPLES)
     service.check_count("--max-examples", args.max_examples)
     model, folder = service.load_model(args.run, args.weights, args.device)
     data = service.run_data(args.run, model, args.data, args.data_root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ...errors import ConfigError
@@ -34,9 +35,22 @@ def add_parser(sub) -> None:
     s.set_defaults(func=run)
 
 
+def check_sequence_flags(args) -> None:
+    """Refuse a sequence-model flag no generation can use (``--max-new-tokens 0``, ``--top-p 2``...)."""
+    service.check_count("--num", args.num, 1, service.MAX_SAMPLES)
+    service.check_count("--max-new-tokens", args.max_new_tokens, 1, service.MAX_NEW_TOKENS)
+    service.check_count("--top-k", args.top_k)
+    if args.temperature is not None and not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise ConfigError(f"--temperature must be a finite number >= 0 (0 picks the most likely token), "
+                          f"got {args.temperature}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise ConfigError(f"--top-p must be in (0, 1] (the probability mass kept), got {args.top_p}")
+
+
 def run(args, extra) -> int:
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    check_sequence_flags(args)  # before the model loads
     model, folder = service.load_model(args.run, args.weights, args.device)
     sample_args = parse_sample_args(args.sample_arg)
     for flag in SEQUENCE_FLAGS:

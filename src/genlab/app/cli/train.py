@@ -36,6 +36,22 @@ def add_parser(sub) -> None:
     t.set_defaults(func=run)
 
 
+def reclaim_option_value(args, extra: list[str], argv: list[str]) -> None:
+    """Give an unknown ``--key value`` its value back when argparse took the value for MODEL.
+
+    argparse fills the optional MODEL with the first bare word, so in ``genlab train --resume RUN
+    --progress false`` it takes ``false`` and leaves ``--progress`` without a value."""
+    if args.model is None:
+        return
+    for i, token in enumerate(argv[:-1]):
+        if token.startswith("--") and "=" not in token and token in extra and argv[i + 1] == args.model:
+            at = extra.index(token)
+            if at + 1 >= len(extra) or extra[at + 1].startswith("--"):
+                extra.insert(at + 1, args.model)
+                args.model = None
+            return
+
+
 def run(args, extra) -> int:
     import torch
 
@@ -59,7 +75,7 @@ def run(args, extra) -> int:
         if data_options:
             raise ConfigError("--data-arg cannot change on resume: the run keeps the data it was started on")
         trainer = resume(args.resume, steps=args.steps, data_root=args.data_root, overrides=overrides)
-        print(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}", file=sys.stderr)
+        message = f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}"
     else:
         if not args.model:
             raise ConfigError("name a model to train (see `genlab list`) or give --resume DIR")
@@ -77,9 +93,9 @@ def run(args, extra) -> int:
         check_can_write_run(out, args.overwrite)  # the old run is replaced only when the new one starts
         trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": spec, "options": options},
                           overwrite=args.overwrite)
-        print(f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
-              f"for {trainer.total_steps} steps -> {out}", file=sys.stderr)
-    summary = trainer.fit()
+        message = (f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
+                   f"for {trainer.total_steps} steps -> {out}")
+    summary = trainer.fit(on_start=lambda: print(message, file=sys.stderr))  # once the run folder is set up
     report = {"run": str(trainer.out_dir), "steps": summary["steps"], "wall_s": round(summary["wall_s"], 2)}
     if "loss" in summary.get("val", {}):
         report["val_loss"] = summary["val"]["loss"]

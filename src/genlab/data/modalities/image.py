@@ -70,12 +70,21 @@ def image_grid(images: torch.Tensor, levels: int, nrow: int | None = None, pad: 
 
 
 def save_image_grid(images: torch.Tensor, levels: int, path: str | Path, nrow: int | None = None) -> Path:
-    """Write :func:`image_grid` of ``images`` to a PNG file."""
+    """Write :func:`image_grid` of ``images`` to a PNG file (or the format of the suffix), atomically:
+    a full disk leaves the old file as it was and raises :class:`~genlab.errors.StorageError`."""
+    import io
+
     from PIL import Image
 
+    from ...io import atomic_write_bytes, storage_errors
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_grid(images, levels, nrow)).save(path)
+    with storage_errors(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    Image.fromarray(image_grid(images, levels, nrow)).save(buffer, format=Image.registered_extensions().get(
+        path.suffix.lower(), "PNG"))
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
