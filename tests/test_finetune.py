@@ -187,6 +187,9 @@ def test_cli_finetune_image_shape_must_match(vae_source, tmp_path):
                              "--out", tmp_path / "never")
     assert_one_line_error(code, out, err, "does not fit the model", "levels 17 vs 256", "classes 10 vs 0")
     # the same form of data fits: digits again, as a new run
+    # conditioning on the labels widens the decoder: a shape change too
+    assert_one_line_error(*run_cli("train", "--init-from", vae_source, "--set", "conditional=true", "--out",
+                                   tmp_path / "never"), "conditional would change the shape of")
     code, _, err = run_cli("train", "vae", "--init-from", vae_source, "--data", "digits", "--steps", "1",
                            "--batch-size", "8", "--out", tmp_path / "ft", "--set", "progress=false")
     assert code == 0, err

@@ -347,12 +347,13 @@ def load_for_finetuning(source: str | os.PathLike, data, weights: str = "best", 
     config = trained.config.replace(**overrides)
     with torch.device("meta"):
         shapes = {k: tuple(v.shape) for k, v in cls(config, data.info).state_dict().items()}
-    for key, tensor in trained.state_dict().items():
-        if shapes.get(key) != tuple(tensor.shape):
+    old = {k: tuple(v.shape) for k, v in trained.state_dict().items()}
+    for key in sorted(set(old) | set(shapes), key=lambda k: (k not in old, k)):
+        if shapes.get(key) != old.get(key):
             changed = [k for k in overrides if getattr(config, k) != getattr(trained.config, k)]
-            now = "missing" if key not in shapes else list(shapes[key])
+            was, now = (list(d[key]) if key in d else "absent" for d in (old, shapes))
             raise ConfigError(f"the setting(s) {', '.join(changed)} would change the shape of '{key}' "
-                              f"({list(tensor.shape)} -> {now}); fine-tuning keeps the trained model's shapes: drop "
+                              f"({was} -> {now}); fine-tuning keeps the trained model's shapes: drop "
                               "them (training settings such as lr, steps, batch_size may change)")
     model = cls(config, data.info)
     model.load_state_dict(trained.state_dict(), strict=True)
