@@ -99,7 +99,7 @@ def test_characters_outside_the_vocabulary_are_named(text_data, corpora):
         genlab.load_dataset(f"text:{corpora['foreign']}", tokenizer=text_data.tokenizer)
     message = str(info.value)
     assert "\n" not in message and "foreign.txt" in message
-    assert "6 character(s)" in message and "'&', '2', '4', ':', 'Z', ..." in message and "remove or replace" in message
+    assert "6 character(s)" in message and "'Z', '&', 'é', ':', '4', ..." in message and "remove or replace" in message
 
 
 def test_a_tokenizer_for_image_data_is_refused(text_data):

@@ -57,9 +57,10 @@ class CharTokenizer:
     def check_covers(self, text: str, what: str) -> None:
         """Refuse ``text`` (described as ``what``) if it holds characters this vocabulary lacks.
 
-        The message names the first few missing characters, repr'd, and how many there are.
+        The message names the first few missing characters (in the order they first appear), repr'd,
+        and how many there are.
         """
-        missing = sorted(set(text) - set(self.index))
+        missing = [c for c in dict.fromkeys(text) if c not in self.index]
         if missing:
             shown = ", ".join(repr(c) for c in missing[:MAX_SHOWN]) + (", ..." if len(missing) > MAX_SHOWN else "")
             raise DataError(f"{what} has {len(missing)} character(s) the model's vocabulary of {len(self.vocab)} "
