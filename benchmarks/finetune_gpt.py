@@ -128,8 +128,8 @@ def section(row: dict, args) -> str:
         f"small corpus: the first {c['chars']:,} characters ({c['lines_used']} lines) of Multi30k's English training "
         f"captions, after dropping the {c['lines_dropped_for_characters']} of its {c['lines_total']:,} lines with "
         "characters outside Tiny Shakespeare's vocabulary; 90% train, 10% validation "
-        f"({row['val_chars']:,} predicted characters). Fine-tuning (`genlab train --init-from`) and training from "
-        f"scratch use the same settings: {row['steps']} steps at 1e-3 after 20 warm-up steps, validation every "
+        f"({row['val_chars']:,} predicted characters). Fine-tuning (`genlab.load_for_finetuning`, what `genlab train "
+        f"--init-from` does) and training from scratch use the same settings: {row['steps']} steps at 1e-3 after 20 warm-up steps, validation every "
         f"{args.eval_every} steps; both read the corpus with Tiny Shakespeare's vocabulary. Multi30k is distributed "
         "for research use by its authors; Tiny Shakespeare is public domain.",
         "",
@@ -138,6 +138,9 @@ def section(row: dict, args) -> str:
         f"| pre-trained only (zero-shot) | {row['zero_shot_val']:.3f} | - | {row['pretrain']['wall_s']} (pre-training) |",
         f"| fine-tuned from the pre-trained model | {f['best_val']:.3f} | {f['final_val']:.3f} | {f['wall_s']} |",
         f"| same model from scratch | {s['best_val']:.3f} | {s['final_val']:.3f} | {s['wall_s']} |",
+        "",
+        "Wall times are of a shared machine (the pre-training alone takes about a third as long unloaded). Run with "
+        "`--out DIR` to keep the three run folders.",
         "",
         END,
     ])
