@@ -247,7 +247,23 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
     lines += compare_section(results, "compare-mnist")
     lines += lstm_section(results)
     lines += sampling_section(results)
+    lines += kept_sections()
     return "\n".join(lines) + "\n"
+
+
+def kept_sections() -> list[str]:
+    """Sections other scripts write into BENCHMARKS.md between markers (``<!-- begin: NAME -->`` ...
+    ``<!-- end: NAME -->``, e.g. benchmarks/finetune_gpt.py's), carried over unchanged."""
+    path = ROOT / "BENCHMARKS.md"
+    if not path.is_file():
+        return []
+    found = re.findall(r"<!-- begin: ([\w-]+) -->.*?<!-- end: \1 -->", path.read_text(encoding="utf-8"), re.S)
+    text = path.read_text(encoding="utf-8")
+    out = []
+    for name in found:
+        block = re.search(rf"<!-- begin: {name} -->.*?<!-- end: {name} -->", text, re.S).group(0)
+        out += [block, ""]
+    return out
 
 
 def compare_section(results: dict, name: str) -> list[str]:

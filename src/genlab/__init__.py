@@ -14,7 +14,7 @@ from .config import Config
 from .data import DataInfo, DataSet, list_datasets, list_modalities, load_dataset
 from .errors import CheckpointError, ConfigError, DataError, GenlabError, TrainingDiverged
 from .evaluation import evaluate
-from .io import load, save_pretrained
+from .io import load, load_for_finetuning, save_pretrained
 from .models.base import GenerativeModel, ModelConfig, StepOutput
 from .registry import create_model, list_models, register_model
 from .training import TrainConfig, Trainer, resume
@@ -22,6 +22,6 @@ from .training import TrainConfig, Trainer, resume
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "DataInfo", "DataSet", "GenerativeModel",
     "GenlabError", "ModelConfig", "StepOutput", "TrainConfig", "Trainer", "TrainingDiverged", "__version__",
-    "compare", "create_model", "evaluate", "list_datasets", "list_models", "list_modalities", "load", "load_dataset", "register_model",
-    "resume", "save_pretrained",
+    "compare", "create_model", "evaluate", "list_datasets", "list_models", "list_modalities", "load", "load_dataset",
+    "load_for_finetuning", "register_model", "resume", "save_pretrained",
 ]

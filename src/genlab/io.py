@@ -322,3 +322,45 @@ def check_config_fits_weights(cls, config, info, folder: Path) -> None:
     if problem:
         raise CheckpointError(f"weights in {folder} do not fit a '{cls.name}' model with its config: {problem}; "
                               f"{CONFIG_FILE} was edited or belongs to other weights")
+
+
+def load_for_finetuning(source: str | os.PathLike, data, weights: str = "best", **overrides: Any):
+    """``(model, init_from)``: a trained model ready to train on new ``data`` (fine-tuning).
+
+    The model has ``source``'s weights and config, with ``overrides`` applied; ``data`` must have
+    the form it was built for (image shape and levels, or, for text, its vocabulary: load the
+    text with ``load_dataset(spec, tokenizer=genlab.load(source))``). Overrides that would change
+    a tensor's shape are refused. ``init_from`` (the folder, its weights' SHA-256, model and
+    step) is what :class:`~genlab.Trainer` records in ``run.json``.
+
+    Args:
+        source: a run folder (its ``best`` or ``last`` weights) or a saved-model folder.
+        data: the :class:`~genlab.data.DataSet` to train on next.
+        weights: ``best`` (by validation, falling back to the last checkpoint) or ``last``.
+        overrides: model settings that keep every shape (dropout, beta, ...).
+    """
+    from .data.core import check_data_fits
+    from .errors import ConfigError
+    from .runs.run import resolve_weights
+
+    folder = resolve_weights(source, weights)
+    trained = load(folder)
+    check_data_fits(trained.data_info, data.info)
+    cls = type(trained)
+    config = trained.config.replace(**overrides)
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in cls(config, data.info).state_dict().items()}
+    old = {k: tuple(v.shape) for k, v in trained.state_dict().items()}
+    for key in sorted(set(old) | set(shapes), key=lambda k: (k not in old, k)):
+        if shapes.get(key) != old.get(key):
+            changed = [k for k in overrides if getattr(config, k) != getattr(trained.config, k)]
+            was, now = (list(d[key]) if key in d else "absent" for d in (old, shapes))
+            raise ConfigError(f"the setting(s) {', '.join(changed)} would change the shape of '{key}' "
+                              f"({was} -> {now}); fine-tuning keeps the trained model's shapes: drop "
+                              "them (training settings such as lr, steps, batch_size may change)")
+    model = cls(config, data.info)
+    model.load_state_dict(trained.state_dict(), strict=True)
+    meta = read_config(folder)
+    init_from = {"path": str(folder.resolve()), "model": cls.name, "step": meta.get("step"),
+                 "weights_sha256": hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()}
+    return model.train(), init_from

@@ -66,6 +66,30 @@ class DataInfo:
         c, h, w = self.shape
         return c * h * w
 
+    def differences(self, other: "DataInfo") -> list[str]:
+        """How ``other`` differs from this data in what a model depends on (the name aside).
+
+        Each entry reads "FIELD X here, Y there" in words; [] when a model of this data fits ``other``.
+        """
+        out = []
+        if self.kind != other.kind:
+            out.append(f"kind {self.kind} vs {other.kind}")
+        if self.shape != other.shape:
+            out.append(f"image shape {_listed(self.shape)} vs {_listed(other.shape)}")
+        if self.levels != other.levels:
+            out.append(f"levels {self.levels} vs {other.levels}")
+        if self.num_classes != other.num_classes:
+            out.append(f"classes {self.num_classes} vs {other.num_classes}")
+        if self.vocab != other.vocab:
+            if self.vocab is None or other.vocab is None or len(self.vocab) != len(other.vocab):
+                sizes = [None if v is None else len(v) for v in (self.vocab, other.vocab)]
+                out.append(f"vocabulary size {sizes[0]} vs {sizes[1]}")
+            else:
+                i = next(i for i, (a, b) in enumerate(zip(self.vocab, other.vocab)) if a != b)
+                out.append(f"vocabulary (same size {len(self.vocab)}, but token {i} is "
+                           f"{self.vocab[i]!r} vs {other.vocab[i]!r})")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         if d["shape"] is not None:
@@ -110,3 +134,22 @@ class DataSet:
             have = [n for n in ("train", "val", "test") if getattr(self, n) is not None]
             raise DataError(f"data set '{self.info.name}' has no {name} split; it has: {', '.join(have)}")
         return part
+
+
+def _listed(shape) -> str:
+    return "none" if shape is None else str(list(shape))
+
+
+def check_data_fits(model_info: DataInfo, data_info: DataInfo) -> None:
+    """Refuse data a model was not built for: another kind, image shape, levels, classes or vocabulary.
+
+    The names may differ (a model fine-tuned on new data of the same form). Text for a text model
+    must be encoded with the model's own tokenizer, e.g. ``load_dataset(spec, tokenizer=model)``.
+    """
+    problems = model_info.differences(data_info)
+    if not problems:
+        return
+    hint = ("load the text with the model's tokenizer (load_dataset(spec, tokenizer=model))"
+            if model_info.kind == "text" == data_info.kind else "give data of the same form, or a new model for it")
+    raise DataError(f"the data '{data_info.name}' does not fit the model, which was built for '{model_info.name}': "
+                    f"{'; '.join(problems)} (model vs data); {hint}")

@@ -6,7 +6,9 @@ the data set's options: they can be given in Python (``load_dataset("mnist", val
 on the command line (``--data-arg val_size=0``), are type-checked like config keys, and are
 recorded in a run's ``run.json`` so that a resume or an evaluation loads the same data.
 
-A loader takes ``root`` (the data root) and/or ``path`` (for a prefix) if it names them.
+A loader takes ``root`` (the data root) and/or ``path`` (for a prefix) if it names them, and a
+text loader takes ``tokenizer``: a trained model's, so that new text is encoded with the model's
+vocabulary (fine-tuning) instead of a vocabulary built from the text.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..errors import ConfigError, DataError
 from .core import DataSet, default_data_root
 
 _DATASETS: dict[str, "DatasetEntry"] = {}
-_CONTEXT = ("root", "path")  # loader parameters genlab fills in; not options
+_CONTEXT = ("root", "path", "tokenizer")  # loader parameters genlab fills in; not options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,13 +59,20 @@ class DatasetEntry:
             out[key] = coerce(value, known[key][0], key)
         return out
 
-    def load(self, root: Path, path: str | None, options: dict[str, Any]) -> DataSet:
+    def load(self, root: Path, path: str | None, options: dict[str, Any], tokenizer: Any = None) -> DataSet:
         params = inspect.signature(self.loader).parameters
         context = {}
         if "root" in params:
             context["root"] = root
         if "path" in params:
             context["path"] = Path(path)
+        if tokenizer is not None:
+            if "tokenizer" not in params:
+                raise DataError(f"data set '{self.name}' is not text, so it cannot be read with a model's tokenizer; "
+                                "give text data (text:PATH, tinyshakespeare) for a text model")
+            from .text import as_tokenizer
+
+            context["tokenizer"] = as_tokenizer(tokenizer)
         return self.loader(**context, **options)
 
 
@@ -119,14 +128,17 @@ def normalise_spec(spec: str) -> str:
     return spec if path is None else entry.name + str(Path(path).expanduser().resolve())
 
 
-def load_dataset(spec: str, root: str | os.PathLike | None = None, **options: Any) -> DataSet:
+def load_dataset(spec: str, root: str | os.PathLike | None = None, tokenizer: Any = None, **options: Any) -> DataSet:
     """Load a data set by name or path spec.
 
     Args:
         spec: a name from :func:`list_datasets`, or a prefix spec such as ``images:PATH`` or ``text:PATH``.
         root: the data root (default: ``$GENLAB_DATA``, else ``./data``); nothing is downloaded.
+        tokenizer: for text, encode with this tokenizer instead of one built from the text: a
+            :class:`~genlab.data.CharTokenizer`, a vocabulary (list of strings), or a text model
+            (``genlab.load(RUN)``) to fine-tune; text with characters outside it is refused.
         options: the data set's options (:func:`dataset_options`), e.g. ``val_size`` for MNIST,
             ``size`` and ``channels`` for an image folder; strings are parsed as on the command line.
     """
     entry, path = find_dataset(spec)
-    return entry.load(default_data_root(root), path, entry.check_options(options))
+    return entry.load(default_data_root(root), path, entry.check_options(options), tokenizer=tokenizer)

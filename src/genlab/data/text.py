@@ -13,6 +13,7 @@ from .modalities.tokens import TokenSplit
 from .registry import register_dataset
 
 UNKNOWN = "\ufffd"  # stands for characters never seen in the training split
+MAX_SHOWN = 5  # missing characters an error names
 
 
 class CharTokenizer:
@@ -53,6 +54,37 @@ class CharTokenizer:
     def decode(self, ids) -> str:
         return "".join(self.vocab[int(i)] for i in ids)
 
+    def check_covers(self, text: str, what: str) -> None:
+        """Refuse ``text`` (described as ``what``) if it holds characters this vocabulary lacks.
+
+        The message names the first few missing characters (in the order they first appear), repr'd,
+        and how many there are.
+        """
+        missing = [c for c in dict.fromkeys(text) if c not in self.index]
+        if missing:
+            shown = ", ".join(repr(c) for c in missing[:MAX_SHOWN]) + (", ..." if len(missing) > MAX_SHOWN else "")
+            raise DataError(f"{what} has {len(missing)} character(s) the model's vocabulary of {len(self.vocab)} "
+                            f"lacks: {shown}; remove or replace them in the text, or train a new model on it "
+                            "from scratch")
+
+
+def as_tokenizer(source) -> CharTokenizer:
+    """The character tokenizer of ``source``: a :class:`CharTokenizer`, a vocabulary (list of
+    strings), a :class:`DataInfo` or a model (its ``data_info``), or a :class:`DataSet`."""
+    if isinstance(source, CharTokenizer):
+        return source
+    if isinstance(source, DataSet):
+        return as_tokenizer(source.tokenizer if source.tokenizer is not None else source.info)
+    info = getattr(source, "data_info", source)  # a model
+    vocab = info.vocab if isinstance(info, DataInfo) else source
+    if isinstance(info, DataInfo) and vocab is None:
+        raise DataError(f"'{info.name}' is {info.kind} data with no vocabulary, so it gives no tokenizer; "
+                        "use a text model or data set")
+    if not isinstance(vocab, (list, tuple)) or not all(isinstance(c, str) for c in vocab):
+        raise DataError(f"a tokenizer must be a CharTokenizer, a vocabulary (list of strings), a text model or its "
+                        f"DataInfo, not {type(source).__name__}")
+    return CharTokenizer(list(vocab))
+
 
 def read_text(path: str | Path) -> str:
     path = Path(path)
@@ -69,29 +101,36 @@ def read_text(path: str | Path) -> str:
     return text
 
 
-def load_text(path: str | Path, name: str | None = None, train_fraction: float = 0.9) -> DataSet:
+def load_text(path: str | Path, name: str | None = None, train_fraction: float = 0.9,
+              tokenizer: CharTokenizer | None = None) -> DataSet:
     """A UTF-8 text file at character level: first 90% train, last 10% validation.
 
-    The tokenizer is built from the training split; there is no separate test split.
+    The tokenizer is built from the training split, unless ``tokenizer`` is given (a trained
+    model's, to fine-tune it): then every character of the file must be in its vocabulary.
+    There is no separate test split.
     """
     if not 0 < train_fraction < 1:
         raise DataError(f"train_fraction must be between 0 and 1 (the rest validates), got {train_fraction}")
     text = read_text(path)
     n = int(len(text) * train_fraction)
     train_text, val_text = text[:n], text[n:]
-    tok = CharTokenizer.from_text(train_text, extra_text=val_text)
+    if tokenizer is None:
+        tok = CharTokenizer.from_text(train_text, extra_text=val_text)
+    else:
+        tok = as_tokenizer(tokenizer)
+        tok.check_covers(text, f"text file '{path}'")
     info = DataInfo(name=name or f"text:{path}", kind="text", vocab=tok.vocab)
     return DataSet(info, TokenSplit(tok.encode(train_text)), TokenSplit(tok.encode(val_text)), None, tokenizer=tok)
 
 
 @register_dataset("tinyshakespeare", "Tiny Shakespeare, character level, <data root>/tinyshakespeare/input.txt")
-def load_tinyshakespeare(root: Path, train_fraction: float = 0.9) -> DataSet:
+def load_tinyshakespeare(root: Path, tokenizer: CharTokenizer | None = None, train_fraction: float = 0.9) -> DataSet:
     """Tiny Shakespeare (checksummed) at character level: first 90% train, last 10% validation."""
     path = verified_path(root, "tinyshakespeare", REMOTE["tinyshakespeare"].files[0])
-    return load_text(path, name="tinyshakespeare", train_fraction=train_fraction)
+    return load_text(path, name="tinyshakespeare", train_fraction=train_fraction, tokenizer=tokenizer)
 
 
 @register_dataset("text:", "a UTF-8 text file, character level, 90/10 split; option train_fraction")
-def load_text_file(path: Path, train_fraction: float = 0.9) -> DataSet:
+def load_text_file(path: Path, tokenizer: CharTokenizer | None = None, train_fraction: float = 0.9) -> DataSet:
     """A UTF-8 text file at character level, named ``text:PATH``."""
-    return load_text(path, train_fraction=train_fraction)
+    return load_text(path, train_fraction=train_fraction, tokenizer=tokenizer)

@@ -79,11 +79,15 @@ def write_run_file(run_dir: str | os.PathLike, run: dict[str, Any]) -> None:
 
 
 def load_run_data(run_dir: str | os.PathLike, data_root: str | None = None):
-    """The data set a training run was trained on, loaded again from its ``run.json``."""
+    """The data set a training run was trained on, loaded again from its ``run.json``.
+
+    A fine-tuned text run records the vocabulary it encodes its text with (its source model's)
+    as ``data.vocab``; the text is read with it again.
+    """
     from ..data import load_dataset
 
     spec = read_run_file(run_dir)["data"]
-    return load_dataset(spec["name"], root=data_root, **spec.get("options", {}))
+    return load_dataset(spec["name"], root=data_root, tokenizer=spec.get("vocab"), **spec.get("options", {}))
 
 
 def check_data_matches(model_info, data_info, where: str | os.PathLike) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..data.core import DataSet
+from ..data.core import DataSet, check_data_fits
 from ..data.modalities.tokens import decode_tokens  # noqa: F401  (its old import path)
 from ..data.sampler import BatchSampler
 from ..errors import CheckpointError, ConfigError, StorageError, TrainingDiverged
@@ -71,10 +71,19 @@ class Trainer:
         data_spec: how to load ``data`` again on resume (name and options), saved in run.json.
         overwrite: replace the run already in ``out_dir`` (only genlab's files, and only when
             :meth:`fit` starts, once every check has passed); a folder that is not a run is refused.
+        init_from: where the initial weights came from (``{"path", "weights_sha256", ...}``, see
+            :func:`genlab.io.load_for_finetuning`), recorded in run.json.
+
+    ``data`` must have the form the model was built for (kind, image shape, levels, classes,
+    vocabulary; the name may differ): else a one-line :class:`~genlab.errors.DataError`.
     """
 
     def __init__(self, model, data: DataSet, config: TrainConfig | None = None, out_dir: str | Path | None = None,
-                 data_spec: dict[str, Any] | None = None, overwrite: bool = False):
+                 data_spec: dict[str, Any] | None = None, overwrite: bool = False,
+                 init_from: dict[str, Any] | None = None):
+        check_data_fits(model.data_info, data.info)  # other ids would index out of range, or train silently
+        model.data_info = data.info  # the same form; saves now name the data the model is trained on
+        self.init_from = init_from
         self.config = config or TrainConfig.for_model(model)
         self.data = data
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -433,6 +442,8 @@ class Trainer:
 
         run = {"model": self.model.name, "data": self.data_spec, "train": self.config.to_dict(),
                "total_steps": self.total_steps, "genlab_version": __version__}
+        if self.init_from is not None:
+            run["init_from"] = self.init_from
         runs.write_run_file(self.out_dir, run)
 
     def state_dict(self) -> dict[str, Any]:
@@ -600,7 +611,7 @@ def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None 
     spec = run["data"]
     data = runs.load_run_data(run_dir, data_root)
     runs.check_data_matches(model.data_info, data.info, folder)
-    trainer = Trainer(model, data, config, out_dir=run_dir, data_spec=spec)
+    trainer = Trainer(model, data, config, out_dir=run_dir, data_spec=spec, init_from=run.get("init_from"))
     if steps is None:
         trainer.total_steps = run["total_steps"]
     trainer.restore_checkpoint(folder)

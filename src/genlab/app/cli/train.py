@@ -1,4 +1,5 @@
-"""``genlab train MODEL --data NAME ...`` and ``genlab train --resume RUN``."""
+"""``genlab train MODEL --data NAME ...``, ``genlab train --resume RUN`` and
+``genlab train [MODEL] --init-from RUN --data NEW`` (fine-tuning: a new run from trained weights)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ FLAGS = ("batch_size", "lr", "precision", "device", "seed", "epochs")  # trainin
 def add_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model (any extra --key value is a config override)")
     t.add_argument("model", nargs="?", help="registered model name (see `genlab list`)")
-    t.add_argument("--data", default="digits", help="data set name, images:PATH or text:PATH (default digits)")
+    t.add_argument("--data", help="data set name, images:PATH or text:PATH (default digits; with --init-from, "
+                                  "the source run's data)")
     t.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
                    help="a data set option, e.g. val_size=0 for MNIST or size=64 for an image folder (repeatable)")
     t.add_argument("--data-root", help="folder with the data sets (default $GENLAB_DATA, else ./data)")
@@ -32,6 +34,8 @@ def add_parser(sub) -> None:
     t.add_argument("--out", help="run folder (default runs/MODEL-DATA)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
+    t.add_argument("--init-from", metavar="RUN", help="start a new run from the trained weights of RUN (its best, "
+                                                      "else last) or of a saved model; text keeps its vocabulary")
     t.add_argument("--track", metavar="BACKENDS", help="also log to tensorboard, mlflow or both (comma-separated)")
     t.set_defaults(func=run)
 
@@ -72,18 +76,22 @@ def run(args, extra) -> int:
     if args.resume:
         if args.model:
             raise ConfigError("give either MODEL or --resume DIR, not both")
-        if data_options:
-            raise ConfigError("--data-arg cannot change on resume: the run keeps the data it was started on")
+        if args.init_from:
+            raise ConfigError("give either --resume DIR (continue a run) or --init-from RUN (a new run from its "
+                              "weights), not both")
+        _check_same_data(args.resume, args.data, data_options)
         trainer = resume(args.resume, steps=args.steps, data_root=args.data_root, overrides=overrides)
         message = f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}"
+    elif args.init_from:
+        trainer, message = _finetune(args, overrides, data_options)
     else:
         if not args.model:
-            raise ConfigError("name a model to train (see `genlab list`) or give --resume DIR")
+            raise ConfigError("name a model to train (see `genlab list`), or give --resume DIR or --init-from RUN")
         cls = get_model_class(args.model)
         model_over, train_over = split_overrides(overrides, cls.config_class.keys(), TrainConfig.keys())
         if args.steps is not None:
             train_over["steps"] = args.steps
-        spec = normalise_spec(args.data)  # a path made absolute: the run resumes from any working directory
+        spec = normalise_spec(args.data or "digits")  # a path made absolute: the run resumes from any working directory
         data = load_dataset(spec, root=args.data_root, **data_options)
         options = _typed_options(spec, data_options)
         config = TrainConfig.for_model(cls, **train_over)
@@ -112,3 +120,72 @@ def _typed_options(spec: str, options: dict[str, str]) -> dict[str, Any]:
 
     entry, _ = find_dataset(spec)
     return entry.check_options(options)
+
+
+def _check_same_data(run_dir: str, data: str | None, options: dict[str, str]) -> None:
+    """Refuse a ``--data`` or ``--data-arg`` on resume that differs from the run's own data."""
+    from ...data.registry import dataset_options, normalise_spec
+    from ...runs import read_run_file
+
+    if data is None and not options:
+        return
+    recorded = read_run_file(run_dir)["data"]
+    other = f"start a new run from its weights with --init-from {run_dir}"
+    if data is not None and normalise_spec(data) != recorded["name"]:
+        raise ConfigError(f"--data {data} is not the data {run_dir} was trained on ({recorded['name']}); a resumed "
+                          f"run keeps its data: drop --data, or {other}")
+    defaults = dataset_options(recorded["name"])
+    had = {**defaults, **recorded.get("options", {})}
+    given = _typed_options(recorded["name"], options)
+    for key, value in given.items():
+        if value != had.get(key):
+            raise ConfigError(f"--data-arg {key}={options[key]} differs from the data {run_dir} was trained on "
+                              f"({key}={had.get(key)}); a resumed run keeps its data: drop it, or {other}")
+
+
+def _finetune(args, overrides: dict[str, Any], data_options: dict[str, str]):
+    """The :class:`Trainer` of a new run that starts from the weights of ``--init-from``, and its start line."""
+    import torch
+
+    from ... import load_dataset
+    from ...data.registry import normalise_spec
+    from ...io import load_for_finetuning, read_config
+    from ...registry import get_model_class
+    from ...runs import check_can_write_run, is_run_folder, read_run_file, resolve_weights
+    from ...training import TrainConfig, Trainer
+
+    source = args.init_from
+    meta = read_config(resolve_weights(source, "best"))  # the model's name and data facts; weights come later
+    name = meta["model"]
+    if args.model and args.model != name:
+        raise ConfigError(f"--init-from {source} holds a '{name}' model, not '{args.model}'; name {name} or "
+                          "leave MODEL out")
+    cls = get_model_class(name)
+    model_over, train_over = split_overrides(overrides, cls.config_class.keys(), TrainConfig.keys())
+    if args.steps is not None:
+        train_over["steps"] = args.steps
+    if args.data is not None:
+        spec, options = normalise_spec(args.data), _typed_options(args.data, data_options)
+    elif is_run_folder(source):  # the source run's own data: a new run (fresh optimizer) on the same data
+        recorded = read_run_file(source)["data"]
+        spec = recorded["name"]
+        options = {**recorded.get("options", {}), **_typed_options(spec, data_options)}
+    else:
+        raise ConfigError(f"--init-from {source} is a saved model, not a run, so it names no data; give --data")
+    vocab = meta["data"].get("vocab")  # text: the new text is encoded with the source's vocabulary
+    data = load_dataset(spec, root=args.data_root, tokenizer=vocab, **options)
+    config = TrainConfig.for_model(cls, **train_over)
+    torch.manual_seed(config.seed)
+    model, init_from = load_for_finetuning(source, data, **model_over)
+    default_out = f"runs/{name}-{data.info.name.replace(':', '-').replace('/', '_')}-from-{Path(source).name}"
+    out = Path(args.out or default_out)
+    source_folder = Path(source).resolve()
+    if out.resolve() == source_folder or out.resolve() in source_folder.parents:
+        raise ConfigError(f"--out {out} holds the model --init-from reads; choose another --out")
+    check_can_write_run(out, args.overwrite)
+    data_spec = {"name": spec, "options": options, **({"vocab": vocab} if vocab is not None else {})}
+    trainer = Trainer(model, data, config, out_dir=out, data_spec=data_spec, overwrite=args.overwrite,
+                      init_from=init_from)
+    message = (f"fine-tuning {name} ({model.num_parameters():,} parameters) from {init_from['path']} on "
+               f"{data.info.name} for {trainer.total_steps} steps -> {out}")
+    return trainer, message
