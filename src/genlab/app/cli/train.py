@@ -37,13 +37,23 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra) -> int:
+    """Train; under torchrun every process runs this, joined by the trainer, and rank 0 reports."""
+    from ...training import distributed
+
+    try:
+        return _train(args, extra)
+    finally:
+        distributed.shutdown()  # the process group the trainer joined (none for one process)
+
+
+def _train(args, extra) -> int:
     import torch
 
     from ... import create_model, load_dataset
     from ...data.registry import normalise_spec
     from ...registry import get_model_class
     from ...runs import check_can_write_run
-    from ...training import TrainConfig, Trainer, resume
+    from ...training import TrainConfig, Trainer, distributed, resume
 
     overrides: dict[str, Any] = read_overrides_file(args.config) if args.config else {}
     overrides.update(parse_overrides(args.set or [], extra))
@@ -59,7 +69,8 @@ def run(args, extra) -> int:
         if data_options:
             raise ConfigError("--data-arg cannot change on resume: the run keeps the data it was started on")
         trainer = resume(args.resume, steps=args.steps, data_root=args.data_root, overrides=overrides)
-        print(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}", file=sys.stderr)
     else:
         if not args.model:
             raise ConfigError("name a model to train (see `genlab list`) or give --resume DIR")
@@ -77,8 +88,11 @@ def run(args, extra) -> int:
         check_can_write_run(out, args.overwrite)  # the old run is replaced only when the new one starts
         trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": spec, "options": options},
                           overwrite=args.overwrite)
-        print(f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
-              f"for {trainer.total_steps} steps -> {out}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
+                  f"for {trainer.total_steps} steps -> {out}"
+                  + (f" on {distributed.world_size()} processes" if distributed.world_size() > 1 else ""),
+                  file=sys.stderr)
     summary = trainer.fit()
     report = {"run": str(trainer.out_dir), "steps": summary["steps"], "wall_s": round(summary["wall_s"], 2)}
     if "loss" in summary.get("val", {}):
@@ -86,7 +100,8 @@ def run(args, extra) -> int:
         report["best_val_loss"] = summary["best_val_loss"]
     elif "val" in summary:  # no validation objective (GANs): the last validation metrics as they are
         report["val"] = {k: v for k, v in summary["val"].items() if k not in ("step", "split")}
-    print(json.dumps(report))
+    if distributed.is_main():
+        print(json.dumps(report))
     return 0
 
 
