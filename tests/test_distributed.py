@@ -180,3 +180,27 @@ def test_metrics_written_once_under_two_processes(two_ranks):
     rows = [json.loads(line) for line in lines]
     assert [r["step"] for r in rows if r["split"] == "train"] == list(range(1, STEPS + 1))
     assert sum(r["split"] == "val" for r in rows) == 1
+
+
+def test_resume_with_another_number_of_processes_is_refused(two_ranks):
+    folder, _ = two_ranks
+    with pytest.raises(genlab.errors.CheckpointError, match="2 process.*nproc_per_node 2"):
+        resume(folder / "whole")
+
+
+@pytest.mark.parametrize("num_items", [40, 37, 33])  # whole global batches, a tail of 5, a tail of 1 (< 2 ranks)
+def test_sharded_batches_are_the_single_process_batches(num_items):
+    from genlab.data.sampler import BatchSampler
+
+    one = BatchSampler(num_items, 8, seed=3)
+    ranks = [BatchSampler(num_items, 4, seed=3, rank=r, world_size=2) for r in range(2)]
+    assert ranks[0].batches_per_epoch == ranks[1].batches_per_epoch
+    for _ in range(2):  # two epochs
+        single = [one.next() for _ in range(one.batches_per_epoch)]
+        shards = [[s.next() for s in ranks] for _ in range(ranks[0].batches_per_epoch)]
+        assert all(len(part) > 0 and abs(len(a) - len(b)) <= 1 for a, b in shards for part in (a, b))
+        combined = [torch.cat(parts) for parts in shards]
+        assert torch.cat(combined).tolist() == torch.cat(single).tolist()  # the same items in the same order
+        for joint, alone in zip(combined[:-1], single):  # each global batch is one process's batch (a short
+            assert joint.tolist() == alone.tolist()      # tail joins the last one)
+        assert ranks[0].state_dict() == ranks[1].state_dict() == one.state_dict()
