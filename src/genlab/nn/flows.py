@@ -143,7 +143,8 @@ class ActNorm(FlowLayer):
     """Per-channel affine ``y = (x + bias) * exp(log_scale)`` with data-dependent init (Glow).
 
     The first forward pass in training mode sets ``bias`` and ``log_scale`` so that the batch
-    (under several processes, the global batch) has zero mean and unit variance per channel. The ``initialized`` flag is a buffer, so it is
+    (under several processes, the global batch) has zero mean and unit variance per
+    channel. The ``initialized`` flag is a buffer, so it is
     saved and restored with the weights (a loaded model is not re-initialised).
     """
 
