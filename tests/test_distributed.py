@@ -27,7 +27,7 @@ from genlab.training import Trainer, distributed, resume
 
 BATCH = 8  # per rank; the single-process reference uses 2 * BATCH
 STEPS = 3
-FAMILIES = {"vae": "digits", "dcgan": "digits", "gpt": "text"}
+FAMILIES = {"vae": "digits", "dcgan": "digits", "gpt": "text", "glow": "digits"}
 
 
 class GlobalBatchNoise:
