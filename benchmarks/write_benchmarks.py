@@ -247,6 +247,7 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
     lines += compare_section(results, "compare-mnist")
     lines += lstm_section(results)
     lines += sampling_section(results)
+    lines += ddp_section(results)
     lines += kept_sections()
     return "\n".join(lines) + "\n"
 
@@ -372,6 +373,28 @@ def lstm_section(results: dict) -> list[str]:
             f"{summarise(rows, 'gpt_val_loss_nats')} |",
             f"| LSTM | {r0['lstm_parameters']} | {summarise(rows, 'lstm_steps')} | {summarise(rows, 'lstm_wall_s')} | "
             f"{summarise(rows, 'lstm_val_loss_nats')} |", "", f"Runs (seeds): {len(rows)}.", ""]
+
+
+def ddp_section(results: dict) -> list[str]:
+    """Training throughput with one and two processes (``benchmarks/ddp_throughput.py --record``)."""
+    runs = results["benchmarks"].get("ddp-throughput")
+    if not runs:
+        return []
+    lines = ["## Multi-process training throughput (examples per second)", ""]
+    for device, r in runs.items():
+        lines += [f"Command: `python benchmarks/ddp_throughput.py --device {device} --record` on {r['date']}, "
+                  f"{r['machine']}, torch {r['torch']}. VAE on digits (MLP {'-'.join(map(str, r['hidden']))}, latent "
+                  f"{r['latent_dim']}), batch {r['batch_size_per_process']} per process, {r['steps']} steps; "
+                  "the trainer's own examples/s over all processes, median of the 20-step windows after the first.",
+                  "", "| processes | threads each | examples/s |", "|---|---|---|"]
+        lines += [f"| {row['processes']} | {row['threads_per_process']} | {row['examples_per_s']:.0f} |"
+                  for row in r["rows"]]
+        lines.append("")
+        if device == "cpu":
+            lines += ["On 2 cores two processes compete with each other (and with the machine's other work) and add a "
+                      "gradient all-reduce per step, so they are slower than one: the CPU figures check that "
+                      "multi-process training runs, not that it scales. A GPU run needs `--device cuda`.", ""]
+    return lines
 
 
 def sampling_section(results: dict) -> list[str]:

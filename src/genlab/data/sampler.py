@@ -2,8 +2,10 @@
 
 Each epoch is a fresh permutation drawn from ``seed`` and the epoch number alone, so the
 sampler's whole state is ``(epoch, offset)``: a resumed run draws exactly the batches the
-uninterrupted run would have. Under multi-process training each rank takes every
-``world_size``-th index of the permutation.
+uninterrupted run would have. Under multi-process training the permutation is cut into
+global batches of ``batch_size * world_size`` items and rank ``r`` takes the ``r``-th slice of
+each: the ranks together see exactly the batches one process with the global batch size would,
+in the same order. The state counts global positions, so it is the same on every rank.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ class BatchSampler:
 
     Args:
         num_items: size of the split.
-        batch_size: items per batch on this rank (the last batch of an epoch may be smaller).
+        batch_size: items per batch on this rank (the last batch of an epoch may be smaller; under
+            several processes an epoch's tail shorter than ``world_size`` joins the batch before
+            it, so no rank gets an empty batch).
         seed: the run's seed.
         shuffle: draw a new permutation each epoch; otherwise visit items in order.
         rank, world_size: this process's shard.
@@ -37,25 +41,32 @@ class BatchSampler:
         self._order: torch.Tensor | None = None
 
     @property
+    def global_batch_size(self) -> int:
+        return self.batch_size * self.world_size
+
+    @property
     def batches_per_epoch(self) -> int:
-        per_rank = len(range(self.rank, self.num_items, self.world_size))
-        return -(-per_rank // self.batch_size)
+        """Batches per epoch, the same on every rank."""
+        full, tail = divmod(self.num_items, self.global_batch_size)
+        return full + (tail >= self.world_size or full == 0)
 
     def _epoch_order(self) -> torch.Tensor:
         if self._order is None:
             if self.shuffle:
                 g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-                order = torch.randperm(self.num_items, generator=g)
+                self._order = torch.randperm(self.num_items, generator=g)
             else:
-                order = torch.arange(self.num_items)
-            self._order = order[self.rank::self.world_size]
+                self._order = torch.arange(self.num_items)
         return self._order
 
     def next(self) -> torch.Tensor:
-        """The next batch of indices; moves to a new epoch after the last batch of one."""
+        """This rank's part of the next global batch; moves to a new epoch after the last one."""
         order = self._epoch_order()
-        batch = order[self.offset:self.offset + self.batch_size]
-        self.offset += self.batch_size
+        end = self.offset + self.global_batch_size
+        if len(order) - end < self.world_size:  # the last batch (with a tail too short to shard)
+            end = len(order)
+        batch = order[self.offset:end].tensor_split(self.world_size)[self.rank]
+        self.offset = end
         if self.offset >= len(order):
             self.epoch += 1
             self.offset = 0

@@ -143,7 +143,8 @@ class ActNorm(FlowLayer):
     """Per-channel affine ``y = (x + bias) * exp(log_scale)`` with data-dependent init (Glow).
 
     The first forward pass in training mode sets ``bias`` and ``log_scale`` so that the batch
-    has zero mean and unit variance per channel. The ``initialized`` flag is a buffer, so it is
+    (under several processes, the global batch) has zero mean and unit variance per
+    channel. The ``initialized`` flag is a buffer, so it is
     saved and restored with the weights (a loaded model is not re-initialised).
     """
 
@@ -156,8 +157,14 @@ class ActNorm(FlowLayer):
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
         """Set bias and scale from a batch ``[B, C, H, W]``: zero mean, unit variance per channel."""
-        mean = x.mean(dim=(0, 2, 3), keepdim=True)
-        std = x.std(dim=(0, 2, 3), keepdim=True, unbiased=False)
+        from ..training import distributed
+
+        if distributed.world_size() > 1:  # the global batch's statistics: every rank starts alike
+            mean, var, _ = distributed.global_moments(x, [0, 2, 3])
+            mean, std = mean.view(1, -1, 1, 1).to(x.dtype), var.sqrt().view(1, -1, 1, 1).to(x.dtype)
+        else:
+            mean = x.mean(dim=(0, 2, 3), keepdim=True)
+            std = x.std(dim=(0, 2, 3), keepdim=True, unbiased=False)
         self.bias.copy_(-mean)
         self.log_scale.copy_(-torch.log(std + 1e-6))
         self.initialized.fill_(1)

@@ -89,16 +89,23 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.data_spec = data_spec or {"name": data.info.name, "options": {}}
         self.device = pick_device(self.config.device)
+        if self.device.type == "cuda" and self.device.index is None and distributed.env_world_size() > 1:
+            self.device = torch.device("cuda", distributed.local_rank())  # one GPU per process
+        distributed.init_from_env(self.device)  # under torchrun; a no-op for one process
         self.is_main = distributed.is_main()
         if self.config.track and self.out_dir is None:
             raise ConfigError(f"tracking with {', '.join(self.config.track)} needs a run folder: give out_dir")
         # metrics.jsonl always; TensorBoard / MLflow are opened by fit (rank 0 only)
         self._jsonl = JsonlLogger(self.out_dir) if self.out_dir is not None and self.is_main else Logger()
         self._trackers = Logger()
-        torch.manual_seed(self.config.seed)
-        random.seed(self.config.seed)
-        np.random.seed(self.config.seed % 2**32)
+        seed = distributed.rank_seed(self.config.seed)  # each rank draws its own noise
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
         self.model = model.to(self.device)
+        if distributed.world_size() > 1:
+            distributed.sync_batch_norm(self.model)  # batch norm sees the global batch, as one process would
+            distributed.broadcast_module(self.model)  # every rank starts from rank 0's weights
         self.train_split = data.train.windows(model.sequence_length)
         self.val_split = data.val.windows(model.sequence_length) if data.val is not None else None
         self.sampler = BatchSampler(len(self.train_split), self.config.batch_size, seed=self.config.seed,
@@ -118,6 +125,8 @@ class Trainer:
             name: torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda) for name, opt in self.optimizers.items()
         }
         self.ema = EMA(model, self.config.ema_decay) if self.config.ema_decay > 0 else None
+        self._sync_buffers = distributed.world_size() > 1 and any(True for _ in model.buffers())
+        self._step_items = 0
         self._feature_net = None
         if self.config.features:  # checked now, not at the first validation
             from ..evaluation.features import check_feature_network, load_feature_network
@@ -151,7 +160,9 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
 
     def _next_batch(self) -> dict[str, torch.Tensor]:
-        batch = self.train_split.get(self.sampler.next())
+        idx = self.sampler.next()
+        self._step_items += len(idx)
+        batch = self.train_split.get(idx)
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
     def _train_step(self) -> dict[str, float]:
@@ -163,23 +174,33 @@ class Trainer:
             opt = self.optimizers[name]
             for _ in range(repeats):
                 opt.zero_grad(set_to_none=True)
+                self._step_items, nonfinite = 0, None
                 for _ in range(c.grad_accum):
                     with self._autocast():
                         out = model.training_step(self._next_batch(), self.step, optimizer=name)
                     loss = float(out.loss.detach())
                     if not math.isfinite(loss):
-                        return {"__nonfinite__": loss, "__optimizer__": name}
+                        nonfinite = loss
+                        break
                     (out.loss / c.grad_accum).backward()
                     key = "loss" if name == "model" else f"loss_{name}"
                     metrics[key] = metrics.get(key, 0.0) + loss / c.grad_accum / repeats
                     for k, v in out.metrics.items():
                         metrics[k] = metrics.get(k, 0.0) + float(v) / c.grad_accum / repeats
+                # the gradients of this optimizer's parameters, averaged over the ranks (no-op for one
+                # process); every rank learns of a non-finite loss on any rank at the same step
+                params = [p for g in opt.param_groups for p in g["params"]]
+                if distributed.average_gradients(params, self._step_items, nonfinite is not None):
+                    return {"__nonfinite__": nonfinite if nonfinite is not None else math.nan,
+                            "__optimizer__": name}
                 if c.grad_clip > 0 or model.log_grad_norms:
                     params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
                     norm = torch.nn.utils.clip_grad_norm_(params, c.grad_clip if c.grad_clip > 0 else math.inf)
                     metrics[f"grad_norm_{name}"] = float(norm) / repeats + metrics.get(f"grad_norm_{name}", 0.0)
                 opt.step()
             self.schedulers[name].step()  # the schedule follows trainer steps, however many updates each has
+        if self._sync_buffers:  # running statistics (BatchNorm) follow rank 0's, as DDP does
+            distributed.broadcast_module(model, buffers_only=True)
         if self.ema is not None:
             self.ema.update(model)
         return metrics
@@ -295,7 +316,8 @@ class Trainer:
                 self.train_seconds += now - clock
                 clock = now
                 rate = window_steps * items_per_step / max(now - window_start, 1e-9)
-                row = {"step": self.step, "split": "train", **{k: v / self._count for k, v in self._sums.items()},
+                sums, count = distributed.all_reduce_metrics(self._sums, self._count)  # the mean over ranks
+                row = {"step": self.step, "split": "train", **{k: v / count for k, v in sums.items()},
                        "lr": self.optimizers[self.order[0][0]].param_groups[0]["lr"], "items_per_s": rate,
                        "time_s": round(self.train_seconds, 3)}
                 self._log(row)
@@ -332,7 +354,12 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean validation metrics over the split (or ``eval_batches`` batches of it)."""
+        """Mean validation metrics over the split (or ``eval_batches`` batches of it).
+
+        Each batch draws its noise from its own seed, so under several processes each rank
+        validates every ``world_size``-th batch and the sums are added over the ranks: every
+        rank gets the metrics one process would (to float rounding).
+        """
         model = self.eval_model()
         was_training = model.training
         model.eval()
@@ -344,13 +371,15 @@ class Trainer:
         sums: dict[str, float] = {}
         n = 0
         with torch.random.fork_rng(devices=[]), self._autocast():
-            torch.manual_seed(EVAL_SEED)
-            for idx in batches:
+            for i in range(distributed.rank(), len(batches), distributed.world_size()):
+                torch.manual_seed(EVAL_SEED + i)
+                idx = batches[i]
                 batch = {k: v.to(self.device) for k, v in self.val_split.get(idx).items()}
                 for k, v in model.validation_step(batch).items():
                     sums[k] = sums.get(k, 0.0) + v * len(idx)
                 n += len(idx)
         model.train(was_training)
+        sums, n = distributed.all_reduce_metrics(sums, n)
         return {k: v / n for k, v in sums.items()}
 
     def _validate_and_track(self) -> bool:
@@ -362,7 +391,7 @@ class Trainer:
         if metrics.pop("class_collapsed", False):
             warnings.append(f"the samples cover only {metrics['class_coverage']:.0%} of the classes "
                             f"(class KL {metrics['class_kl']:.3f}): mode collapse")
-        for text in warnings:
+        for text in warnings if self.is_main else []:
             print(f"warning at step {self.step}: {text}", file=sys.stderr)
         self._log({"step": self.step, "split": "val", **metrics, **({"warnings": warnings} if warnings else {})})
         if "loss" not in metrics:  # no validation objective (GANs): nothing to rank, no early stopping
@@ -446,8 +475,19 @@ class Trainer:
             run["init_from"] = self.init_from
         runs.write_run_file(self.out_dir, run)
 
-    def state_dict(self) -> dict[str, Any]:
+    @staticmethod
+    def _rng_state() -> dict[str, Any]:
+        """This process's random streams (torch, CUDA, Python, NumPy)."""
         np_state = np.random.get_state()
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": random.getstate(),
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        }
+
+    def state_dict(self, rng_ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Everything a resume needs; ``rng_ranks`` holds every rank's random streams under several processes."""
         state = {
             "step": self.step,
             "total_steps": self.total_steps,
@@ -460,21 +500,31 @@ class Trainer:
             "train_seconds": self.train_seconds,
             # the open averaging window of the training log, so a resumed log reads like an uninterrupted one
             "log_window": {"sums": dict(self._sums), "count": self._count},
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "python": random.getstate(),
-                "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-            },
+            "rng": self._rng_state(),
+            "world_size": distributed.world_size(),
         }
+        if rng_ranks is not None and len(rng_ranks) > 1:
+            state["rng_ranks"] = rng_ranks
         if self.ema is not None:  # model.safetensors holds the EMA weights; keep the raw ones here
             state["raw_model"] = self.model.state_dict()
         return state
 
     def save_checkpoint(self) -> Path | None:
-        """Write ``checkpoint/`` atomically: a kill at any moment leaves the previous one readable."""
+        """Write ``checkpoint/`` atomically: a kill at any moment leaves the previous one readable.
+
+        Every rank calls it (each hands rank 0 its random streams); only rank 0 writes, and the
+        others wait for it, so that any rank may read the checkpoint afterwards (rollback, resume).
+        """
+        rng_ranks = distributed.all_gather_object(self._rng_state())
         if not self.is_main:
+            distributed.barrier()
             return None
+        try:
+            return self._write_checkpoint(rng_ranks)
+        finally:
+            distributed.barrier()
+
+    def _write_checkpoint(self, rng_ranks: list[dict[str, Any]]) -> Path:
         tmp = self.out_dir / ".checkpoint.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         target = self.out_dir / "checkpoint"
@@ -482,7 +532,7 @@ class Trainer:
             save_pretrained(self.eval_model(), tmp, extra={"step": self.step,
                                                            "train_seconds": round(self.train_seconds, 3)})
             buffer = io.BytesIO()
-            torch.save(self.state_dict(), buffer)
+            torch.save(self.state_dict(rng_ranks), buffer)
             atomic_write_bytes(tmp / STATE_FILE, buffer.getvalue())
             with storage_errors(target):
                 replace_dir(tmp, target)
@@ -493,7 +543,10 @@ class Trainer:
         return target
 
     def load_state_dict(self, state: dict[str, Any], model_state: dict[str, torch.Tensor]) -> None:
-        """Restore everything :meth:`state_dict` saved; ``model_state`` is the saved-model weights."""
+        """Restore everything :meth:`state_dict` saved; ``model_state`` is the saved-model weights.
+
+        Every rank loads the same state and takes its own random streams from it.
+        """
         for k, o in self.optimizers.items():  # checked first: a mismatch found half-way would leave a mixed state
             check_optimizer_state(k, o, state["optimizers"].get(k))
         if self.ema is not None:
@@ -514,7 +567,7 @@ class Trainer:
         window = state.get("log_window", {"sums": {}, "count": 0})  # absent in checkpoints of older versions
         self._sums, self._count = dict(window["sums"]), window["count"]
         self._refresh_lr()
-        rng = state["rng"]
+        rng = state["rng_ranks"][distributed.rank()] if "rng_ranks" in state else state["rng"]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
@@ -526,6 +579,11 @@ class Trainer:
         """Load the run's latest checkpoint into this trainer; returns its step."""
         folder = resolve_checkpoint_dir(folder or self.out_dir)
         state = runs.read_trainer_state(folder)
+        saved_world = state.get("world_size", 1)  # absent in checkpoints of older versions: one process
+        if saved_world != distributed.world_size() or len(state.get("rng_ranks", [None])) != saved_world:
+            raise CheckpointError(f"{folder / STATE_FILE} was written by a run of {saved_world} process(es), this one has "
+                                  f"{distributed.world_size()}: the global batch would change; resume with the same "
+                                  f"number of processes (torchrun --nproc_per_node {saved_world} ...)")
         meta = read_config(folder)
         if meta.get("step") is not None and meta["step"] != state["step"]:
             raise CheckpointError(f"{folder / STATE_FILE} is at step {state['step']} but the model beside it at step "
@@ -542,7 +600,10 @@ class Trainer:
 
     def truncate_metrics(self) -> None:
         """Drop logged rows after the restored step, so the log reads like an uninterrupted run."""
-        self.history = runs.truncate_metrics(self.out_dir, self.step)
+        if self.is_main:
+            self.history = runs.truncate_metrics(self.out_dir, self.step)
+        else:  # rank 0 owns metrics.jsonl
+            self.history = [row for row in self.history if row["step"] <= self.step]
         self._restored = False
 
     def _handle_nonfinite(self, metrics: dict[str, Any]) -> None:

@@ -57,13 +57,23 @@ def reclaim_option_value(args, extra: list[str], argv: list[str]) -> None:
 
 
 def run(args, extra) -> int:
+    """Train; under torchrun every process runs this, joined by the trainer, and rank 0 reports."""
+    from ...training import distributed
+
+    try:
+        return _train(args, extra)
+    finally:
+        distributed.shutdown()  # the process group the trainer joined (none for one process)
+
+
+def _train(args, extra) -> int:
     import torch
 
     from ... import create_model, load_dataset
     from ...data.registry import normalise_spec
     from ...registry import get_model_class
     from ...runs import check_can_write_run
-    from ...training import TrainConfig, Trainer, resume
+    from ...training import TrainConfig, Trainer, distributed, resume
 
     overrides: dict[str, Any] = read_overrides_file(args.config) if args.config else {}
     overrides.update(parse_overrides(args.set or [], extra))
@@ -103,14 +113,18 @@ def run(args, extra) -> int:
                           overwrite=args.overwrite)
         message = (f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
                    f"for {trainer.total_steps} steps -> {out}")
-    summary = trainer.fit(on_start=lambda: print(message, file=sys.stderr))  # once the run folder is set up
+    if distributed.world_size() > 1:
+        message += f" on {distributed.world_size()} processes"
+    announce = (lambda: print(message, file=sys.stderr)) if distributed.is_main() else None
+    summary = trainer.fit(on_start=announce)  # once the run folder is set up, so a refusal is the only line
     report = {"run": str(trainer.out_dir), "steps": summary["steps"], "wall_s": round(summary["wall_s"], 2)}
     if "loss" in summary.get("val", {}):
         report["val_loss"] = summary["val"]["loss"]
         report["best_val_loss"] = summary["best_val_loss"]
     elif "val" in summary:  # no validation objective (GANs): the last validation metrics as they are
         report["val"] = {k: v for k, v in summary["val"].items() if k not in ("step", "split")}
-    print(json.dumps(report))
+    if distributed.is_main():
+        print(json.dumps(report))
     return 0
 
 
