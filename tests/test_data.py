@@ -12,7 +12,7 @@ import torch
 import genlab
 from genlab.cli import main
 from genlab.data import CharTokenizer
-from genlab.data.download import MNIST_FILES, REMOTE, RemoteDataSet, md5sum
+from genlab.data.download import MNIST_FILES, REMOTE, RemoteDataSet, RemoteFile, content_sha256, md5sum
 from genlab.data.text import UNKNOWN
 
 # ---- digits ---------------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def fake_mnist_root(tmp_path, source=None):
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
-def test_corrupt_mnist_file_names_file_and_md5(tmp_path, damage, mnist_root, no_data_env):
+def test_corrupt_mnist_file_names_file_and_hash(tmp_path, damage, mnist_root, no_data_env):
     root = fake_mnist_root(tmp_path, mnist_root)
     target = root / "mnist" / "t10k-labels-idx1-ubyte.gz"
     if damage == "garbage":
@@ -111,9 +111,65 @@ def test_corrupt_mnist_file_names_file_and_md5(tmp_path, damage, mnist_root, no_
     with pytest.raises(genlab.DataError) as info:
         genlab.load_dataset("mnist", root=root)
     msg = str(info.value)
-    assert str(target) in msg
-    assert md5sum(target) in msg and "ec29112dd5afa0611ce80d1b7f02629c" in msg
+    assert str(target) in msg and "\n" not in msg
+    if damage == "garbage":
+        assert content_sha256(target) in msg
+        assert "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2" in msg
+    else:
+        assert "cannot be decompressed" in msg
     assert "genlab data download mnist" in msg
+
+
+def test_recompressed_or_decompressed_mnist_is_accepted(tmp_path, mnist_root, no_data_env):
+    """The check is on the decompressed content: another gzip header or no gzip at all still loads."""
+    root = fake_mnist_root(tmp_path, mnist_root)
+    folder = root / "mnist"
+    labels = folder / "train-labels-idx1-ubyte.gz"
+    raw = gzip.decompress(labels.read_bytes())
+    recompressed = gzip.compress(raw, compresslevel=1, mtime=12345)  # a different header and stream
+    assert recompressed != labels.read_bytes()
+    labels.write_bytes(recompressed)
+    images = folder / "t10k-images-idx3-ubyte.gz"
+    (folder / "t10k-images-idx3-ubyte").write_bytes(gzip.decompress(images.read_bytes()))
+    images.unlink()
+    data = genlab.load_dataset("mnist", root=root, val_size=100)
+    original = genlab.load_dataset("mnist", root=mnist_root, val_size=100)
+    assert torch.equal(data.test.images, original.test.images)
+    assert torch.equal(data.train.labels, original.train.labels)
+    # the decompressed file is checked as well: damaging it is refused
+    plain = folder / "t10k-images-idx3-ubyte"
+    plain.write_bytes(plain.read_bytes()[:-1] + b"\x01")
+    with pytest.raises(genlab.DataError, match="corrupt or not the original release"):
+        genlab.load_dataset("mnist", root=root)
+
+
+def test_content_hash_ignores_the_container(tmp_path, monkeypatch, no_data_env):
+    """Without the real files: a hash recorded for the content matches every form of it."""
+    content = b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + bytes(range(5))
+    import hashlib
+
+    digest = hashlib.sha256(content).hexdigest()
+    from genlab.data.download import verified_path
+
+    remote = RemoteDataSet("toy", ("https://example.invalid/",), (RemoteFile("toy.gz", "0" * 32, digest),))
+    monkeypatch.setitem(REMOTE, "toy", remote)
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    for form in (gzip.compress(content, mtime=1), gzip.compress(content, compresslevel=9, mtime=2)):
+        (folder / "toy.gz").write_bytes(form)
+        assert verified_path(tmp_path, "toy", remote.files[0]) == folder / "toy.gz"
+    (folder / "toy.gz").unlink()
+    (folder / "toy").write_bytes(content)
+    assert verified_path(tmp_path, "toy", remote.files[0]) == folder / "toy"
+    from genlab.data.images import read_idx
+
+    assert read_idx(folder / "toy").tolist() == [0, 1, 2, 3, 4]
+    (folder / "toy").write_bytes(content + b"x")
+    with pytest.raises(genlab.DataError, match="corrupt"):
+        verified_path(tmp_path, "toy", remote.files[0])
+    # no content hash recorded (as for Fashion-MNIST): accepted unchecked
+    unchecked = RemoteFile("toy.gz", None, None)
+    assert verified_path(tmp_path, "toy", unchecked) == folder / "toy"
 
 
 def test_corrupt_mnist_without_real_files(tmp_path, no_data_env):
@@ -123,7 +179,8 @@ def test_corrupt_mnist_without_real_files(tmp_path, no_data_env):
         (root / "mnist" / f.name).write_bytes(gzip.compress(b"\x00\x00\x08\x01" + b"\x00\x00\x00\x02ab"))
     with pytest.raises(genlab.DataError, match="corrupt or not the original release") as info:
         genlab.load_dataset("mnist", root=root)
-    assert "train-images-idx3-ubyte.gz" in str(info.value) and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in str(info.value)
+    assert "train-images-idx3-ubyte.gz" in str(info.value)
+    assert "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db" in str(info.value)
 
 
 def test_missing_mnist_file_names_path_and_download_command(tmp_path, no_data_env):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 
 from ..errors import DataError
 from .core import DataInfo, DataSet
-from .download import REMOTE, verified_path
+from .download import REMOTE, is_gzip, verified_path
 from .modalities.image import ImageSplit
 from .registry import register_dataset
 
@@ -37,12 +38,12 @@ def load_digits() -> DataSet:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (gzip-compressed or not) into a numpy array."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    """Read an IDX file (gzip-compressed or not, told by its first bytes) into a numpy array."""
     try:
+        opener = gzip.open if is_gzip(path) else open
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"cannot read IDX file {path}: {e}") from e
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
@@ -56,7 +57,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def load_idx_dataset(name: str, root: Path, val_size: int = 5000, binarize: bool = False) -> DataSet:
-    """MNIST or Fashion-MNIST from the original IDX gz files under ``root/<name>/``.
+    """MNIST or Fashion-MNIST from the IDX files (``.gz`` or decompressed) under ``root/<name>/``.
 
     The official 60k/10k split; the last ``val_size`` training images are held out for
     validation (``val_size=0`` trains on all 60k and has no validation split).
