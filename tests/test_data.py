@@ -346,6 +346,47 @@ def test_image_folder_errors(tmp_path):
         genlab.load_dataset(f"images:{folder}", channels=2)
 
 
+def write_bomb_png(path, side=15000):
+    """A valid grey PNG of side x side pixels whose file is tiny (all zeros compress ~1000x)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    comp, row, parts = zlib.compressobj(9), bytes(side + 1), []
+    for _ in range(side):
+        parts.append(comp.compress(row))
+    parts.append(comp.flush())
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts))
+                     + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_is_one_line_error(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    for i in range(3):
+        write_png(folder / f"{i}.png", seed=i)
+    bomb = folder / "huge.png"
+    write_bomb_png(bomb)
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(genlab.DataError) as info:
+        genlab.load_dataset(f"images:{folder}")
+    msg = str(info.value)
+    assert str(bomb) in msg and "15000x15000" in msg and f"{genlab.data.images.MAX_PIXELS:,}" in msg
+    assert "max_pixels" in msg
+    out = tmp_path / "run"
+    assert main(["train", "vae", "--data", f"images:{folder}", "--steps", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("genlab: error: image ") and "huge.png" in err[0]
+    assert not out.exists()
+    # the limit is explicit: a smaller one refuses ordinary images too, naming it
+    bomb.unlink()
+    with pytest.raises(genlab.DataError, match="over the limit of 100 "):
+        genlab.load_dataset(f"images:{folder}", max_pixels=100)
+    assert len(genlab.load_dataset(f"images:{folder}", max_pixels=120).train) == 1
+
+
 # ---- text ----------------------------------------------------------------------------------------
 def test_text_split_and_vocab(text_file):
     text = text_file.read_text(encoding="utf-8")

@@ -100,15 +100,21 @@ def load_fashion_mnist(root: Path, val_size: int = 5000) -> DataSet:
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+# The largest image (width x height) an image folder reads, 64 megapixels: a larger file is refused
+# before it is decoded (a "decompression bomb" would take gigabytes). Option max_pixels raises it.
+MAX_PIXELS = 1 << 26
 
 
-@register_dataset("images:", "a folder of PNG/JPEG images (sub-folders are classes); options size, channels, seed")
-def load_image_folder(path: str | Path, size: int = 32, channels: int | None = None, seed: int = 0) -> DataSet:
+@register_dataset("images:", "a folder of PNG/JPEG images (sub-folders are classes); "
+                  "options size, channels, seed, max_pixels")
+def load_image_folder(path: str | Path, size: int = 32, channels: int | None = None, seed: int = 0,
+                      max_pixels: int = MAX_PIXELS) -> DataSet:
     """A folder of PNG/JPEG images, each resized (shorter side) and centre-cropped to ``size``.
 
     Images in sub-folders get the sub-folder as their class label. ``channels`` is 1 (grey)
     or 3 (RGB); by default 1 if every image is grey, else 3. The files are split 80/10/10
-    into train/val/test by a fixed-seed shuffle.
+    into train/val/test by a fixed-seed shuffle. An image of more than ``max_pixels`` pixels is
+    refused (DataError naming the file and the limit) before it is decoded.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -122,12 +128,12 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
         raise DataError(f"image folder '{folder}' holds {len(files)} images (PNG/JPEG); at least 3 are needed")
     classes = sorted({p.parent.relative_to(folder).as_posix() for p in files})
     has_labels = len(classes) > 1
+    if max_pixels < 1:
+        raise DataError(f"max_pixels must be a positive number of pixels, got {max_pixels}")
     pictures, bad = [], []
     for p in files:
         try:
-            with Image.open(p) as im:
-                im.load()
-                pictures.append(im.copy())
+            pictures.append(_read_image(p, max_pixels))
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
             bad.append(f"{p} ({e})")
     if bad:
@@ -150,6 +156,28 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     info = DataInfo(name=f"images:{folder}", kind="image", shape=(channels, size, size), levels=256,
                     num_classes=len(classes) if has_labels else 0)
     return DataSet(info, *splits)
+
+
+def _read_image(path: Path, max_pixels: int):
+    """The decoded image at ``path``; DataError if it has more than ``max_pixels`` pixels.
+
+    The size is read from the header before any pixel is decoded. This limit replaces PIL's
+    own bomb check (a warning, or an error at twice its limit) while the file is read.
+    """
+    from PIL import Image
+
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise DataError(f"image {path} is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
+                                "(a decompression bomb?); shrink or remove it, or raise the limit with "
+                                "--data-arg max_pixels=N")
+            im.load()
+            return im.copy()
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _resize_crop(im, size: int) -> np.ndarray:
