@@ -410,14 +410,16 @@ def test_tokenizer_round_trip_and_unknown_characters():
     tok = CharTokenizer.from_text("hello world", extra_text="hello there!")
     assert tok.vocab[-1] == UNKNOWN and tok.vocab[:-1] == sorted(set("hello world"))
     assert tok.decode(tok.encode("low hello")) == "low hello"
-    ids = tok.encode("hi!")
-    assert tok.decode(ids) == "h" + UNKNOWN + UNKNOWN
-    with pytest.raises(genlab.DataError, match="'i' at position 1"):
-        tok.encode("hi", strict=True)
+    # strict by default: every unknown character is named, in one line
+    with pytest.raises(genlab.DataError, match="2 characters 'i' at position 1, '!' at position 2 not in") as info:
+        tok.encode("hi!i")
+    assert "\n" not in str(info.value)
+    # lenient replacement only when asked for
+    assert tok.decode(tok.encode("hi!", strict=False)) == "h" + UNKNOWN + UNKNOWN
     plain = CharTokenizer.from_text("abc", extra_text="cab")
     assert UNKNOWN not in plain.vocab
-    with pytest.raises(genlab.DataError, match="not in the model's vocabulary"):
-        plain.encode("abz")
+    with pytest.raises(genlab.DataError, match="'z' at position 2 not in the model's vocabulary"):
+        plain.encode("abz", strict=False)  # nothing to replace it with
     with pytest.raises(genlab.DataError, match="repeated"):
         CharTokenizer(["a", "a"])
 
@@ -466,6 +468,16 @@ def test_utf8_text_with_multibyte_characters(tmp_path):
     data = genlab.load_dataset(f"text:{path}")
     assert "\u2603" in data.info.vocab
     assert data.tokenizer.decode(data.train.tokens) == path.read_text(encoding="utf-8")[: len(data.train.tokens)]
+
+
+def test_byte_order_mark_is_not_a_token(tmp_path):
+    path = tmp_path / "bom.txt"
+    text = "to be or not to be, that is the question. " * 4
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    data = genlab.load_dataset(f"text:{path}")
+    assert "\ufeff" not in data.info.vocab
+    assert data.tokenizer.decode(data.train.tokens) == text[: len(data.train.tokens)]
+    assert len(data.train.tokens) + len(data.val.tokens) == len(text)
 
 
 def test_tinyshakespeare(shakespeare_root):
