@@ -244,3 +244,19 @@ def test_conv_vae_trains_on_digits(digits):
 def test_invalid_vae_configs(bad):
     with pytest.raises(genlab.ConfigError):
         genlab.create_model("vae", **bad)
+
+
+def test_default_widths_scale_with_the_data(digits):
+    """The default MLP VAE on 32x32 RGB stays small; on digits it is the [256, 256] model as before."""
+    from genlab.data import DataInfo
+
+    rgb = DataInfo(name="rgb", kind="image", shape=(3, 32, 32), levels=256)
+    big = genlab.create_model("vae", data=rgb)
+    assert big.num_parameters() < 20_000_000
+    assert big.config.hidden == [16, 16]  # recorded, so a saved model rebuilds the same network
+    small = genlab.create_model("vae", data=digits)
+    pinned = genlab.create_model("vae", data=digits, hidden=[256, 256])
+    assert small.config.hidden == [256, 256] and small.num_parameters() == pinned.num_parameters()
+    mnist = DataInfo(name="m", kind="image", shape=(1, 28, 28), levels=256)
+    assert 16 <= genlab.create_model("vae", data=mnist).config.hidden[0] < 256
+    assert genlab.create_model("vae", data=rgb, hidden=[64]).config.hidden == [64]  # explicit wins

@@ -23,12 +23,25 @@ from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 # decoder name -> parameters per pixel
 DECODER_PARAMS = {"categorical": None, "bernoulli": 1, "logistic": 2, "gaussian": 2}
+# Default MLP widths: two layers of MAX_WIDTH, narrowed so that the decoder's output layer (width x
+# pixels x parameters per pixel, by far the largest) holds at most OUTPUT_LAYER_BUDGET weights.
+MAX_WIDTH, MIN_WIDTH, OUTPUT_LAYER_BUDGET = 256, 16, 1 << 23
+
+
+def default_hidden(outputs: int) -> list[int]:
+    """MLP widths for a decoder with ``outputs`` outputs (pixels x parameters per pixel).
+
+    Small data (8x8 digits: 64 x 17 outputs) gets [256, 256]; 32x32 RGB with a 256-way
+    categorical decoder gets [16, 16] (about 13 million parameters rather than 200 million).
+    """
+    width = max(MIN_WIDTH, min(MAX_WIDTH, OUTPUT_LAYER_BUDGET // max(1, outputs)))
+    return [width, width]
 
 
 @dataclasses.dataclass
 class VAEConfig(ImageModelConfig):
     architecture: Literal["mlp", "conv"] = "mlp"
-    hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])  # MLP widths
+    hidden: list[int] | None = None  # MLP widths; None: chosen from the data size (default_hidden)
     conv_channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64])  # conv widths
     latent_dim: int = 16
     decoder: Literal["categorical", "bernoulli", "logistic", "gaussian"] = "categorical"
@@ -53,10 +66,12 @@ class VAE(GenerativeModel):
     family = "vae"
 
     def __init__(self, config: VAEConfig, data_info: DataInfo):
-        super().__init__(config, data_info)
         c, h, w = config.image_shape
-        self.dims = c * h * w
         per_pixel = config.levels if config.decoder == "categorical" else DECODER_PARAMS[config.decoder]
+        if config.hidden is None:  # the widths chosen are saved in the config
+            config = dataclasses.replace(config, hidden=default_hidden(c * h * w * per_pixel))
+        super().__init__(config, data_info)
+        self.dims = c * h * w
         self.per_pixel = per_pixel
         cond = config.num_classes if config.conditional else 0
         if config.architecture == "mlp":
