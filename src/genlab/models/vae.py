@@ -26,6 +26,9 @@ DECODER_PARAMS = {"categorical": None, "bernoulli": 1, "logistic": 2, "gaussian"
 # Default MLP widths: two layers of MAX_WIDTH, narrowed so that the decoder's output layer (width x
 # pixels x parameters per pixel, by far the largest) holds at most OUTPUT_LAYER_BUDGET weights.
 MAX_WIDTH, MIN_WIDTH, OUTPUT_LAYER_BUDGET = 256, 16, 1 << 23
+# One pass of log_prob decodes at most this many latents and this many decoder outputs, which bounds
+# its memory (a few hundred MB) whatever the batch size and K.
+CHUNK_ROWS, CHUNK_OUTPUTS = 1024, 1 << 24
 
 
 def default_hidden(outputs: int) -> list[int]:
@@ -187,21 +190,29 @@ class VAE(GenerativeModel):
                 "use decoder=categorical or logistic, or binary data (mnist-binary)")
 
     @torch.no_grad()
-    def log_prob(self, x, *, condition=None, num_samples: int | None = None, chunk: int = 64, **kwargs):
+    def log_prob(self, x, *, condition=None, num_samples: int | None = None, chunk: int | None = None,
+                 **kwargs):
         """Importance-weighted lower bound on ``log p(x)``, ``[B]`` nats, with K = ``num_samples``.
 
         ``log p(x) >= E[log (1/K) sum_k p(x, z_k) / q(z_k | x)]``; K = 1 is the ELBO.
+        The K samples are drawn at once (``[K, B, latent]``, small) and decoded ``chunk`` at a
+        time, so memory is bounded and the result does not depend on ``chunk``. By default a
+        chunk decodes at most CHUNK_ROWS latents and CHUNK_OUTPUTS decoder outputs.
         """
         self._require_likelihood()
         condition = self.condition_for_scoring(condition, len(x))
         k_total = num_samples or self.config.iw_samples
+        if chunk is None:
+            per_sample = len(x) * self.dims * self.per_pixel
+            chunk = min(CHUNK_ROWS // max(1, len(x)), CHUNK_OUTPUTS // max(1, per_sample))
+        chunk = max(1, min(int(chunk), k_total))
         mean, logvar = self.encode(x, condition)
         std = torch.exp(0.5 * logvar)
+        z_all = mean + std * torch.randn(k_total, *mean.shape, device=x.device)  # [K, B, L]
         log_w = []
         for start in range(0, k_total, chunk):
-            k = min(chunk, k_total - start)
-            eps = torch.randn(k, *mean.shape, device=x.device)
-            z = mean + std * eps  # [k, B, L]
+            z = z_all[start:start + chunk]
+            k = len(z)
             log_q = gaussian_log_prob(z, mean, 0.5 * logvar).sum(-1)
             log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
             xs = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
