@@ -247,6 +247,7 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
     lines += compare_section(results, "compare-mnist")
     lines += lstm_section(results)
     lines += sampling_section(results)
+    lines += eval_memory_section(results)
     return "\n".join(lines) + "\n"
 
 
@@ -356,6 +357,24 @@ def lstm_section(results: dict) -> list[str]:
             f"{summarise(rows, 'gpt_val_loss_nats')} |",
             f"| LSTM | {r0['lstm_parameters']} | {summarise(rows, 'lstm_steps')} | {summarise(rows, 'lstm_wall_s')} | "
             f"{summarise(rows, 'lstm_val_loss_nats')} |", "", f"Runs (seeds): {len(rows)}.", ""]
+
+
+def eval_memory_section(results: dict) -> list[str]:
+    """Peak memory and time of a VAE evaluation (``benchmarks/eval_memory.py``, run by hand)."""
+    entry = results.get("eval_memory")
+    if not entry:
+        return []
+    r = entry["result"]
+    before, after = r["before_chunk_64"], r["after_default_chunk"]
+    return ["## Memory of a VAE likelihood evaluation", "",
+            f"Command: `{entry['command']}`, on {entry['date']}, {entry['machine']} (run by hand, not by "
+            f"write_benchmarks.py). An untrained MLP VAE at MNIST size (widths [256, 256], logistic decoder) scores "
+            f"{r['examples']} images with K = {r['iw_samples']} importance samples, batches of 256, "
+            f"{r['threads']} threads, each case in a fresh process. Before: 64 importance samples decoded per pass "
+            "for the whole batch (the former fixed chunk); after: the default chunk, at most 1,024 latents per pass.",
+            "", "| | peak RSS (MiB) | wall (s) | NLL (nats/image) |", "|---|---|---|---|",
+            f"| before (chunk = 64) | {before['peak_rss_mib']} | {before['wall_s']} | {before['nll_nats']} |",
+            f"| after (default) | {after['peak_rss_mib']} | {after['wall_s']} | {after['nll_nats']} |", ""]
 
 
 def sampling_section(results: dict) -> list[str]:
