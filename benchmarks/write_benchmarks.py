@@ -248,6 +248,7 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
     lines += lstm_section(results)
     lines += sampling_section(results)
     lines += ddp_section(results)
+    lines += eval_memory_section(results)
     lines += kept_sections()
     return "\n".join(lines) + "\n"
 
@@ -395,6 +396,24 @@ def ddp_section(results: dict) -> list[str]:
                       "gradient all-reduce per step, so they are slower than one: the CPU figures check that "
                       "multi-process training runs, not that it scales. A GPU run needs `--device cuda`.", ""]
     return lines
+
+
+def eval_memory_section(results: dict) -> list[str]:
+    """Peak memory and time of a VAE evaluation (``benchmarks/eval_memory.py``, run by hand)."""
+    entry = results.get("eval_memory")
+    if not entry:
+        return []
+    r = entry["result"]
+    before, after = r["before_chunk_64"], r["after_default_chunk"]
+    return ["## Memory of a VAE likelihood evaluation", "",
+            f"Command: `{entry['command']}`, on {entry['date']}, {entry['machine']} (run by hand, not by "
+            f"write_benchmarks.py). An untrained MLP VAE at MNIST size (widths [256, 256], logistic decoder) scores "
+            f"{r['examples']} images with K = {r['iw_samples']} importance samples, batches of 256, "
+            f"{r['threads']} threads, each case in a fresh process. Before: 64 importance samples decoded per pass "
+            "for the whole batch (the former fixed chunk); after: the default chunk, at most 1,024 latents per pass.",
+            "", "| | peak RSS (MiB) | wall (s) | NLL (nats/image) |", "|---|---|---|---|",
+            f"| before (chunk = 64) | {before['peak_rss_mib']} | {before['wall_s']} | {before['nll_nats']} |",
+            f"| after (default) | {after['peak_rss_mib']} | {after['wall_s']} | {after['nll_nats']} |", ""]
 
 
 def sampling_section(results: dict) -> list[str]:

@@ -111,6 +111,20 @@ def test_eval_options_and_text_report(vae_run):
     assert "upper bound" in out
 
 
+def test_eval_shows_progress_over_examples(vae_run, capsys):
+    """The bar counts examples and has a time-left field; the Python API shows it only when asked."""
+    run, _ = vae_run
+    code, out, err = run_cli("eval", run, "--iw-samples", "2", "--json")
+    assert code == 0, err
+    assert "eval test" in err and "/447" in err and "<" in err
+    model, data = genlab.load(run / "best"), genlab.load_dataset("digits")
+    capsys.readouterr()
+    genlab.evaluate(model, data, "test", num_samples=2)
+    assert "eval test" not in capsys.readouterr().err
+    genlab.evaluate(model, data, "test", num_samples=2, progress=True)
+    assert "eval test" in capsys.readouterr().err
+
+
 def test_eval_on_other_data_is_refused(vae_run, text_path):
     run, _ = vae_run
     code, out, err = run_cli("eval", run, "--data", f"text:{text_path}")

@@ -12,7 +12,7 @@ import torch
 import genlab
 from genlab.cli import main
 from genlab.data import CharTokenizer
-from genlab.data.download import MNIST_FILES, REMOTE, RemoteDataSet, md5sum
+from genlab.data.download import MNIST_FILES, REMOTE, RemoteDataSet, RemoteFile, content_sha256, md5sum
 from genlab.data.text import UNKNOWN
 
 # ---- digits ---------------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def fake_mnist_root(tmp_path, source=None):
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
-def test_corrupt_mnist_file_names_file_and_md5(tmp_path, damage, mnist_root, no_data_env):
+def test_corrupt_mnist_file_names_file_and_hash(tmp_path, damage, mnist_root, no_data_env):
     root = fake_mnist_root(tmp_path, mnist_root)
     target = root / "mnist" / "t10k-labels-idx1-ubyte.gz"
     if damage == "garbage":
@@ -111,9 +111,65 @@ def test_corrupt_mnist_file_names_file_and_md5(tmp_path, damage, mnist_root, no_
     with pytest.raises(genlab.DataError) as info:
         genlab.load_dataset("mnist", root=root)
     msg = str(info.value)
-    assert str(target) in msg
-    assert md5sum(target) in msg and "ec29112dd5afa0611ce80d1b7f02629c" in msg
+    assert str(target) in msg and "\n" not in msg
+    if damage == "garbage":
+        assert content_sha256(target) in msg
+        assert "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2" in msg
+    else:
+        assert "cannot be decompressed" in msg
     assert "genlab data download mnist" in msg
+
+
+def test_recompressed_or_decompressed_mnist_is_accepted(tmp_path, mnist_root, no_data_env):
+    """The check is on the decompressed content: another gzip header or no gzip at all still loads."""
+    root = fake_mnist_root(tmp_path, mnist_root)
+    folder = root / "mnist"
+    labels = folder / "train-labels-idx1-ubyte.gz"
+    raw = gzip.decompress(labels.read_bytes())
+    recompressed = gzip.compress(raw, compresslevel=1, mtime=12345)  # a different header and stream
+    assert recompressed != labels.read_bytes()
+    labels.write_bytes(recompressed)
+    images = folder / "t10k-images-idx3-ubyte.gz"
+    (folder / "t10k-images-idx3-ubyte").write_bytes(gzip.decompress(images.read_bytes()))
+    images.unlink()
+    data = genlab.load_dataset("mnist", root=root, val_size=100)
+    original = genlab.load_dataset("mnist", root=mnist_root, val_size=100)
+    assert torch.equal(data.test.images, original.test.images)
+    assert torch.equal(data.train.labels, original.train.labels)
+    # the decompressed file is checked as well: damaging it is refused
+    plain = folder / "t10k-images-idx3-ubyte"
+    plain.write_bytes(plain.read_bytes()[:-1] + b"\x01")
+    with pytest.raises(genlab.DataError, match="corrupt or not the original release"):
+        genlab.load_dataset("mnist", root=root)
+
+
+def test_content_hash_ignores_the_container(tmp_path, monkeypatch, no_data_env):
+    """Without the real files: a hash recorded for the content matches every form of it."""
+    content = b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + bytes(range(5))
+    import hashlib
+
+    digest = hashlib.sha256(content).hexdigest()
+    from genlab.data.download import verified_path
+
+    remote = RemoteDataSet("toy", ("https://example.invalid/",), (RemoteFile("toy.gz", "0" * 32, digest),))
+    monkeypatch.setitem(REMOTE, "toy", remote)
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    for form in (gzip.compress(content, mtime=1), gzip.compress(content, compresslevel=9, mtime=2)):
+        (folder / "toy.gz").write_bytes(form)
+        assert verified_path(tmp_path, "toy", remote.files[0]) == folder / "toy.gz"
+    (folder / "toy.gz").unlink()
+    (folder / "toy").write_bytes(content)
+    assert verified_path(tmp_path, "toy", remote.files[0]) == folder / "toy"
+    from genlab.data.images import read_idx
+
+    assert read_idx(folder / "toy").tolist() == [0, 1, 2, 3, 4]
+    (folder / "toy").write_bytes(content + b"x")
+    with pytest.raises(genlab.DataError, match="corrupt"):
+        verified_path(tmp_path, "toy", remote.files[0])
+    # no content hash recorded (as for Fashion-MNIST): accepted unchecked
+    unchecked = RemoteFile("toy.gz", None, None)
+    assert verified_path(tmp_path, "toy", unchecked) == folder / "toy"
 
 
 def test_corrupt_mnist_without_real_files(tmp_path, no_data_env):
@@ -123,7 +179,8 @@ def test_corrupt_mnist_without_real_files(tmp_path, no_data_env):
         (root / "mnist" / f.name).write_bytes(gzip.compress(b"\x00\x00\x08\x01" + b"\x00\x00\x00\x02ab"))
     with pytest.raises(genlab.DataError, match="corrupt or not the original release") as info:
         genlab.load_dataset("mnist", root=root)
-    assert "train-images-idx3-ubyte.gz" in str(info.value) and "f68b3c2dcbeaaa9fbdd348bbdeb94873" in str(info.value)
+    assert "train-images-idx3-ubyte.gz" in str(info.value)
+    assert "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db" in str(info.value)
 
 
 def test_missing_mnist_file_names_path_and_download_command(tmp_path, no_data_env):
@@ -289,6 +346,47 @@ def test_image_folder_errors(tmp_path):
         genlab.load_dataset(f"images:{folder}", channels=2)
 
 
+def write_bomb_png(path, side=15000):
+    """A valid grey PNG of side x side pixels whose file is tiny (all zeros compress ~1000x)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    comp, row, parts = zlib.compressobj(9), bytes(side + 1), []
+    for _ in range(side):
+        parts.append(comp.compress(row))
+    parts.append(comp.flush())
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts))
+                     + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_is_one_line_error(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    for i in range(3):
+        write_png(folder / f"{i}.png", seed=i)
+    bomb = folder / "huge.png"
+    write_bomb_png(bomb)
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(genlab.DataError) as info:
+        genlab.load_dataset(f"images:{folder}")
+    msg = str(info.value)
+    assert str(bomb) in msg and "15000x15000" in msg and f"{genlab.data.images.MAX_PIXELS:,}" in msg
+    assert "max_pixels" in msg
+    out = tmp_path / "run"
+    assert main(["train", "vae", "--data", f"images:{folder}", "--steps", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("genlab: error: image ") and "huge.png" in err[0]
+    assert not out.exists()
+    # the limit is explicit: a smaller one refuses ordinary images too, naming it
+    bomb.unlink()
+    with pytest.raises(genlab.DataError, match="over the limit of 100 "):
+        genlab.load_dataset(f"images:{folder}", max_pixels=100)
+    assert len(genlab.load_dataset(f"images:{folder}", max_pixels=120).train) == 1
+
+
 # ---- text ----------------------------------------------------------------------------------------
 def test_text_split_and_vocab(text_file):
     text = text_file.read_text(encoding="utf-8")
@@ -312,14 +410,16 @@ def test_tokenizer_round_trip_and_unknown_characters():
     tok = CharTokenizer.from_text("hello world", extra_text="hello there!")
     assert tok.vocab[-1] == UNKNOWN and tok.vocab[:-1] == sorted(set("hello world"))
     assert tok.decode(tok.encode("low hello")) == "low hello"
-    ids = tok.encode("hi!")
-    assert tok.decode(ids) == "h" + UNKNOWN + UNKNOWN
-    with pytest.raises(genlab.DataError, match="'i' at position 1"):
-        tok.encode("hi", strict=True)
+    # strict by default: every unknown character is named, in one line
+    with pytest.raises(genlab.DataError, match="2 characters 'i' at position 1, '!' at position 2 not in") as info:
+        tok.encode("hi!i")
+    assert "\n" not in str(info.value)
+    # lenient replacement only when asked for
+    assert tok.decode(tok.encode("hi!", strict=False)) == "h" + UNKNOWN + UNKNOWN
     plain = CharTokenizer.from_text("abc", extra_text="cab")
     assert UNKNOWN not in plain.vocab
-    with pytest.raises(genlab.DataError, match="not in the model's vocabulary"):
-        plain.encode("abz")
+    with pytest.raises(genlab.DataError, match="'z' at position 2 not in the model's vocabulary"):
+        plain.encode("abz", strict=False)  # nothing to replace it with
     with pytest.raises(genlab.DataError, match="repeated"):
         CharTokenizer(["a", "a"])
 
@@ -368,6 +468,16 @@ def test_utf8_text_with_multibyte_characters(tmp_path):
     data = genlab.load_dataset(f"text:{path}")
     assert "\u2603" in data.info.vocab
     assert data.tokenizer.decode(data.train.tokens) == path.read_text(encoding="utf-8")[: len(data.train.tokens)]
+
+
+def test_byte_order_mark_is_not_a_token(tmp_path):
+    path = tmp_path / "bom.txt"
+    text = "to be or not to be, that is the question. " * 4
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    data = genlab.load_dataset(f"text:{path}")
+    assert "\ufeff" not in data.info.vocab
+    assert data.tokenizer.decode(data.train.tokens) == text[: len(data.train.tokens)]
+    assert len(data.train.tokens) + len(data.val.tokens) == len(text)
 
 
 def test_tinyshakespeare(shakespeare_root):

@@ -212,3 +212,14 @@ def test_a_trained_gan_can_get_new_optimizers(digits):
     genlab.Trainer(model, digits, fast_train_config(steps=1, batch_size=8)).fit()
     assert all(p.requires_grad for p in model.parameters())
     genlab.Trainer(model, digits, fast_train_config(steps=1, batch_size=8)).fit()
+
+
+def test_progress_bar_shows_the_gan_losses(digits, capsys):
+    """The trainer's bar shows d_loss and g_loss, not the ``loss=nan`` a GAN has no value for."""
+    from conftest import tiny_overrides
+
+    model = genlab.create_model("dcgan", data=digits, **tiny_overrides("dcgan"))
+    genlab.Trainer(model, digits, fast_train_config(steps=2, progress=True)).fit()
+    err = capsys.readouterr().err
+    assert "d_loss=" in err and "g_loss=" in err
+    assert "nan" not in err

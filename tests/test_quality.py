@@ -149,6 +149,46 @@ def test_python_compare_takes_a_feature_folder_or_network(runs, feature_net, tmp
     assert (tmp_path / "a" / "report.md").is_file()
 
 
+def test_compare_reuses_a_stored_likelihood_until_the_weights_change(runs, feature_net, tmp_path, monkeypatch):
+    """The test NLL is computed once per weights and settings; new weights or --skip-likelihood change that."""
+    import importlib
+    import shutil
+
+    from genlab.evaluation.store import STORE_FILE
+
+    compare_module = importlib.import_module("genlab.compare")  # the module, not genlab.compare()
+
+    net, _ = feature_net
+    run = tmp_path / "vae"
+    shutil.copytree(runs / "vae", run)
+    (run / STORE_FILE).unlink(missing_ok=True)  # an earlier compare of the module's run may have stored one
+    calls = []
+    real = compare_module.evaluate
+    monkeypatch.setattr(compare_module, "evaluate", lambda *a, **k: calls.append(k) or real(*a, **k))
+    first = genlab.compare([run], tmp_path / "r1", net, num_samples=30)["runs"][0]
+    assert len(calls) == 1 and not first["nll_reused"] and (run / STORE_FILE).is_file()
+    second = genlab.compare([run], tmp_path / "r2", net, num_samples=30)["runs"][0]
+    assert len(calls) == 1, "the stored evaluation was recomputed"
+    assert second["nll_reused"] and second["nll_nats"] == first["nll_nats"]
+    # new weights (another hash in config.json) are evaluated again
+    model = genlab.load(run / "best")
+    with torch.no_grad():
+        next(model.parameters()).add_(0.01)
+    model.save_pretrained(run / "best")
+    third = genlab.compare([run], tmp_path / "r3", net, num_samples=30)["runs"][0]
+    assert len(calls) == 2 and not third["nll_reused"] and third["nll_nats"] != first["nll_nats"]
+    # other settings are another key: the model's compare settings changed, so it is evaluated again
+    monkeypatch.setattr(type(model), "compare_log_prob_kwargs", {"num_samples": 3})
+    genlab.compare([run], tmp_path / "r4", net, num_samples=30)
+    assert len(calls) == 3 and calls[-1] == {"num_samples": 3}
+    # skipped: no NLL at all, and the CLI takes the flag
+    assert main(["compare", str(run), "--out", str(tmp_path / "r5"), "--features", str(feature_net[1]),
+                 "--num-samples", "30", "--skip-likelihood"]) == 0
+    assert len(calls) == 3
+    row = json.loads((tmp_path / "r5" / "results.json").read_text())["runs"][0]
+    assert "nll_nats" not in row and "| - |" in (tmp_path / "r5" / "report.md").read_text()
+
+
 def test_compare_refuses_runs_on_different_data(runs, feature_net, tmp_path, text_file, capsys):
     _, folder = feature_net
     other = tmp_path / "gpt"

@@ -24,6 +24,7 @@ from .errors import ConfigError
 from .evaluation.features import FeatureNet, load_feature_extractor
 from .evaluation.likelihood import evaluate
 from .evaluation.quality import Reference, nearest_neighbour_grid, public, sample_quality, score_images
+from .evaluation.store import stored_evaluation
 from .io import atomic_write_text, load, read_config
 from .runs.run import check_data_matches, find_saved_model, load_run_data, read_run_file, resolve_weights
 from .training.plots import save_image_grid
@@ -49,14 +50,17 @@ def _run_data(run: Path, data_root: str | None, cache: dict[str, Any]):
 
 def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_samples: int | None = None, seed: int = 0,
                  data_root: str | None = None, sample_kwargs: dict[str, Any] | None = None,
-                 progress: bool = True, first_data=None, device: str = "cpu") -> dict[str, Any]:
+                 progress: bool = True, first_data=None, device: str = "cpu",
+                 skip_likelihood: bool = False) -> dict[str, Any]:
     """Score every run in ``runs`` and write the report into the folder ``out``; returns the results.
 
     ``num_samples`` defaults to DESIGN.md's protocol (10,000, or the test split's size where
     smaller). ``sample_kwargs`` go to every model's ``sample`` (e.g. ``sampler="ddim", steps=50``);
     a model ignores settings it does not take. ``first_data``: the first run's data set, if the
     caller has loaded it already. ``device``: where sampling and scoring run ("cpu", "cuda",
-    "auto"); the sampling time per image is measured there.
+    "auto"); the sampling time per image is measured there. The test NLL of a run is stored in
+    its folder (:mod:`genlab.evaluation.store`) and reused while its weights and the settings are
+    the same; ``skip_likelihood`` leaves the NLL out.
     """
     if not runs:
         raise ConfigError("name at least one run folder to compare")
@@ -85,10 +89,12 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
         row: dict[str, Any] = {"run": str(run), "model": model.name, "family": model.family,
                                "parameters": model.num_parameters(), "steps": meta.get("step"),
                                "train_seconds": meta.get("train_seconds"), "likelihood": model.likelihood}
-        if model.likelihood != "none":
+        if model.likelihood != "none" and not skip_likelihood:
             kwargs = dict(model.compare_log_prob_kwargs)
-            nll = evaluate(model, data, "test", **kwargs)
-            row.update(nll_nats=nll["nll_nats"], bits_per_dim=nll["bits_per_dim"], nll_settings=kwargs)
+            settings = {"kind": "likelihood", "data": data.info.name, "split": "test", "seed": 0, **kwargs}
+            nll, reused = stored_evaluation(run, folder, settings, lambda: evaluate(model, data, "test", **kwargs))
+            row.update(nll_nats=nll["nll_nats"], bits_per_dim=nll["bits_per_dim"], nll_settings=kwargs,
+                       nll_reused=reused)
         quality = sample_quality(model, data, net, None, num_samples=num_samples, seed=seed,
                                  reference=reference, **sample_kwargs)
         grid = out / f"samples-{i + 1}-{model.name}.png"

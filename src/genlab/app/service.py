@@ -131,8 +131,9 @@ def samples_as_text(model, samples: torch.Tensor) -> str | None:
 
 # ---- evaluation ---------------------------------------------------------------------------------
 def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int | None = None,
-                        max_examples: int | None = None) -> dict[str, Any]:
-    """The NLL of ``model`` on ``split`` (default test, else val), exact or bound, in the modality's units."""
+                        max_examples: int | None = None, progress: bool = False) -> dict[str, Any]:
+    """The NLL of ``model`` on ``split`` (default test, else val), exact or bound, in the modality's units;
+    ``progress`` shows a bar over the examples with the time left."""
     from ..evaluation import evaluate
 
     check_count("the number of importance samples", iw_samples, 1, MAX_IW_SAMPLES)
@@ -141,7 +142,7 @@ def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int |
         raise ConfigError(f"model '{model.name}' has no likelihood; judge it by its samples (--metrics all)")
     split = split or ("test" if data.test is not None else "val")
     kwargs = {"num_samples": iw_samples} if iw_samples else {}
-    return evaluate(model, data, split=split, max_examples=max_examples, **kwargs)
+    return evaluate(model, data, split=split, max_examples=max_examples, progress=progress, **kwargs)
 
 
 def load_features(data, features: str | None):

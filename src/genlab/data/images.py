@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 
 from ..errors import DataError
 from .core import DataInfo, DataSet
-from .download import REMOTE, verified_path
+from .download import REMOTE, is_gzip, verified_path
 from .modalities.image import ImageSplit
 from .registry import register_dataset
 
@@ -41,12 +42,12 @@ def _idx_fix(path: Path) -> str:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file (gzip-compressed or not) into a numpy array."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    """Read an IDX file (gzip-compressed or not, told by its first bytes) into a numpy array."""
     try:
+        opener = gzip.open if is_gzip(path) else open
         with opener(path, "rb") as f:
             data = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"cannot read IDX file {path} ({e}); {_idx_fix(path)}") from e
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number); {_idx_fix(path)}")
@@ -60,7 +61,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def load_idx_dataset(name: str, root: Path, val_size: int = 5000, binarize: bool = False) -> DataSet:
-    """MNIST or Fashion-MNIST from the original IDX gz files under ``root/<name>/``.
+    """MNIST or Fashion-MNIST from the IDX files (``.gz`` or decompressed) under ``root/<name>/``.
 
     The official 60k/10k split; the last ``val_size`` training images are held out for
     validation (``val_size=0`` trains on all 60k and has no validation split).
@@ -104,16 +105,22 @@ def load_fashion_mnist(root: Path, val_size: int = 5000) -> DataSet:
 
 MAX_UPSCALE = 4  # an image whose shorter side is enlarged more than this to reach `size` is refused
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+# The largest image (width x height) an image folder reads, 64 megapixels: a larger file is refused
+# before it is decoded (a "decompression bomb" would take gigabytes). Option max_pixels raises it.
+MAX_PIXELS = 1 << 26
 
 
-@register_dataset("images:", "a folder of PNG/JPEG images (sub-folders are classes); options size, channels, seed")
-def load_image_folder(path: str | Path, size: int = 32, channels: int | None = None, seed: int = 0) -> DataSet:
+@register_dataset("images:", "a folder of PNG/JPEG images (sub-folders are classes); "
+                  "options size, channels, seed, max_pixels")
+def load_image_folder(path: str | Path, size: int = 32, channels: int | None = None, seed: int = 0,
+                      max_pixels: int = MAX_PIXELS) -> DataSet:
     """A folder of PNG/JPEG images, each resized (shorter side) and centre-cropped to ``size``.
 
     Images in sub-folders get the sub-folder as their class label. ``channels`` is 1 (grey)
     or 3 (RGB); by default 1 if every image is grey, else 3. An image whose shorter side would be
-    enlarged more than ``MAX_UPSCALE`` times (a 1-pixel image, a thin strip) is refused. The files
-    are split 80/10/10 into train/val/test by a fixed-seed shuffle.
+    enlarged more than ``MAX_UPSCALE`` times (a 1-pixel image, a thin strip) is refused, and so is an
+    image of more than ``max_pixels`` pixels, before it is decoded (DataError naming the file and the
+    limit). The files are split 80/10/10 into train/val/test by a fixed-seed shuffle.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -129,12 +136,12 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
         raise DataError(f"image folder '{folder}' holds {len(files)} images (PNG/JPEG); at least 3 are needed")
     classes = sorted({p.parent.relative_to(folder).as_posix() for p in files})
     has_labels = len(classes) > 1
+    if max_pixels < 1:
+        raise DataError(f"max_pixels must be a positive number of pixels, got {max_pixels}")
     pictures, bad = [], []
     for p in files:
         try:
-            with Image.open(p) as im:
-                im.load()
-                pictures.append(im.copy())
+            pictures.append(_read_image(p, max_pixels))
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
             bad.append(f"{p} ({e})")
     if bad:
@@ -161,6 +168,28 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     info = DataInfo(name=f"images:{folder}", kind="image", shape=(channels, size, size), levels=256,
                     num_classes=len(classes) if has_labels else 0)
     return DataSet(info, *splits)
+
+
+def _read_image(path: Path, max_pixels: int):
+    """The decoded image at ``path``; DataError if it has more than ``max_pixels`` pixels.
+
+    The size is read from the header before any pixel is decoded. This limit replaces PIL's
+    own bomb check (a warning, or an error at twice its limit) while the file is read.
+    """
+    from PIL import Image
+
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise DataError(f"image {path} is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
+                                "(a decompression bomb?); shrink or remove it, or raise the limit with "
+                                "--data-arg max_pixels=N")
+            im.load()
+            return im.copy()
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _resize_crop(im, size: int) -> np.ndarray:

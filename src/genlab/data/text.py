@@ -20,7 +20,7 @@ class CharTokenizer:
     """Maps each character to an id. The vocabulary is sorted and saved with the model.
 
     A vocabulary built from a training split gets one extra token, U+FFFD, for characters
-    that only appear elsewhere (validation text, prompts) when there are any.
+    that only appear in the validation text when there are any (``encode(..., strict=False)``).
     """
 
     def __init__(self, vocab: list[str]):
@@ -39,16 +39,27 @@ class CharTokenizer:
     def __len__(self) -> int:
         return len(self.vocab)
 
-    def encode(self, text: str, strict: bool = False) -> torch.Tensor:
-        """Token ids (long ``[len(text)]``); unknown characters map to U+FFFD or fail if ``strict``."""
-        unk = self.index.get(UNKNOWN)
-        ids = []
+    def encode(self, text: str, strict: bool = True) -> torch.Tensor:
+        """Token ids (long ``[len(text)]``) of ``text``.
+
+        A character outside the vocabulary is a DataError naming every such character (a prompt
+        the model cannot read should not be changed silently). ``strict=False`` maps them to
+        U+FFFD instead, where the vocabulary has it (text split off after training, e.g. validation).
+        """
+        unk = None if strict else self.index.get(UNKNOWN)
+        ids, unknown = [], {}
         for pos, ch in enumerate(text):
             i = self.index.get(ch, unk)
-            if i is None or (strict and ch not in self.index):
-                raise DataError(f"character {ch!r} at position {pos} is not in the model's vocabulary "
-                                f"of {len(self.vocab)} characters; use only characters of the text it was trained on")
+            if i is None:
+                unknown.setdefault(ch, pos)
+                continue
             ids.append(i)
+        if unknown:
+            listed = ", ".join(f"{ch!r} at position {pos}" for ch, pos in list(unknown.items())[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            what = "character" if len(unknown) == 1 else f"{len(unknown)} characters"
+            raise DataError(f"{what} {listed}{more} not in the model's vocabulary of {len(self.vocab)} "
+                            "characters; use only characters of the text it was trained on")
         return torch.tensor(ids, dtype=torch.long)
 
     def decode(self, ids) -> str:
@@ -87,12 +98,13 @@ def as_tokenizer(source) -> CharTokenizer:
 
 
 def read_text(path: str | Path) -> str:
+    """The text of a UTF-8 file, without a leading byte-order mark (which is no character of it)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"text file '{path}' does not exist")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # strips a leading UTF-8 BOM, if any
     except UnicodeDecodeError as e:
         raise DataError(f"text file '{path}' is not UTF-8 (bad byte at offset {e.start}); "
                         "convert it, e.g. `iconv -t UTF-8`") from e
@@ -120,7 +132,9 @@ def load_text(path: str | Path, name: str | None = None, train_fraction: float =
         tok = as_tokenizer(tokenizer)
         tok.check_covers(text, f"text file '{path}'")
     info = DataInfo(name=name or f"text:{path}", kind="text", vocab=tok.vocab)
-    return DataSet(info, TokenSplit(tok.encode(train_text)), TokenSplit(tok.encode(val_text)), None, tokenizer=tok)
+    # the validation text may hold characters the training text lacks: they become U+FFFD
+    val_tokens = tok.encode(val_text, strict=False)
+    return DataSet(info, TokenSplit(tok.encode(train_text)), TokenSplit(val_tokens), None, tokenizer=tok)
 
 
 @register_dataset("tinyshakespeare", "Tiny Shakespeare, character level, <data root>/tinyshakespeare/input.txt")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from ..data.core import DataSet
 from ..errors import GenlabError
@@ -15,7 +16,7 @@ from ..errors import GenlabError
 
 @torch.no_grad()
 def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, seed: int = 0,
-             max_examples: int | None = None, **log_prob_kwargs: Any) -> dict[str, Any]:
+             max_examples: int | None = None, progress: bool = False, **log_prob_kwargs: Any) -> dict[str, Any]:
     """NLL of ``model`` on ``data``'s ``split``.
 
     Args:
@@ -24,6 +25,7 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
         batch_size: examples per forward pass.
         seed: seeds the RNG of stochastic bounds (VAE importance samples), so results repeat.
         max_examples: score only the first N examples (or token windows).
+        progress: show a progress bar over the examples, with the time left, on stderr.
         log_prob_kwargs: passed to ``model.log_prob`` (e.g. ``num_samples=1000`` for the VAE's K).
 
     Returns:
@@ -40,7 +42,8 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
     model.eval()
     device = model.device
     total, count = 0.0, 0
-    with torch.random.fork_rng(devices=[]):
+    bar = tqdm(total=len(indices), desc=f"eval {split}", unit="ex", disable=not progress, leave=False)
+    with bar, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for idx in indices.split(batch_size):
             batch = {k: v.to(device) for k, v in part.get(idx).items()}
@@ -48,6 +51,7 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
             logp = model.log_prob(batch["x"], condition=cond, **log_prob_kwargs)
             total += float(-logp.double().sum())
             count += len(idx)
+            bar.update(len(idx))
     info = data.info
     out: dict[str, Any] = {"model": model.name, "data": info.name, "split": split,
                            "likelihood": model.likelihood, "num_examples": count}

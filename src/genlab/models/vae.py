@@ -23,12 +23,28 @@ from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 # decoder name -> parameters per pixel
 DECODER_PARAMS = {"categorical": None, "bernoulli": 1, "logistic": 2, "gaussian": 2}
+# Default MLP widths: two layers of MAX_WIDTH, narrowed so that the decoder's output layer (width x
+# pixels x parameters per pixel, by far the largest) holds at most OUTPUT_LAYER_BUDGET weights.
+MAX_WIDTH, MIN_WIDTH, OUTPUT_LAYER_BUDGET = 256, 16, 1 << 23
+# One pass of log_prob decodes at most this many latents and this many decoder outputs, which bounds
+# its memory (a few hundred MB) whatever the batch size and K.
+CHUNK_ROWS, CHUNK_OUTPUTS = 1024, 1 << 24
+
+
+def default_hidden(outputs: int) -> list[int]:
+    """MLP widths for a decoder with ``outputs`` outputs (pixels x parameters per pixel).
+
+    Small data (8x8 digits: 64 x 17 outputs) gets [256, 256]; 32x32 RGB with a 256-way
+    categorical decoder gets [16, 16] (about 13 million parameters rather than 200 million).
+    """
+    width = max(MIN_WIDTH, min(MAX_WIDTH, OUTPUT_LAYER_BUDGET // max(1, outputs)))
+    return [width, width]
 
 
 @dataclasses.dataclass
 class VAEConfig(ImageModelConfig):
     architecture: Literal["mlp", "conv"] = "mlp"
-    hidden: list[int] = dataclasses.field(default_factory=lambda: [256, 256])  # MLP widths
+    hidden: list[int] | None = None  # MLP widths; None: chosen from the data size (default_hidden)
     conv_channels: list[int] = dataclasses.field(default_factory=lambda: [32, 64])  # conv widths
     latent_dim: int = 16
     decoder: Literal["categorical", "bernoulli", "logistic", "gaussian"] = "categorical"
@@ -43,6 +59,8 @@ class VAEConfig(ImageModelConfig):
             raise ConfigError("latent_dim and iw_samples must be >= 1")
         for key in ("hidden", "conv_channels"):
             widths = getattr(self, key)
+            if widths is None and key == "hidden":  # chosen from the data size when the model is built
+                continue
             if not widths or min(widths) < 1:
                 raise ConfigError(f"{key} must be a list of widths >= 1, got {widths}; e.g. --set {key}=[64,64]")
         if not 0.0 <= self.dropout < 1.0:
@@ -61,10 +79,12 @@ class VAE(GenerativeModel):
     family = "vae"
 
     def __init__(self, config: VAEConfig, data_info: DataInfo):
-        super().__init__(config, data_info)
         c, h, w = config.image_shape
-        self.dims = c * h * w
         per_pixel = config.levels if config.decoder == "categorical" else DECODER_PARAMS[config.decoder]
+        if config.hidden is None:  # the widths chosen are saved in the config
+            config = dataclasses.replace(config, hidden=default_hidden(c * h * w * per_pixel))
+        super().__init__(config, data_info)
+        self.dims = c * h * w
         self.per_pixel = per_pixel
         cond = config.num_classes if config.conditional else 0
         if config.architecture == "mlp":
@@ -180,21 +200,29 @@ class VAE(GenerativeModel):
                 "use decoder=categorical or logistic, or binary data (mnist-binary)")
 
     @torch.no_grad()
-    def log_prob(self, x, *, condition=None, num_samples: int | None = None, chunk: int = 64, **kwargs):
+    def log_prob(self, x, *, condition=None, num_samples: int | None = None, chunk: int | None = None,
+                 **kwargs):
         """Importance-weighted lower bound on ``log p(x)``, ``[B]`` nats, with K = ``num_samples``.
 
         ``log p(x) >= E[log (1/K) sum_k p(x, z_k) / q(z_k | x)]``; K = 1 is the ELBO.
+        The K samples are drawn at once (``[K, B, latent]``, small) and decoded ``chunk`` at a
+        time, so memory is bounded and the result does not depend on ``chunk``. By default a
+        chunk decodes at most CHUNK_ROWS latents and CHUNK_OUTPUTS decoder outputs.
         """
         self._require_likelihood()
         condition = self.condition_for_scoring(condition, len(x))
         k_total = num_samples or self.config.iw_samples
+        if chunk is None:
+            per_sample = len(x) * self.dims * self.per_pixel
+            chunk = min(CHUNK_ROWS // max(1, len(x)), CHUNK_OUTPUTS // max(1, per_sample))
+        chunk = max(1, min(int(chunk), k_total))
         mean, logvar = self.encode(x, condition)
         std = torch.exp(0.5 * logvar)
+        z_all = mean + std * torch.randn(k_total, *mean.shape, device=x.device)  # [K, B, L]
         log_w = []
         for start in range(0, k_total, chunk):
-            k = min(chunk, k_total - start)
-            eps = torch.randn(k, *mean.shape, device=x.device)
-            z = mean + std * eps  # [k, B, L]
+            z = z_all[start:start + chunk]
+            k = len(z)
             log_q = gaussian_log_prob(z, mean, 0.5 * logvar).sum(-1)
             log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
             xs = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])

@@ -35,7 +35,8 @@ RUN_KEYS = {"model": str, "data": dict, "train": dict, "total_steps": int}
 # Everything genlab itself writes into a run folder: what --overwrite removes. Other files are
 # the user's and stay.
 RUN_OUTPUTS = (RUN_FILE, METRICS_FILE, "checkpoint", "checkpoint.old", ".checkpoint.tmp", "best", "best.old",
-               ".best.tmp", "samples", "training_curve.png", "samples.png", "nearest_training_images.png")
+               ".best.tmp", "samples", "training_curve.png", "samples.png", "nearest_training_images.png",
+               "evaluations.json")  # the stored evaluations of genlab.evaluation.store
 RUN_HINT = "give the folder `genlab train --out` wrote"
 
 

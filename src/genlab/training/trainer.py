@@ -60,6 +60,14 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+def bar_losses(row: dict[str, Any]) -> dict[str, str]:
+    """The losses the progress bar shows: ``loss``, or one per optimizer of a model with several
+    (a GAN's ``loss_discriminator`` and ``loss_generator`` as ``d_loss`` and ``g_loss``)."""
+    if "loss" in row:
+        return {"loss": f"{row['loss']:.4g}"}
+    return {f"{k[len('loss_'):][:1]}_loss": f"{v:.4g}" for k, v in sorted(row.items()) if k.startswith("loss_")}
+
+
 class Trainer:
     """Trains ``model`` on ``data`` with ``config``; writes the run folder ``out_dir`` if given.
 
@@ -321,7 +329,7 @@ class Trainer:
                        "lr": self.optimizers[self.order[0][0]].param_groups[0]["lr"], "items_per_s": rate,
                        "time_s": round(self.train_seconds, 3)}
                 self._log(row)
-                bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4g}", items_s=f"{rate:.0f}")
+                bar.set_postfix(**bar_losses(row), items_s=f"{rate:.0f}")
                 self._sums, self._count = {}, 0
                 window_start, window_steps = now, 0
             if (c.eval_every and self.step % c.eval_every == 0) or last:

@@ -19,6 +19,8 @@ def add_parser(sub) -> None:
     c.add_argument("--data-root")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--device", help="where to sample and score: cpu (default), cuda, cuda:N or auto")
+    c.add_argument("--skip-likelihood", action="store_true",
+                   help="leave out the test NLL (otherwise computed once per weights and reused from the run folder)")
     c.set_defaults(func=run)
 
 
@@ -37,7 +39,7 @@ def run(args, extra) -> int:
     net = service.load_features(data, args.features)
     report = compare_runs(args.runs, args.out, net, num_samples=args.num_samples, seed=args.seed,
                           data_root=args.data_root, sample_kwargs=parse_sample_args(args.sample_arg), first_data=data,
-                          device=args.device or "cpu")
+                          device=args.device or "cpu", skip_likelihood=args.skip_likelihood)
     print(f"compared {len(report['runs'])} runs on {report['data']}: {Path(args.out) / 'report.md'}, "
           f"{Path(args.out) / 'report.html'}")
     return 0

@@ -75,7 +75,8 @@ def run(args, extra) -> int:
         net = service.load_features(data, args.features)
     result: dict[str, Any] = {"model": model.name, "data": data.info.name, "weights": str(folder)}
     if model.likelihood != "none":
-        result.update(service.evaluate_likelihood(model, data, args.split, args.iw_samples, args.max_examples))
+        result.update(service.evaluate_likelihood(model, data, args.split, args.iw_samples, args.max_examples,
+                                                   progress=True))
     if metrics:
         result["quality"] = service.evaluate_quality(model, data, net, metrics, num_samples=args.num_samples,
                                                      seed=args.seed,

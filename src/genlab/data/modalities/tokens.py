@@ -117,4 +117,4 @@ class TokenModality(Modality):
             raise ConfigError("this model has no tokenizer; it cannot take a text prompt")
         if not isinstance(value, str) or not value:
             raise ConfigError("the prompt is empty; give some text or leave it out")
-        return CharTokenizer(info.vocab).encode(value, strict=True)
+        return CharTokenizer(info.vocab).encode(value)
