@@ -14,7 +14,7 @@ from .evaluation import evaluate
 from .io import load
 from .registry import create_model
 from .training import TrainConfig, Trainer
-from .training.plots import save_image_grid
+from .plots import save_image_grid
 
 
 def run_demo(out: str | Path = "runs/demo", steps: int | None = None) -> dict:

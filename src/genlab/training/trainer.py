@@ -26,6 +26,7 @@ import torch
 from ..data.core import DataSet
 from ..data.modalities.tokens import decode_tokens  # noqa: F401  (its old import path)
 from ..data.sampler import BatchSampler
+from ..devices import pick_device  # noqa: F401  (also its old import path)
 from ..errors import CheckpointError, ConfigError, StorageError, TrainingDiverged
 from ..io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, load_state_file, read_config, replace_dir,
                   save_pretrained, storage_errors)
@@ -39,15 +40,6 @@ from .plots import save_curve
 from .schedule import lr_factor
 
 EVAL_SEED = 1234  # validation and sampling run on their own RNG stream
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' was asked for but CUDA is not available; use --device cpu")
-    return device
 
 
 class Trainer:
