@@ -80,8 +80,8 @@ def register_dataset(name: str, description: str):
 
 
 def _builtin() -> dict[str, DatasetEntry]:
-    from . import images, text  # noqa: F401  (importing registers the built-in data sets)
-
+    # genlab.data's __init__ imports the built-in data set modules (images, text), which registers them,
+    # before any of its submodules can be used: this module need not (and must not: a cycle) import them
     return _DATASETS
 
 

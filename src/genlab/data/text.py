@@ -9,49 +9,9 @@ import torch
 from ..errors import DataError
 from .core import DataInfo, DataSet
 from .download import REMOTE, verified_path
-from .modalities.tokens import TokenSplit
+from .modalities.tokens import UNKNOWN, CharTokenizer, TokenSplit  # noqa: F401  (CharTokenizer, UNKNOWN: their old import path)
 from .registry import register_dataset
 
-UNKNOWN = "\ufffd"  # stands for characters never seen in the training split
-
-
-class CharTokenizer:
-    """Maps each character to an id. The vocabulary is sorted and saved with the model.
-
-    A vocabulary built from a training split gets one extra token, U+FFFD, for characters
-    that only appear elsewhere (validation text, prompts) when there are any.
-    """
-
-    def __init__(self, vocab: list[str]):
-        if len(set(vocab)) != len(vocab):
-            raise DataError("tokenizer vocabulary has repeated entries")
-        self.vocab = list(vocab)
-        self.index = {c: i for i, c in enumerate(self.vocab)}
-
-    @classmethod
-    def from_text(cls, text: str, extra_text: str = "") -> "CharTokenizer":
-        vocab = sorted(set(text))
-        if set(extra_text) - set(vocab) and UNKNOWN not in vocab:  # the text may hold U+FFFD itself
-            vocab.append(UNKNOWN)
-        return cls(vocab)
-
-    def __len__(self) -> int:
-        return len(self.vocab)
-
-    def encode(self, text: str, strict: bool = False) -> torch.Tensor:
-        """Token ids (long ``[len(text)]``); unknown characters map to U+FFFD or fail if ``strict``."""
-        unk = self.index.get(UNKNOWN)
-        ids = []
-        for pos, ch in enumerate(text):
-            i = self.index.get(ch, unk)
-            if i is None or (strict and ch not in self.index):
-                raise DataError(f"character {ch!r} at position {pos} is not in the model's vocabulary "
-                                f"of {len(self.vocab)} characters")
-            ids.append(i)
-        return torch.tensor(ids, dtype=torch.long)
-
-    def decode(self, ids) -> str:
-        return "".join(self.vocab[int(i)] for i in ids)
 
 
 def read_text(path: str | Path) -> str:

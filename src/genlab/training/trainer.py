@@ -404,7 +404,7 @@ class Trainer:
 
     # ---- checkpoints --------------------------------------------------------------------------
     def _write_run_file(self) -> None:
-        from .. import __version__
+        from ..version import __version__
 
         run = {"model": self.model.name, "data": self.data_spec, "train": self.config.to_dict(),
                "total_steps": self.total_steps, "genlab_version": __version__}

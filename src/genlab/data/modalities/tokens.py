@@ -16,6 +16,46 @@ from ...errors import ConfigError, DataError
 from .base import Modality, register_modality
 
 SEPARATOR = "\n-----\n"  # between samples in a text file or on the terminal
+UNKNOWN = "\ufffd"  # stands for characters never seen in the training split
+
+
+class CharTokenizer:
+    """Maps each character to an id. The vocabulary is sorted and saved with the model.
+
+    A vocabulary built from a training split gets one extra token, U+FFFD, for characters
+    that only appear elsewhere (validation text, prompts) when there are any.
+    """
+
+    def __init__(self, vocab: list[str]):
+        if len(set(vocab)) != len(vocab):
+            raise DataError("tokenizer vocabulary has repeated entries")
+        self.vocab = list(vocab)
+        self.index = {c: i for i, c in enumerate(self.vocab)}
+
+    @classmethod
+    def from_text(cls, text: str, extra_text: str = "") -> "CharTokenizer":
+        vocab = sorted(set(text))
+        if set(extra_text) - set(vocab) and UNKNOWN not in vocab:  # the text may hold U+FFFD itself
+            vocab.append(UNKNOWN)
+        return cls(vocab)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str, strict: bool = False) -> torch.Tensor:
+        """Token ids (long ``[len(text)]``); unknown characters map to U+FFFD or fail if ``strict``."""
+        unk = self.index.get(UNKNOWN)
+        ids = []
+        for pos, ch in enumerate(text):
+            i = self.index.get(ch, unk)
+            if i is None or (strict and ch not in self.index):
+                raise DataError(f"character {ch!r} at position {pos} is not in the model's vocabulary "
+                                f"of {len(self.vocab)} characters")
+            ids.append(i)
+        return torch.tensor(ids, dtype=torch.long)
+
+    def decode(self, ids) -> str:
+        return "".join(self.vocab[int(i)] for i in ids)
 
 
 class TokenSplit:
@@ -102,7 +142,7 @@ class TokenModality(Modality):
         return SEPARATOR.join(decode_tokens(info, row) for row in samples)
 
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
-        from ...io import atomic_write_text
+        from ...files import atomic_write_text
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,8 +151,6 @@ class TokenModality(Modality):
 
     def parse(self, info, value: Any) -> torch.Tensor:
         """A prompt string as token ids ``long [T]``; a character outside the vocabulary is refused."""
-        from ..text import CharTokenizer
-
         if info.vocab is None:
             raise ConfigError("this model has no tokenizer; it cannot take a text prompt")
         if not isinstance(value, str) or not value:
