@@ -1,6 +1,6 @@
 """Benchmarks behind ``genlab bench`` and BENCHMARKS.md.
 
-Each benchmark trains a model with a fixed recipe, evaluates it by the protocol in DESIGN.md
+Each benchmark trains a model with its recipe (:mod:`genlab.recipes`), evaluates it by the protocol in DESIGN.md
 and returns a flat dict of figures (with the settings beside them). They run in-process on
 whatever device ``device`` names; wall times include validation but not data loading.
 """
@@ -21,14 +21,12 @@ from .data import load_dataset
 from .errors import ConfigError
 from .evaluation import evaluate
 from .io import load
+from .recipes import (CURVE_EXAMPLES, CURVE_POINTS, DIGITS, GAN_DIGITS, GAN_MNIST, GPT_SHAKESPEARE_CPU,
+                      LSTM_SHAKESPEARE_CPU, MNIST, MNIST_BUDGET_S, MNIST_TRAIN, SAMPLING_CASES, VAE_DIGITS, VAE_MNIST)
 from .registry import create_model
 from .training import TrainConfig, Trainer
 
-# The digits VAE recipe, shared with `genlab demo`: MLP 64-256-256, latent 16, 17-level
-# categorical decoder; dropout, weight EMA and early stopping on the validation ELBO.
-VAE_DIGITS_MODEL = dict(hidden=[256, 256], latent_dim=16, decoder="categorical", dropout=0.1)
-VAE_DIGITS_TRAIN = dict(steps=2000, batch_size=64, lr=1e-3, weight_decay=0.01, ema_decay=0.998,
-                        eval_every=250, early_stopping=4, checkpoint_every=0, log_every=50)
+VAE_DIGITS_MODEL, VAE_DIGITS_TRAIN = VAE_DIGITS.model_settings, VAE_DIGITS.train  # their old names
 
 
 def _seeded(model_name: str, data, seed: int, **model_kw):
@@ -44,9 +42,10 @@ def _train(model, data, train: dict[str, Any], out_dir=None, data_spec=None) -> 
 
 def vae_digits(data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """VAE on digits: test NLL bound (IWAE, K = 1000) and negative ELBO in nats per image."""
-    data = load_dataset("digits")
-    model = _seeded("vae", data, seed, **VAE_DIGITS_MODEL)
-    train = dict(VAE_DIGITS_TRAIN, seed=seed, progress=False)
+    recipe = VAE_DIGITS
+    data = load_dataset(recipe.data, **recipe.data_options)
+    model = _seeded(recipe.model, data, seed, **recipe.model_settings)
+    train = dict(recipe.train, seed=seed, progress=False)
     if quick:
         train.update(steps=50, eval_every=25)
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,9 +53,10 @@ def vae_digits(data_root=None, quick: bool = False, seed: int = 0) -> dict[str, 
         _, summary = _train(model, data, train, out_dir=tmp)
         wall = time.perf_counter() - start
         best = load(f"{tmp}/best")
-    iwae = evaluate(best, data, "test", num_samples=10 if quick else 1000)
+    iw_samples = 10 if quick else recipe.evaluation["num_samples"]
+    iwae = evaluate(best, data, "test", num_samples=iw_samples)
     elbo = evaluate(best, data, "test", num_samples=1)
-    return {"name": "vae-digits", "test_nll_nats": iwae["nll_nats"], "bound": True, "iw_samples": 10 if quick else 1000,
+    return {"name": "vae-digits", "test_nll_nats": iwae["nll_nats"], "bound": True, "iw_samples": iw_samples,
             "test_neg_elbo_nats": elbo["nll_nats"], "bits_per_dim": iwae["bits_per_dim"],
             "steps": summary["steps"], "wall_s": wall, "seed": seed}
 
@@ -67,12 +67,12 @@ def gpt_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, prec
     fp32 by default: at width 128 and 768 tokens a batch, bf16 autocast measured 6% slower on a
     2-core CPU (its casts cost more than the smaller matmuls save).
     """
-    data = load_dataset("tinyshakespeare", root=data_root)
-    model = _seeded("gpt", data, seed, n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
-    steps = 20 if quick else 2000
-    train = dict(steps=steps, batch_size=12, lr=1e-3, min_lr_ratio=0.1, warmup_steps=min(100, steps // 10),
-                 betas=[0.9, 0.99], weight_decay=0.1, grad_clip=1.0, precision=precision, eval_every=0,
-                 checkpoint_every=0, log_every=100, seed=seed, progress=False)
+    recipe = GPT_SHAKESPEARE_CPU
+    data = load_dataset(recipe.data, root=data_root, **recipe.data_options)
+    model = _seeded(recipe.model, data, seed, **recipe.model_settings)
+    steps = 20 if quick else recipe.train["steps"]
+    train = dict(recipe.train, steps=steps, warmup_steps=min(100, steps // 10), precision=precision, seed=seed,
+                 progress=False)
     start = time.perf_counter()
     _train(model, data, dict(train, eval_every=10**9))  # validation only at the end
     wall = time.perf_counter() - start
@@ -88,11 +88,11 @@ def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str
     The set-up of the PyTorch examples' VAE: reports seconds per epoch and the test negative
     ELBO with binary cross-entropy on grey values (not a likelihood of the 256-level data).
     """
-    data = load_dataset("mnist", root=data_root, val_size=0)
-    model = _seeded("vae", data, seed, hidden=[400], latent_dim=20, decoder="bernoulli")
-    epochs = 0.05 if quick else 10
-    train = dict(epochs=epochs, batch_size=128, lr=1e-3, schedule="constant", weight_decay=0.0, grad_clip=0.0,
-                 precision=precision, eval_every=0, checkpoint_every=0, log_every=469, seed=seed, progress=False)
+    recipe = VAE_MNIST
+    data = load_dataset(recipe.data, root=data_root, **recipe.data_options)
+    model = _seeded(recipe.model, data, seed, **recipe.model_settings)
+    epochs = 0.05 if quick else recipe.train["epochs"]
+    train = dict(recipe.train, epochs=epochs, precision=precision, seed=seed, progress=False)
     trainer, summary = _train(model, data, train)
     wall = summary["wall_s"]
     model.eval()
@@ -106,22 +106,13 @@ def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str
             "epochs": epochs, "s_per_epoch": wall / epochs, "precision": precision, "wall_s": wall, "seed": seed}
 
 
-# Digits recipes of the other likelihood families: (model settings, training settings, evaluation settings).
-DIGITS_RECIPES: dict[str, tuple[dict, dict, dict]] = {
-    "pixelcnn": (dict(channels=32, layers=5), dict(steps=1200, lr=2e-3, early_stopping=3), {}),
-    "realnvp": ({}, dict(steps=1200, lr=1e-3, early_stopping=3), dict(num_samples=16)),
-    "glow": ({}, dict(steps=1200, lr=1e-3, early_stopping=3), dict(num_samples=16)),
-    "ddpm": (dict(timesteps=1000), dict(steps=1500, lr=2e-3, ema_decay=0.995, eval_every=0), {}),
-}
-
-
 def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """Any likelihood model on digits with its recipe: test NLL in nats per image (exact or bound)."""
-    model_kw, train_kw, eval_kw = DIGITS_RECIPES[model_name]
-    data = load_dataset("digits")
-    model = _seeded(model_name, data, seed, **model_kw)
-    train = dict(dict(batch_size=64, eval_every=250, checkpoint_every=0, log_every=100), **train_kw,
-                 seed=seed, progress=False)
+    recipe = DIGITS[model_name]
+    eval_kw = recipe.evaluation
+    data = load_dataset(recipe.data, **recipe.data_options)
+    model = _seeded(recipe.model, data, seed, **recipe.model_settings)
+    train = dict(recipe.train, seed=seed, progress=False)
     if quick:
         train.update(steps=20, eval_every=10)
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,21 +148,6 @@ def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_
     return max(1, int(budget_s / min(windows)))
 
 
-# MNIST recipes within a CPU budget: (model settings, training settings, test evaluation settings,
-# curve evaluation settings). Curve points score the first CURVE_EXAMPLES validation images.
-MNIST_RECIPES: dict[str, tuple[dict, dict, dict, dict]] = {
-    "vae": (dict(architecture="conv", decoder="logistic", latent_dim=32), dict(lr=1e-3, precision="bf16"),
-            dict(num_samples=100), dict(num_samples=10)),
-    "pixelcnn": (dict(channels=32, layers=5), dict(lr=2e-3, precision="bf16"), {}, {}),
-    "realnvp": ({}, dict(lr=1e-3), {}, {}),
-    "glow": ({}, dict(lr=1e-3), {}, {}),
-    "ddpm": ({}, dict(lr=2e-3, ema_decay=0.995, precision="bf16"), dict(timestep_samples=8),
-             dict(timestep_samples=2)),
-}
-MNIST_BUDGET_S = 300.0
-CURVE_POINTS, CURVE_EXAMPLES = 8, 1000
-
-
 def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed: int = 0,
                      budget_s: float = MNIST_BUDGET_S, name: str | None = None) -> dict[str, Any]:
     """A likelihood family on MNIST (256 levels) trained for ``budget_s`` seconds on this machine.
@@ -179,10 +155,10 @@ def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed:
     Reports the test NLL (exact or bound) in bits per dimension over the whole test split and
     the curve of validation bits/dim against training wall time (evaluation time excluded).
     """
-    model_kw, train_kw, eval_kw, curve_kw = MNIST_RECIPES[model_name]
-    data = load_dataset("mnist", root=data_root)
-    train = dict(dict(batch_size=64, eval_every=0, eval_batches=1, checkpoint_every=0, sample_every=0,
-                      log_every=100), **train_kw, seed=seed, progress=False)
+    recipe = MNIST[model_name]
+    model_kw, eval_kw, curve_kw = recipe.model_settings, recipe.evaluation, recipe.curve
+    data = load_dataset(recipe.data, root=data_root, **recipe.data_options)
+    train = dict(MNIST_TRAIN, **recipe.train, seed=seed, progress=False)
     steps = 6 if quick else steps_for_budget(model_name, data, model_kw, train, budget_s, seed)
     model = _seeded(model_name, data, seed, **model_kw)
     trainer = Trainer(model, data, TrainConfig.for_model(model, **dict(train, steps=steps)))
@@ -212,10 +188,10 @@ def lstm_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0) -> 
     validation loss in nats per character over the whole split.
     """
     gpt = gpt_shakespeare_cpu(data_root, quick=quick, seed=seed)
-    data = load_dataset("tinyshakespeare", root=data_root)
-    model_kw = dict(embedding_dim=128, hidden_size=232, num_layers=2, block_size=64, dropout=0.0)
-    train = dict(batch_size=32, lr=2e-3, min_lr_ratio=0.1, warmup_steps=50, betas=[0.9, 0.99], weight_decay=0.0,
-                 grad_clip=1.0, eval_every=0, checkpoint_every=0, log_every=100, seed=seed, progress=False)
+    recipe = LSTM_SHAKESPEARE_CPU
+    data = load_dataset(recipe.data, root=data_root, **recipe.data_options)
+    model_kw = recipe.model_settings
+    train = dict(recipe.train, seed=seed, progress=False)
     steps = 20 if quick else steps_for_budget("lstm", data, model_kw, train, gpt["wall_s"], seed)
     model = _seeded("lstm", data, seed, **model_kw)
     start = time.perf_counter()
@@ -228,24 +204,12 @@ def lstm_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0) -> 
             "gpt_batch_size": 12, "gpt_wall_s": gpt["wall_s"], "val_tokens": result["num_tokens"], "seed": seed}
 
 
-# (label, model, sample() settings); models use the MNIST recipes' settings, untrained: the
-# cost of sampling does not depend on the weights.
-SAMPLING_CASES: list[tuple[str, str, dict]] = [
-    ("vae", "vae", {}),
-    ("realnvp", "realnvp", {}),
-    ("glow", "glow", {}),
-    ("pixelcnn (784 network passes)", "pixelcnn", {}),
-    ("ddpm ancestral, 1000 steps", "ddpm", dict(sampler="ddpm")),
-    *[(f"ddim, {n} steps", "ddpm", dict(sampler="ddim", steps=n, eta=0.0)) for n in (250, 100, 50, 20, 10)],
-]
-
-
 def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_samples: int = 16) -> dict[str, Any]:
     """Images per second of ``sample(num_samples)`` for each family at MNIST size, fp32, after a warm-up."""
     data = load_dataset("digits" if quick else "mnist", root=data_root)
     rates: dict[str, float] = {}
     for label, model_name, kwargs in SAMPLING_CASES:
-        model = _seeded(model_name, data, seed, **MNIST_RECIPES[model_name][0]).eval()
+        model = _seeded(model_name, data, seed, **MNIST[model_name].model_settings).eval()
         warm = dict(kwargs, steps=2) if model_name == "ddpm" else kwargs
         if model_name != "pixelcnn":  # one pass of PixelCNN sampling is the whole cost; nothing to warm
             model.sample(2, generator=torch.Generator().manual_seed(seed), **warm)
@@ -256,10 +220,6 @@ def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_sampl
     return {"name": "sampling-speed", "images_per_s": {k: round(v, 3) for k, v in rates.items()},
             "num_samples": 2 if quick else num_samples, "data": data.info.name, "precision": "fp32",
             "threads": torch.get_num_threads(), "seed": seed}
-
-
-# GAN recipes (the families' training defaults: Adam betas, no clipping, EMA 0.999 of the weights).
-GAN_DIGITS_STEPS = {"dcgan": 2000, "wgan-gp": 600, "sngan": 1500}
 
 
 def _train_run(name: str, data, model_kw: dict, train: dict, run_dir: Path, quick: bool, seed: int,
@@ -331,9 +291,7 @@ def compare_digits(data_root=None, quick: bool = False, seed: int = 0, out=None,
                    train_only: bool = False) -> dict[str, Any]:
     """Every family on digits with its digits recipe, then ``genlab compare`` over them all."""
     data = load_dataset("digits")
-    recipes = {"vae": (VAE_DIGITS_MODEL, VAE_DIGITS_TRAIN)}
-    recipes.update({name: (model_kw, train_kw) for name, (model_kw, train_kw, _) in DIGITS_RECIPES.items()})
-    recipes.update({name: ({}, dict(steps=steps, eval_every=500)) for name, steps in GAN_DIGITS_STEPS.items()})
+    recipes = {name: (r.model_settings, r.train) for name, r in {"vae": VAE_DIGITS, **DIGITS, **GAN_DIGITS}.items()}
     with tempfile.TemporaryDirectory() as tmp:
         result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=600, num_samples=None,
                           train_only=train_only)
@@ -349,9 +307,8 @@ def compare_mnist(data_root=None, quick: bool = False, seed: int = 0, out=None,
     GPU (minutes).
     """
     data = load_dataset("mnist", root=data_root)
-    recipes = {name: (model_kw, dict(train_kw, eval_every=0, eval_batches=1))
-               for name, (model_kw, train_kw, _, _) in MNIST_RECIPES.items()}
-    recipes.update({name: ({}, dict(eval_every=0, eval_batches=1)) for name in GAN_DIGITS_STEPS})
+    recipes = {name: (r.model_settings, dict(r.train, eval_every=0, eval_batches=1)) for name, r in MNIST.items()}
+    recipes.update({name: (r.model_settings, r.train) for name, r in GAN_MNIST.items()})
     with tempfile.TemporaryDirectory() as tmp:
         result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=3000, num_samples=None,
                           budget_s=budget_s, data_root=data_root, train_only=train_only)
@@ -360,10 +317,10 @@ def compare_mnist(data_root=None, quick: bool = False, seed: int = 0, out=None,
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "vae-digits": vae_digits,
-    **{f"{name}-digits": functools.partial(likelihood_digits, name) for name in DIGITS_RECIPES},
+    **{f"{name}-digits": functools.partial(likelihood_digits, name) for name in DIGITS},
     "gpt-shakespeare-cpu": gpt_shakespeare_cpu,
     "vae-mnist": vae_mnist,
-    **{f"{name}-mnist": functools.partial(likelihood_mnist, name) for name in MNIST_RECIPES if name != "vae"},
+    **{f"{name}-mnist": functools.partial(likelihood_mnist, name) for name in MNIST if name != "vae"},
     "vae-mnist-likelihood": functools.partial(likelihood_mnist, "vae", name="vae-mnist-likelihood"),
     "lstm-shakespeare-cpu": lstm_shakespeare_cpu,
     "sampling-speed": sampling_speed,
