@@ -3,10 +3,15 @@
 Each benchmark trains a model with its recipe (:mod:`genlab.recipes`), evaluates it by the protocol in DESIGN.md
 and returns a flat dict of figures (with the settings beside them). They run in-process on
 whatever device ``device`` names; wall times include validation but not data loading.
+
+Given ``out``, a benchmark keeps each model it trains as a run folder ``out/runs/MODEL`` (a
+finished run there is refused, not replaced), so that it can be sampled, evaluated, compared
+and served afterwards; the wall times then include writing the checkpoint and samples.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import shutil
@@ -34,13 +39,38 @@ def _seeded(model_name: str, data, seed: int, **model_kw):
     return create_model(model_name, data=data, **model_kw)
 
 
+def _run_dir(out, model_name: str) -> Path | None:
+    """Where a benchmark keeps the run of ``model_name``: ``out/runs/MODEL``, or None without ``out``.
+
+    A folder there that is not empty is refused before anything is trained: it is never replaced.
+    """
+    if out is None:
+        return None
+    run_dir = Path(out) / "runs" / model_name
+    if run_dir.is_dir() and any(run_dir.iterdir()) or run_dir.is_file():
+        raise ConfigError(f"'{run_dir}' already exists and the benchmark would replace it; give another --out "
+                          "or remove that folder")
+    return run_dir
+
+
+def _data_spec(recipe) -> dict[str, Any]:
+    """How ``genlab`` loads a recipe's data again (resume, sample, eval of a kept run)."""
+    return {"name": recipe.data, "options": dict(recipe.data_options)}
+
+
+def _kept(result: dict[str, Any], *run_dirs) -> dict[str, Any]:
+    """``result`` with the folders of the runs it kept, if any."""
+    runs = [str(r) for r in run_dirs if r is not None]
+    return dict(result, runs=runs) if runs else result
+
+
 def _train(model, data, train: dict[str, Any], out_dir=None, data_spec=None) -> tuple[Trainer, dict[str, Any]]:
     trainer = Trainer(model, data, TrainConfig.for_model(model, **train), out_dir=out_dir, data_spec=data_spec)
     summary = trainer.fit()
     return trainer, summary
 
 
-def vae_digits(data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+def vae_digits(data_root=None, quick: bool = False, seed: int = 0, out=None) -> dict[str, Any]:
     """VAE on digits: test NLL bound (IWAE, K = 1000) and negative ELBO in nats per image."""
     recipe = VAE_DIGITS
     data = load_dataset(recipe.data, **recipe.data_options)
@@ -48,20 +78,22 @@ def vae_digits(data_root=None, quick: bool = False, seed: int = 0) -> dict[str, 
     train = dict(recipe.train, seed=seed, progress=False)
     if quick:
         train.update(steps=50, eval_every=25)
-    with tempfile.TemporaryDirectory() as tmp:
+    run_dir = _run_dir(out, recipe.model)
+    with contextlib.nullcontext(run_dir) if run_dir else tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        _, summary = _train(model, data, train, out_dir=tmp)
+        _, summary = _train(model, data, train, out_dir=tmp, data_spec=_data_spec(recipe))
         wall = time.perf_counter() - start
         best = load(f"{tmp}/best")
     iw_samples = 10 if quick else recipe.evaluation["num_samples"]
     iwae = evaluate(best, data, "test", num_samples=iw_samples)
     elbo = evaluate(best, data, "test", num_samples=1)
-    return {"name": "vae-digits", "test_nll_nats": iwae["nll_nats"], "bound": True, "iw_samples": iw_samples,
-            "test_neg_elbo_nats": elbo["nll_nats"], "bits_per_dim": iwae["bits_per_dim"],
-            "steps": summary["steps"], "wall_s": wall, "seed": seed}
+    return _kept({"name": "vae-digits", "test_nll_nats": iwae["nll_nats"], "bound": True, "iw_samples": iw_samples,
+                  "test_neg_elbo_nats": elbo["nll_nats"], "bits_per_dim": iwae["bits_per_dim"],
+                  "steps": summary["steps"], "wall_s": wall, "seed": seed}, run_dir)
 
 
-def gpt_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, precision: str = "fp32") -> dict[str, Any]:
+def gpt_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, precision: str = "fp32",
+                        out=None) -> dict[str, Any]:
     """GPT on Tiny Shakespeare, nanoGPT's small CPU settings: validation loss (nats/char) and wall time.
 
     fp32 by default: at width 128 and 768 tokens a batch, bf16 autocast measured 6% slower on a
@@ -73,16 +105,19 @@ def gpt_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, prec
     steps = 20 if quick else recipe.train["steps"]
     train = dict(recipe.train, steps=steps, warmup_steps=min(100, steps // 10), precision=precision, seed=seed,
                  progress=False)
+    run_dir = _run_dir(out, recipe.model)
     start = time.perf_counter()
-    _train(model, data, dict(train, eval_every=10**9))  # validation only at the end
+    _train(model, data, dict(train, eval_every=10**9), out_dir=run_dir,  # validation only at the end
+           data_spec=_data_spec(recipe))
     wall = time.perf_counter() - start
     result = evaluate(model, data, "val", max_examples=50 if quick else None)
-    return {"name": "gpt-shakespeare-cpu", "val_loss_nats": result["nll_nats"], "val_bits_per_char": result["bits_per_token"],
-            "exact": True, "val_tokens": result["num_tokens"], "steps": steps, "precision": precision,
-            "parameters": model.num_parameters(), "wall_s": wall, "seed": seed}
+    return _kept({"name": "gpt-shakespeare-cpu", "val_loss_nats": result["nll_nats"],
+                  "val_bits_per_char": result["bits_per_token"], "exact": True, "val_tokens": result["num_tokens"],
+                  "steps": steps, "precision": precision, "parameters": model.num_parameters(), "wall_s": wall,
+                  "seed": seed}, run_dir)
 
 
-def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str = "bf16") -> dict[str, Any]:
+def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str = "bf16", out=None) -> dict[str, Any]:
     """VAE 784-400-20 with a Bernoulli decoder on grey MNIST, batch 128, Adam 1e-3, 10 epochs.
 
     The set-up of the PyTorch examples' VAE: reports seconds per epoch and the test negative
@@ -93,7 +128,8 @@ def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str
     model = _seeded(recipe.model, data, seed, **recipe.model_settings)
     epochs = 0.05 if quick else recipe.train["epochs"]
     train = dict(recipe.train, epochs=epochs, precision=precision, seed=seed, progress=False)
-    trainer, summary = _train(model, data, train)
+    run_dir = _run_dir(out, recipe.model)
+    trainer, summary = _train(model, data, train, out_dir=run_dir, data_spec=_data_spec(recipe))
     wall = summary["wall_s"]
     model.eval()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
@@ -101,12 +137,13 @@ def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str
         x = data.test.images
         recon, kl = model.elbo_terms(x)
         neg_elbo = float((kl - recon).mean())
-    return {"name": "vae-mnist", "test_neg_elbo_nats": neg_elbo, "bound": True,
-            "note": "BCE on grey pixels in [0,1], as the PyTorch example; not a likelihood of 256-level data",
-            "epochs": epochs, "s_per_epoch": wall / epochs, "precision": precision, "wall_s": wall, "seed": seed}
+    return _kept({"name": "vae-mnist", "test_neg_elbo_nats": neg_elbo, "bound": True,
+                  "note": "BCE on grey pixels in [0,1], as the PyTorch example; not a likelihood of 256-level data",
+                  "epochs": epochs, "s_per_epoch": wall / epochs, "precision": precision, "wall_s": wall,
+                  "seed": seed}, run_dir)
 
 
-def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed: int = 0, out=None) -> dict[str, Any]:
     """Any likelihood model on digits with its recipe: test NLL in nats per image (exact or bound)."""
     recipe = DIGITS[model_name]
     eval_kw = recipe.evaluation
@@ -115,14 +152,16 @@ def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed
     train = dict(recipe.train, seed=seed, progress=False)
     if quick:
         train.update(steps=20, eval_every=10)
-    with tempfile.TemporaryDirectory() as tmp:
-        _, summary = _train(model, data, train, out_dir=tmp)
+    run_dir = _run_dir(out, recipe.model)
+    with contextlib.nullcontext(run_dir) if run_dir else tempfile.TemporaryDirectory() as tmp:
+        _, summary = _train(model, data, train, out_dir=tmp, data_spec=_data_spec(recipe))
         best = load(f"{tmp}/best") if (Path(tmp) / "best").is_dir() else model
     start = time.perf_counter()
     result = evaluate(best, data, "test", max_examples=8 if quick else None, **eval_kw)
-    return {"name": f"{model_name}-digits", "test_nll_nats": result["nll_nats"], "bits_per_dim": result["bits_per_dim"],
-            "likelihood": result["likelihood"], "steps": summary["steps"], "wall_s": summary["wall_s"],
-            "eval_s": time.perf_counter() - start, "parameters": model.num_parameters(), "seed": seed}
+    return _kept({"name": f"{model_name}-digits", "test_nll_nats": result["nll_nats"],
+                  "bits_per_dim": result["bits_per_dim"], "likelihood": result["likelihood"],
+                  "steps": summary["steps"], "wall_s": summary["wall_s"], "eval_s": time.perf_counter() - start,
+                  "parameters": model.num_parameters(), "seed": seed}, run_dir)
 
 
 def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_s: float, seed: int = 0,
@@ -149,7 +188,7 @@ def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_
 
 
 def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed: int = 0,
-                     budget_s: float = MNIST_BUDGET_S, name: str | None = None) -> dict[str, Any]:
+                     budget_s: float = MNIST_BUDGET_S, name: str | None = None, out=None) -> dict[str, Any]:
     """A likelihood family on MNIST (256 levels) trained for ``budget_s`` seconds on this machine.
 
     Reports the test NLL (exact or bound) in bits per dimension over the whole test split and
@@ -161,7 +200,9 @@ def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed:
     train = dict(MNIST_TRAIN, **recipe.train, seed=seed, progress=False)
     steps = 6 if quick else steps_for_budget(model_name, data, model_kw, train, budget_s, seed)
     model = _seeded(model_name, data, seed, **model_kw)
-    trainer = Trainer(model, data, TrainConfig.for_model(model, **dict(train, steps=steps)))
+    run_dir = _run_dir(out, recipe.model)
+    trainer = Trainer(model, data, TrainConfig.for_model(model, **dict(train, steps=steps)), out_dir=run_dir,
+                      data_spec=_data_spec(recipe))
     curve, train_s = [], 0.0
     points = 2 if quick else CURVE_POINTS
     for k in range(1, points + 1):
@@ -172,40 +213,46 @@ def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed:
         curve.append({"step": trainer.step, "train_s": round(train_s, 2), "val_bits_per_dim": round(val["bits_per_dim"], 4)})
     start = time.perf_counter()
     result = evaluate(trainer.eval_model(), data, "test", max_examples=16 if quick else None, **eval_kw)
-    return {"name": name or f"{model_name}-mnist", "test_bits_per_dim": result["bits_per_dim"],
+    return _kept({"name": name or f"{model_name}-mnist", "test_bits_per_dim": result["bits_per_dim"],
             "test_nll_nats": result["nll_nats"],
             "likelihood": result["likelihood"], "test_examples": result["num_examples"], "eval_settings": eval_kw,
             "budget_s": budget_s, "steps": steps, "batch_size": train["batch_size"],
             "precision": train.get("precision", "fp32"), "wall_s": train_s, "eval_s": time.perf_counter() - start,
-            "parameters": model.num_parameters(), "curve": curve, "seed": seed}
+            "parameters": model.num_parameters(), "curve": curve, "seed": seed}, run_dir)
 
 
-def lstm_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+def lstm_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, out=None) -> dict[str, Any]:
     """LSTM against GPT on Tiny Shakespeare at about equal parameters and equal wall time.
 
     Trains the gpt-shakespeare-cpu recipe, then an LSTM (2 layers, 232 units, 0.79M parameters
     against the GPT's 0.80M) for as many steps as fit in the GPT's wall time; both report the
     validation loss in nats per character over the whole split.
     """
-    gpt = gpt_shakespeare_cpu(data_root, quick=quick, seed=seed)
+    gpt = gpt_shakespeare_cpu(data_root, quick=quick, seed=seed, out=out)
     recipe = LSTM_SHAKESPEARE_CPU
     data = load_dataset(recipe.data, root=data_root, **recipe.data_options)
     model_kw = recipe.model_settings
     train = dict(recipe.train, seed=seed, progress=False)
     steps = 20 if quick else steps_for_budget("lstm", data, model_kw, train, gpt["wall_s"], seed)
     model = _seeded("lstm", data, seed, **model_kw)
+    run_dir = _run_dir(out, recipe.model)
     start = time.perf_counter()
-    _train(model, data, dict(train, steps=steps))
+    _train(model, data, dict(train, steps=steps), out_dir=run_dir, data_spec=_data_spec(recipe))
     wall = time.perf_counter() - start
     result = evaluate(model, data, "val", max_examples=50 if quick else None)
     return {"name": "lstm-shakespeare-cpu", "lstm_val_loss_nats": result["nll_nats"], "lstm_parameters": model.num_parameters(),
             "lstm_steps": steps, "lstm_batch_size": train["batch_size"], "lstm_wall_s": wall,
             "gpt_val_loss_nats": gpt["val_loss_nats"], "gpt_parameters": gpt["parameters"], "gpt_steps": gpt["steps"],
-            "gpt_batch_size": 12, "gpt_wall_s": gpt["wall_s"], "val_tokens": result["num_tokens"], "seed": seed}
+            "gpt_batch_size": 12, "gpt_wall_s": gpt["wall_s"], "val_tokens": result["num_tokens"], "seed": seed,
+            **({"runs": gpt["runs"] + [str(run_dir)]} if run_dir else {})}
 
 
-def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_samples: int = 16) -> dict[str, Any]:
-    """Images per second of ``sample(num_samples)`` for each family at MNIST size, fp32, after a warm-up."""
+def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_samples: int = 16,
+                   out=None) -> dict[str, Any]:
+    """Images per second of ``sample(num_samples)`` for each family at MNIST size, fp32, after a warm-up.
+
+    Its models are untrained (the cost of sampling does not depend on the weights): ``out`` keeps nothing.
+    """
     data = load_dataset("digits" if quick else "mnist", root=data_root)
     rates: dict[str, float] = {}
     for label, model_name, kwargs in SAMPLING_CASES:
