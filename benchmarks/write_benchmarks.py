@@ -217,7 +217,7 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
                    if n in results["benchmarks"]]
     if family_rows:
         lines += ["## Likelihood families on digits (test NLL, nats per image, DESIGN.md's split)", "",
-                  "Command: `genlab bench NAME --json --seed S`; recipes in `genlab/bench.py` (`DIGITS_RECIPES`). "
+                  "Command: `genlab bench NAME --json --seed S`; recipes in `genlab/recipes.py` (`DIGITS`). "
                   "The VAE, the flows (uniform dequantisation, importance-weighted with K=16) and DDPM (the full "
                   "1,000-term variational bound with a discretized decoder) report upper bounds on the NLL; "
                   "PixelCNN's is exact. Lower is better; bounds and exact values are not ranked together.", "",
@@ -275,7 +275,7 @@ def compare_section(results: dict, name: str) -> list[str]:
     r = rows[0]
     if name == "compare-digits":
         command = (f"Command: `genlab bench {name} --json --seed 0` (`--out DIR` keeps the runs and the full "
-                   "`genlab compare` report). Each family trains with its digits recipe (`genlab/bench.py`: the "
+                   "`genlab compare` report). Each family trains with its digits recipe (`genlab/recipes.py`: the "
                    "likelihood recipes above, GAN steps {dcgan: 2000, wgan-gp: 600, sngan: 1500}, batch 64).")
     else:
         device = r.get("eval_device_name", r.get("eval_device", "cpu"))
@@ -320,7 +320,7 @@ def mnist_section(results: dict) -> list[str]:
         return []
     budget = found[0][1][0]["budget_s"]
     lines = [f"## Likelihood families on MNIST within a CPU budget ({budget / 60:g} minutes of training each)", "",
-             "Command: `genlab bench NAME --json --seed S`; recipes in `genlab/bench.py` (`MNIST_RECIPES`). Each run "
+             "Command: `genlab bench NAME --json --seed S`; recipes in `genlab/recipes.py` (`MNIST`). Each run "
              "first times a few training steps on this machine and then trains as many steps as fit in the budget, "
              "with the whole cosine schedule over them (the step count is in the table, so the run can be repeated "
              "exactly anywhere); the wall time shown is what the training took, which this machine's timing noise "
@@ -351,7 +351,7 @@ def write_curve_png(results: dict) -> None:
     if not found:
         return
     sys.path.insert(0, str(ROOT / "src"))
-    from genlab.training.plots import save_curve
+    from genlab.plots import save_curve
 
     series = {n.replace("-mnist-likelihood", "").replace("-mnist", ""): [(p["train_s"], p["val_bits_per_dim"])
                                                                          for p in r["curve"]] for n, r in found}

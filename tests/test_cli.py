@@ -271,7 +271,7 @@ def test_resume_continues(tmp_path, text_path):
     (["info", "/no/such/run"], ["does not exist"]),
     (["bench", "nope"], ["unknown benchmark 'nope'"]),
     (["bench", "compare-digits", "--train-only"], ["--train-only", "give --out DIR"]),
-    (["bench", "vae-digits", "--out", "x"], ["--out is for the compare benchmarks"]),
+    (["bench", "vae-digits", "--train-only", "--out", "x"], ["--train-only is for the compare benchmarks"]),
     (["compare", "/no/such/run", "--out", "x"], ["not a training run folder"]),
 ])
 def test_bad_input_is_one_line_exit_2(args, needles, tmp_path, monkeypatch):

@@ -133,7 +133,7 @@ def test_wrapper_prefixes_are_stripped(saved_vae, prefix):
 
 def test_prefix_stripping_keeps_inner_names():
     state = {"module.encoder.module.weight": torch.ones(1), "_orig_mod.a_orig_mod.b": torch.zeros(1)}
-    import genlab.io as io
+    import genlab.files as io
 
     assert [io._strip_prefixes(k) for k in state] == ["encoder.module.weight", "a_orig_mod.b"]
 

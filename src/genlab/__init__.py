@@ -7,8 +7,6 @@
 >>> genlab.evaluate(model, data, split="test")                          # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
 from .compare import compare
 from .config import Config
 from .data import DataInfo, DataSet, list_datasets, list_modalities, load_dataset
@@ -18,6 +16,7 @@ from .io import load, load_for_finetuning, save_pretrained
 from .models.base import GenerativeModel, ModelConfig, StepOutput
 from .registry import create_model, list_models, register_model
 from .training import TrainConfig, Trainer, resume
+from .version import __version__
 
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "DataInfo", "DataSet", "GenerativeModel",

@@ -1,12 +1,17 @@
 """Benchmarks behind ``genlab bench`` and BENCHMARKS.md.
 
-Each benchmark trains a model with a fixed recipe, evaluates it by the protocol in DESIGN.md
+Each benchmark trains a model with its recipe (:mod:`genlab.recipes`), evaluates it by the protocol in DESIGN.md
 and returns a flat dict of figures (with the settings beside them). They run in-process on
 whatever device ``device`` names; wall times include validation but not data loading.
+
+Given ``out``, a benchmark keeps each model it trains as a run folder ``out/runs/MODEL`` (a
+finished run there is refused, not replaced), so that it can be sampled, evaluated, compared
+and served afterwards; the wall times then include writing the checkpoint and samples.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import shutil
@@ -21,19 +26,42 @@ from .data import load_dataset
 from .errors import ConfigError
 from .evaluation import evaluate
 from .io import load
+from .recipes import (CURVE_EXAMPLES, CURVE_POINTS, DIGITS, GAN_DIGITS, GAN_MNIST, GPT_SHAKESPEARE_CPU,
+                      LSTM_SHAKESPEARE_CPU, MNIST, MNIST_BUDGET_S, MNIST_TRAIN, SAMPLING_CASES, VAE_DIGITS, VAE_MNIST)
 from .registry import create_model
 from .training import TrainConfig, Trainer
 
-# The digits VAE recipe, shared with `genlab demo`: MLP 64-256-256, latent 16, 17-level
-# categorical decoder; dropout, weight EMA and early stopping on the validation ELBO.
-VAE_DIGITS_MODEL = dict(hidden=[256, 256], latent_dim=16, decoder="categorical", dropout=0.1)
-VAE_DIGITS_TRAIN = dict(steps=2000, batch_size=64, lr=1e-3, weight_decay=0.01, ema_decay=0.998,
-                        eval_every=250, early_stopping=4, checkpoint_every=0, log_every=50)
+VAE_DIGITS_MODEL, VAE_DIGITS_TRAIN = VAE_DIGITS.model_settings, VAE_DIGITS.train  # their old names
 
 
 def _seeded(model_name: str, data, seed: int, **model_kw):
     torch.manual_seed(seed)
     return create_model(model_name, data=data, **model_kw)
+
+
+def _run_dir(out, model_name: str) -> Path | None:
+    """Where a benchmark keeps the run of ``model_name``: ``out/runs/MODEL``, or None without ``out``.
+
+    A folder there that is not empty is refused before anything is trained: it is never replaced.
+    """
+    if out is None:
+        return None
+    run_dir = Path(out) / "runs" / model_name
+    if run_dir.is_dir() and any(run_dir.iterdir()) or run_dir.is_file():
+        raise ConfigError(f"'{run_dir}' already exists and the benchmark would replace it; give another --out "
+                          "or remove that folder")
+    return run_dir
+
+
+def _data_spec(recipe) -> dict[str, Any]:
+    """How ``genlab`` loads a recipe's data again (resume, sample, eval of a kept run)."""
+    return {"name": recipe.data, "options": dict(recipe.data_options)}
+
+
+def _kept(result: dict[str, Any], *run_dirs) -> dict[str, Any]:
+    """``result`` with the folders of the runs it kept, if any."""
+    runs = [str(r) for r in run_dirs if r is not None]
+    return dict(result, runs=runs) if runs else result
 
 
 def _train(model, data, train: dict[str, Any], out_dir=None, data_spec=None) -> tuple[Trainer, dict[str, Any]]:
@@ -42,58 +70,66 @@ def _train(model, data, train: dict[str, Any], out_dir=None, data_spec=None) -> 
     return trainer, summary
 
 
-def vae_digits(data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+def vae_digits(data_root=None, quick: bool = False, seed: int = 0, out=None) -> dict[str, Any]:
     """VAE on digits: test NLL bound (IWAE, K = 1000) and negative ELBO in nats per image."""
-    data = load_dataset("digits")
-    model = _seeded("vae", data, seed, **VAE_DIGITS_MODEL)
-    train = dict(VAE_DIGITS_TRAIN, seed=seed, progress=False)
+    recipe = VAE_DIGITS
+    data = load_dataset(recipe.data, **recipe.data_options)
+    model = _seeded(recipe.model, data, seed, **recipe.model_settings)
+    train = dict(recipe.train, seed=seed, progress=False)
     if quick:
         train.update(steps=50, eval_every=25)
-    with tempfile.TemporaryDirectory() as tmp:
+    run_dir = _run_dir(out, recipe.model)
+    with contextlib.nullcontext(run_dir) if run_dir else tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        _, summary = _train(model, data, train, out_dir=tmp)
+        _, summary = _train(model, data, train, out_dir=tmp, data_spec=_data_spec(recipe))
         wall = time.perf_counter() - start
         best = load(f"{tmp}/best")
-    iwae = evaluate(best, data, "test", num_samples=10 if quick else 1000)
+    iw_samples = 10 if quick else recipe.evaluation["num_samples"]
+    iwae = evaluate(best, data, "test", num_samples=iw_samples)
     elbo = evaluate(best, data, "test", num_samples=1)
-    return {"name": "vae-digits", "test_nll_nats": iwae["nll_nats"], "bound": True, "iw_samples": 10 if quick else 1000,
-            "test_neg_elbo_nats": elbo["nll_nats"], "bits_per_dim": iwae["bits_per_dim"],
-            "steps": summary["steps"], "wall_s": wall, "seed": seed}
+    return _kept({"name": "vae-digits", "test_nll_nats": iwae["nll_nats"], "bound": True, "iw_samples": iw_samples,
+                  "test_neg_elbo_nats": elbo["nll_nats"], "bits_per_dim": iwae["bits_per_dim"],
+                  "steps": summary["steps"], "wall_s": wall, "seed": seed}, run_dir)
 
 
-def gpt_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, precision: str = "fp32") -> dict[str, Any]:
+def gpt_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, precision: str = "fp32",
+                        out=None) -> dict[str, Any]:
     """GPT on Tiny Shakespeare, nanoGPT's small CPU settings: validation loss (nats/char) and wall time.
 
     fp32 by default: at width 128 and 768 tokens a batch, bf16 autocast measured 6% slower on a
     2-core CPU (its casts cost more than the smaller matmuls save).
     """
-    data = load_dataset("tinyshakespeare", root=data_root)
-    model = _seeded("gpt", data, seed, n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0)
-    steps = 20 if quick else 2000
-    train = dict(steps=steps, batch_size=12, lr=1e-3, min_lr_ratio=0.1, warmup_steps=min(100, steps // 10),
-                 betas=[0.9, 0.99], weight_decay=0.1, grad_clip=1.0, precision=precision, eval_every=0,
-                 checkpoint_every=0, log_every=100, seed=seed, progress=False)
+    recipe = GPT_SHAKESPEARE_CPU
+    data = load_dataset(recipe.data, root=data_root, **recipe.data_options)
+    model = _seeded(recipe.model, data, seed, **recipe.model_settings)
+    steps = 20 if quick else recipe.train["steps"]
+    train = dict(recipe.train, steps=steps, warmup_steps=min(100, steps // 10), precision=precision, seed=seed,
+                 progress=False)
+    run_dir = _run_dir(out, recipe.model)
     start = time.perf_counter()
-    _train(model, data, dict(train, eval_every=10**9))  # validation only at the end
+    _train(model, data, dict(train, eval_every=10**9), out_dir=run_dir,  # validation only at the end
+           data_spec=_data_spec(recipe))
     wall = time.perf_counter() - start
     result = evaluate(model, data, "val", max_examples=50 if quick else None)
-    return {"name": "gpt-shakespeare-cpu", "val_loss_nats": result["nll_nats"], "val_bits_per_char": result["bits_per_token"],
-            "exact": True, "val_tokens": result["num_tokens"], "steps": steps, "precision": precision,
-            "parameters": model.num_parameters(), "wall_s": wall, "seed": seed}
+    return _kept({"name": "gpt-shakespeare-cpu", "val_loss_nats": result["nll_nats"],
+                  "val_bits_per_char": result["bits_per_token"], "exact": True, "val_tokens": result["num_tokens"],
+                  "steps": steps, "precision": precision, "parameters": model.num_parameters(), "wall_s": wall,
+                  "seed": seed}, run_dir)
 
 
-def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str = "bf16") -> dict[str, Any]:
+def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str = "bf16", out=None) -> dict[str, Any]:
     """VAE 784-400-20 with a Bernoulli decoder on grey MNIST, batch 128, Adam 1e-3, 10 epochs.
 
     The set-up of the PyTorch examples' VAE: reports seconds per epoch and the test negative
     ELBO with binary cross-entropy on grey values (not a likelihood of the 256-level data).
     """
-    data = load_dataset("mnist", root=data_root, val_size=0)
-    model = _seeded("vae", data, seed, hidden=[400], latent_dim=20, decoder="bernoulli")
-    epochs = 0.05 if quick else 10
-    train = dict(epochs=epochs, batch_size=128, lr=1e-3, schedule="constant", weight_decay=0.0, grad_clip=0.0,
-                 precision=precision, eval_every=0, checkpoint_every=0, log_every=469, seed=seed, progress=False)
-    trainer, summary = _train(model, data, train)
+    recipe = VAE_MNIST
+    data = load_dataset(recipe.data, root=data_root, **recipe.data_options)
+    model = _seeded(recipe.model, data, seed, **recipe.model_settings)
+    epochs = 0.05 if quick else recipe.train["epochs"]
+    train = dict(recipe.train, epochs=epochs, precision=precision, seed=seed, progress=False)
+    run_dir = _run_dir(out, recipe.model)
+    trainer, summary = _train(model, data, train, out_dir=run_dir, data_spec=_data_spec(recipe))
     wall = summary["wall_s"]
     model.eval()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
@@ -101,37 +137,31 @@ def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str
         x = data.test.images
         recon, kl = model.elbo_terms(x)
         neg_elbo = float((kl - recon).mean())
-    return {"name": "vae-mnist", "test_neg_elbo_nats": neg_elbo, "bound": True,
-            "note": "BCE on grey pixels in [0,1], as the PyTorch example; not a likelihood of 256-level data",
-            "epochs": epochs, "s_per_epoch": wall / epochs, "precision": precision, "wall_s": wall, "seed": seed}
+    return _kept({"name": "vae-mnist", "test_neg_elbo_nats": neg_elbo, "bound": True,
+                  "note": "BCE on grey pixels in [0,1], as the PyTorch example; not a likelihood of 256-level data",
+                  "epochs": epochs, "s_per_epoch": wall / epochs, "precision": precision, "wall_s": wall,
+                  "seed": seed}, run_dir)
 
 
-# Digits recipes of the other likelihood families: (model settings, training settings, evaluation settings).
-DIGITS_RECIPES: dict[str, tuple[dict, dict, dict]] = {
-    "pixelcnn": (dict(channels=32, layers=5), dict(steps=1200, lr=2e-3, early_stopping=3), {}),
-    "realnvp": ({}, dict(steps=1200, lr=1e-3, early_stopping=3), dict(num_samples=16)),
-    "glow": ({}, dict(steps=1200, lr=1e-3, early_stopping=3), dict(num_samples=16)),
-    "ddpm": (dict(timesteps=1000), dict(steps=1500, lr=2e-3, ema_decay=0.995, eval_every=0), {}),
-}
-
-
-def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed: int = 0, out=None) -> dict[str, Any]:
     """Any likelihood model on digits with its recipe: test NLL in nats per image (exact or bound)."""
-    model_kw, train_kw, eval_kw = DIGITS_RECIPES[model_name]
-    data = load_dataset("digits")
-    model = _seeded(model_name, data, seed, **model_kw)
-    train = dict(dict(batch_size=64, eval_every=250, checkpoint_every=0, log_every=100), **train_kw,
-                 seed=seed, progress=False)
+    recipe = DIGITS[model_name]
+    eval_kw = recipe.evaluation
+    data = load_dataset(recipe.data, **recipe.data_options)
+    model = _seeded(recipe.model, data, seed, **recipe.model_settings)
+    train = dict(recipe.train, seed=seed, progress=False)
     if quick:
         train.update(steps=20, eval_every=10)
-    with tempfile.TemporaryDirectory() as tmp:
-        _, summary = _train(model, data, train, out_dir=tmp)
+    run_dir = _run_dir(out, recipe.model)
+    with contextlib.nullcontext(run_dir) if run_dir else tempfile.TemporaryDirectory() as tmp:
+        _, summary = _train(model, data, train, out_dir=tmp, data_spec=_data_spec(recipe))
         best = load(f"{tmp}/best") if (Path(tmp) / "best").is_dir() else model
     start = time.perf_counter()
     result = evaluate(best, data, "test", max_examples=8 if quick else None, **eval_kw)
-    return {"name": f"{model_name}-digits", "test_nll_nats": result["nll_nats"], "bits_per_dim": result["bits_per_dim"],
-            "likelihood": result["likelihood"], "steps": summary["steps"], "wall_s": summary["wall_s"],
-            "eval_s": time.perf_counter() - start, "parameters": model.num_parameters(), "seed": seed}
+    return _kept({"name": f"{model_name}-digits", "test_nll_nats": result["nll_nats"],
+                  "bits_per_dim": result["bits_per_dim"], "likelihood": result["likelihood"],
+                  "steps": summary["steps"], "wall_s": summary["wall_s"], "eval_s": time.perf_counter() - start,
+                  "parameters": model.num_parameters(), "seed": seed}, run_dir)
 
 
 def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_s: float, seed: int = 0,
@@ -157,35 +187,22 @@ def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_
     return max(1, int(budget_s / min(windows)))
 
 
-# MNIST recipes within a CPU budget: (model settings, training settings, test evaluation settings,
-# curve evaluation settings). Curve points score the first CURVE_EXAMPLES validation images.
-MNIST_RECIPES: dict[str, tuple[dict, dict, dict, dict]] = {
-    "vae": (dict(architecture="conv", decoder="logistic", latent_dim=32), dict(lr=1e-3, precision="bf16"),
-            dict(num_samples=100), dict(num_samples=10)),
-    "pixelcnn": (dict(channels=32, layers=5), dict(lr=2e-3, precision="bf16"), {}, {}),
-    "realnvp": ({}, dict(lr=1e-3), {}, {}),
-    "glow": ({}, dict(lr=1e-3), {}, {}),
-    "ddpm": ({}, dict(lr=2e-3, ema_decay=0.995, precision="bf16"), dict(timestep_samples=8),
-             dict(timestep_samples=2)),
-}
-MNIST_BUDGET_S = 300.0
-CURVE_POINTS, CURVE_EXAMPLES = 8, 1000
-
-
 def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed: int = 0,
-                     budget_s: float = MNIST_BUDGET_S, name: str | None = None) -> dict[str, Any]:
+                     budget_s: float = MNIST_BUDGET_S, name: str | None = None, out=None) -> dict[str, Any]:
     """A likelihood family on MNIST (256 levels) trained for ``budget_s`` seconds on this machine.
 
     Reports the test NLL (exact or bound) in bits per dimension over the whole test split and
     the curve of validation bits/dim against training wall time (evaluation time excluded).
     """
-    model_kw, train_kw, eval_kw, curve_kw = MNIST_RECIPES[model_name]
-    data = load_dataset("mnist", root=data_root)
-    train = dict(dict(batch_size=64, eval_every=0, eval_batches=1, checkpoint_every=0, sample_every=0,
-                      log_every=100), **train_kw, seed=seed, progress=False)
+    recipe = MNIST[model_name]
+    model_kw, eval_kw, curve_kw = recipe.model_settings, recipe.evaluation, recipe.curve
+    data = load_dataset(recipe.data, root=data_root, **recipe.data_options)
+    train = dict(MNIST_TRAIN, **recipe.train, seed=seed, progress=False)
     steps = 6 if quick else steps_for_budget(model_name, data, model_kw, train, budget_s, seed)
     model = _seeded(model_name, data, seed, **model_kw)
-    trainer = Trainer(model, data, TrainConfig.for_model(model, **dict(train, steps=steps)))
+    run_dir = _run_dir(out, recipe.model)
+    trainer = Trainer(model, data, TrainConfig.for_model(model, **dict(train, steps=steps)), out_dir=run_dir,
+                      data_spec=_data_spec(recipe))
     curve, train_s = [], 0.0
     points = 2 if quick else CURVE_POINTS
     for k in range(1, points + 1):
@@ -196,56 +213,50 @@ def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed:
         curve.append({"step": trainer.step, "train_s": round(train_s, 2), "val_bits_per_dim": round(val["bits_per_dim"], 4)})
     start = time.perf_counter()
     result = evaluate(trainer.eval_model(), data, "test", max_examples=16 if quick else None, **eval_kw)
-    return {"name": name or f"{model_name}-mnist", "test_bits_per_dim": result["bits_per_dim"],
+    return _kept({"name": name or f"{model_name}-mnist", "test_bits_per_dim": result["bits_per_dim"],
             "test_nll_nats": result["nll_nats"],
             "likelihood": result["likelihood"], "test_examples": result["num_examples"], "eval_settings": eval_kw,
             "budget_s": budget_s, "steps": steps, "batch_size": train["batch_size"],
             "precision": train.get("precision", "fp32"), "wall_s": train_s, "eval_s": time.perf_counter() - start,
-            "parameters": model.num_parameters(), "curve": curve, "seed": seed}
+            "parameters": model.num_parameters(), "curve": curve, "seed": seed}, run_dir)
 
 
-def lstm_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+def lstm_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, out=None) -> dict[str, Any]:
     """LSTM against GPT on Tiny Shakespeare at about equal parameters and equal wall time.
 
     Trains the gpt-shakespeare-cpu recipe, then an LSTM (2 layers, 232 units, 0.79M parameters
     against the GPT's 0.80M) for as many steps as fit in the GPT's wall time; both report the
     validation loss in nats per character over the whole split.
     """
-    gpt = gpt_shakespeare_cpu(data_root, quick=quick, seed=seed)
-    data = load_dataset("tinyshakespeare", root=data_root)
-    model_kw = dict(embedding_dim=128, hidden_size=232, num_layers=2, block_size=64, dropout=0.0)
-    train = dict(batch_size=32, lr=2e-3, min_lr_ratio=0.1, warmup_steps=50, betas=[0.9, 0.99], weight_decay=0.0,
-                 grad_clip=1.0, eval_every=0, checkpoint_every=0, log_every=100, seed=seed, progress=False)
+    gpt = gpt_shakespeare_cpu(data_root, quick=quick, seed=seed, out=out)
+    recipe = LSTM_SHAKESPEARE_CPU
+    data = load_dataset(recipe.data, root=data_root, **recipe.data_options)
+    model_kw = recipe.model_settings
+    train = dict(recipe.train, seed=seed, progress=False)
     steps = 20 if quick else steps_for_budget("lstm", data, model_kw, train, gpt["wall_s"], seed)
     model = _seeded("lstm", data, seed, **model_kw)
+    run_dir = _run_dir(out, recipe.model)
     start = time.perf_counter()
-    _train(model, data, dict(train, steps=steps))
+    _train(model, data, dict(train, steps=steps), out_dir=run_dir, data_spec=_data_spec(recipe))
     wall = time.perf_counter() - start
     result = evaluate(model, data, "val", max_examples=50 if quick else None)
     return {"name": "lstm-shakespeare-cpu", "lstm_val_loss_nats": result["nll_nats"], "lstm_parameters": model.num_parameters(),
             "lstm_steps": steps, "lstm_batch_size": train["batch_size"], "lstm_wall_s": wall,
             "gpt_val_loss_nats": gpt["val_loss_nats"], "gpt_parameters": gpt["parameters"], "gpt_steps": gpt["steps"],
-            "gpt_batch_size": 12, "gpt_wall_s": gpt["wall_s"], "val_tokens": result["num_tokens"], "seed": seed}
+            "gpt_batch_size": 12, "gpt_wall_s": gpt["wall_s"], "val_tokens": result["num_tokens"], "seed": seed,
+            **({"runs": gpt["runs"] + [str(run_dir)]} if run_dir else {})}
 
 
-# (label, model, sample() settings); models use the MNIST recipes' settings, untrained: the
-# cost of sampling does not depend on the weights.
-SAMPLING_CASES: list[tuple[str, str, dict]] = [
-    ("vae", "vae", {}),
-    ("realnvp", "realnvp", {}),
-    ("glow", "glow", {}),
-    ("pixelcnn (784 network passes)", "pixelcnn", {}),
-    ("ddpm ancestral, 1000 steps", "ddpm", dict(sampler="ddpm")),
-    *[(f"ddim, {n} steps", "ddpm", dict(sampler="ddim", steps=n, eta=0.0)) for n in (250, 100, 50, 20, 10)],
-]
+def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_samples: int = 16,
+                   out=None) -> dict[str, Any]:
+    """Images per second of ``sample(num_samples)`` for each family at MNIST size, fp32, after a warm-up.
 
-
-def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_samples: int = 16) -> dict[str, Any]:
-    """Images per second of ``sample(num_samples)`` for each family at MNIST size, fp32, after a warm-up."""
+    Its models are untrained (the cost of sampling does not depend on the weights): ``out`` keeps nothing.
+    """
     data = load_dataset("digits" if quick else "mnist", root=data_root)
     rates: dict[str, float] = {}
     for label, model_name, kwargs in SAMPLING_CASES:
-        model = _seeded(model_name, data, seed, **MNIST_RECIPES[model_name][0]).eval()
+        model = _seeded(model_name, data, seed, **MNIST[model_name].model_settings).eval()
         warm = dict(kwargs, steps=2) if model_name == "ddpm" else kwargs
         if model_name != "pixelcnn":  # one pass of PixelCNN sampling is the whole cost; nothing to warm
             model.sample(2, generator=torch.Generator().manual_seed(seed), **warm)
@@ -256,10 +267,6 @@ def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_sampl
     return {"name": "sampling-speed", "images_per_s": {k: round(v, 3) for k, v in rates.items()},
             "num_samples": 2 if quick else num_samples, "data": data.info.name, "precision": "fp32",
             "threads": torch.get_num_threads(), "seed": seed}
-
-
-# GAN recipes (the families' training defaults: Adam betas, no clipping, EMA 0.999 of the weights).
-GAN_DIGITS_STEPS = {"dcgan": 2000, "wgan-gp": 600, "sngan": 1500}
 
 
 def _train_run(name: str, data, model_kw: dict, train: dict, run_dir: Path, quick: bool, seed: int,
@@ -331,9 +338,7 @@ def compare_digits(data_root=None, quick: bool = False, seed: int = 0, out=None,
                    train_only: bool = False) -> dict[str, Any]:
     """Every family on digits with its digits recipe, then ``genlab compare`` over them all."""
     data = load_dataset("digits")
-    recipes = {"vae": (VAE_DIGITS_MODEL, VAE_DIGITS_TRAIN)}
-    recipes.update({name: (model_kw, train_kw) for name, (model_kw, train_kw, _) in DIGITS_RECIPES.items()})
-    recipes.update({name: ({}, dict(steps=steps, eval_every=500)) for name, steps in GAN_DIGITS_STEPS.items()})
+    recipes = {name: (r.model_settings, r.train) for name, r in {"vae": VAE_DIGITS, **DIGITS, **GAN_DIGITS}.items()}
     with tempfile.TemporaryDirectory() as tmp:
         result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=600, num_samples=None,
                           train_only=train_only)
@@ -349,9 +354,8 @@ def compare_mnist(data_root=None, quick: bool = False, seed: int = 0, out=None,
     GPU (minutes).
     """
     data = load_dataset("mnist", root=data_root)
-    recipes = {name: (model_kw, dict(train_kw, eval_every=0, eval_batches=1))
-               for name, (model_kw, train_kw, _, _) in MNIST_RECIPES.items()}
-    recipes.update({name: ({}, dict(eval_every=0, eval_batches=1)) for name in GAN_DIGITS_STEPS})
+    recipes = {name: (r.model_settings, dict(r.train, eval_every=0, eval_batches=1)) for name, r in MNIST.items()}
+    recipes.update({name: (r.model_settings, r.train) for name, r in GAN_MNIST.items()})
     with tempfile.TemporaryDirectory() as tmp:
         result = _compare(data, recipes, out or tmp, quick, seed, feature_steps=3000, num_samples=None,
                           budget_s=budget_s, data_root=data_root, train_only=train_only)
@@ -360,10 +364,10 @@ def compare_mnist(data_root=None, quick: bool = False, seed: int = 0, out=None,
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "vae-digits": vae_digits,
-    **{f"{name}-digits": functools.partial(likelihood_digits, name) for name in DIGITS_RECIPES},
+    **{f"{name}-digits": functools.partial(likelihood_digits, name) for name in DIGITS},
     "gpt-shakespeare-cpu": gpt_shakespeare_cpu,
     "vae-mnist": vae_mnist,
-    **{f"{name}-mnist": functools.partial(likelihood_mnist, name) for name in MNIST_RECIPES if name != "vae"},
+    **{f"{name}-mnist": functools.partial(likelihood_mnist, name) for name in MNIST if name != "vae"},
     "vae-mnist-likelihood": functools.partial(likelihood_mnist, "vae", name="vae-mnist-likelihood"),
     "lstm-shakespeare-cpu": lstm_shakespeare_cpu,
     "sampling-speed": sampling_speed,

@@ -20,15 +20,15 @@ from typing import Any
 
 import torch
 
+from .devices import pick_device
 from .errors import ConfigError
 from .evaluation.features import FeatureNet, load_feature_extractor
 from .evaluation.likelihood import evaluate
 from .evaluation.quality import Reference, nearest_neighbour_grid, public, sample_quality, score_images
 from .evaluation.store import stored_evaluation
 from .io import atomic_write_text, load, read_config
+from .plots import save_image_grid
 from .runs.run import check_data_matches, find_saved_model, load_run_data, read_run_file, resolve_weights
-from .training.plots import save_image_grid
-from .training.trainer import pick_device
 
 
 def _weights_folder(run: Path) -> Path:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import torch
 
-from .bench import VAE_DIGITS_MODEL, VAE_DIGITS_TRAIN
 from .data import load_dataset
 from .evaluation import evaluate
 from .io import load
+from .recipes import VAE_DIGITS
 from .registry import create_model
 from .training import TrainConfig, Trainer
-from .training.plots import save_image_grid
+from .plots import save_image_grid
 
 
 def run_demo(out: str | Path = "runs/demo", steps: int | None = None) -> dict:
@@ -22,10 +22,10 @@ def run_demo(out: str | Path = "runs/demo", steps: int | None = None) -> dict:
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
-    data = load_dataset("digits")
+    data = load_dataset(VAE_DIGITS.data, **VAE_DIGITS.data_options)
     torch.manual_seed(0)  # the initial weights, like every other random choice of the demo, are seeded
-    model = create_model("vae", data=data, **VAE_DIGITS_MODEL)
-    train = dict(VAE_DIGITS_TRAIN, checkpoint_every=1000, sample_every=1000)
+    model = create_model(VAE_DIGITS.model, data=data, **VAE_DIGITS.model_settings)
+    train = dict(VAE_DIGITS.train, checkpoint_every=1000, sample_every=1000)
     if steps is not None:
         train["steps"] = steps
     print(f"genlab demo: VAE ({model.num_parameters():,} parameters) on digits (1,000 train / 350 val / "

@@ -70,9 +70,7 @@ class DatasetEntry:
             if "tokenizer" not in params:
                 raise DataError(f"data set '{self.name}' is not text, so it cannot be read with a model's tokenizer; "
                                 "give text data (text:PATH, tinyshakespeare) for a text model")
-            from .text import as_tokenizer
-
-            context["tokenizer"] = as_tokenizer(tokenizer)
+            context["tokenizer"] = tokenizer  # the loader makes it a tokenizer (a model, a vocabulary...)
         return self.loader(**context, **options)
 
 
@@ -89,8 +87,8 @@ def register_dataset(name: str, description: str):
 
 
 def _builtin() -> dict[str, DatasetEntry]:
-    from . import images, text  # noqa: F401  (importing registers the built-in data sets)
-
+    # genlab.data's __init__ imports the built-in data set modules (images, text), which registers them,
+    # before any of its submodules can be used: this module need not (and must not: a cycle) import them
     return _DATASETS
 
 

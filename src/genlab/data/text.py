@@ -9,74 +9,8 @@ import torch
 from ..errors import DataError
 from .core import DataInfo, DataSet
 from .download import REMOTE, verified_path
-from .modalities.tokens import TokenSplit
+from .modalities.tokens import UNKNOWN, CharTokenizer, TokenSplit  # noqa: F401  (CharTokenizer, UNKNOWN: their old import path)
 from .registry import register_dataset
-
-UNKNOWN = "\ufffd"  # stands for characters never seen in the training split
-MAX_SHOWN = 5  # missing characters an error names
-
-
-class CharTokenizer:
-    """Maps each character to an id. The vocabulary is sorted and saved with the model.
-
-    A vocabulary built from a training split gets one extra token, U+FFFD, for characters
-    that only appear in the validation text when there are any (``encode(..., strict=False)``).
-    """
-
-    def __init__(self, vocab: list[str]):
-        if len(set(vocab)) != len(vocab):
-            raise DataError("tokenizer vocabulary has repeated entries")
-        self.vocab = list(vocab)
-        self.index = {c: i for i, c in enumerate(self.vocab)}
-
-    @classmethod
-    def from_text(cls, text: str, extra_text: str = "") -> "CharTokenizer":
-        vocab = sorted(set(text))
-        if set(extra_text) - set(vocab) and UNKNOWN not in vocab:  # the text may hold U+FFFD itself
-            vocab.append(UNKNOWN)
-        return cls(vocab)
-
-    def __len__(self) -> int:
-        return len(self.vocab)
-
-    def encode(self, text: str, strict: bool = True) -> torch.Tensor:
-        """Token ids (long ``[len(text)]``) of ``text``.
-
-        A character outside the vocabulary is a DataError naming every such character (a prompt
-        the model cannot read should not be changed silently). ``strict=False`` maps them to
-        U+FFFD instead, where the vocabulary has it (text split off after training, e.g. validation).
-        """
-        unk = None if strict else self.index.get(UNKNOWN)
-        ids, unknown = [], {}
-        for pos, ch in enumerate(text):
-            i = self.index.get(ch, unk)
-            if i is None:
-                unknown.setdefault(ch, pos)
-                continue
-            ids.append(i)
-        if unknown:
-            listed = ", ".join(f"{ch!r} at position {pos}" for ch, pos in list(unknown.items())[:10])
-            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-            what = "character" if len(unknown) == 1 else f"{len(unknown)} characters"
-            raise DataError(f"{what} {listed}{more} not in the model's vocabulary of {len(self.vocab)} "
-                            "characters; use only characters of the text it was trained on")
-        return torch.tensor(ids, dtype=torch.long)
-
-    def decode(self, ids) -> str:
-        return "".join(self.vocab[int(i)] for i in ids)
-
-    def check_covers(self, text: str, what: str) -> None:
-        """Refuse ``text`` (described as ``what``) if it holds characters this vocabulary lacks.
-
-        The message names the first few missing characters (in the order they first appear), repr'd,
-        and how many there are.
-        """
-        missing = [c for c in dict.fromkeys(text) if c not in self.index]
-        if missing:
-            shown = ", ".join(repr(c) for c in missing[:MAX_SHOWN]) + (", ..." if len(missing) > MAX_SHOWN else "")
-            raise DataError(f"{what} has {len(missing)} character(s) the model's vocabulary of {len(self.vocab)} "
-                            f"lacks: {shown}; remove or replace them in the text, or train a new model on it "
-                            "from scratch")
 
 
 def as_tokenizer(source) -> CharTokenizer:

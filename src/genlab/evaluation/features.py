@@ -42,7 +42,7 @@ from ..data.modalities import ImageSplit
 from ..errors import CheckpointError, ConfigError, DataError
 from ..nn import norm_groups
 from ..optim import lr_factor
-from ..io import CONFIG_FILE, WEIGHTS_FILE, atomic_write_text, load_state_file, replace_dir, save_state_file
+from ..files import CONFIG_FILE, WEIGHTS_FILE, atomic_write_text, load_state_file, replace_dir, save_state_file
 from .hashing import HASH_CHARS, short_hash  # noqa: F401  (HASH_CHARS: its old import path)
 
 KIND = "feature-network"

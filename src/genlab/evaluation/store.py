@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import GenlabError
-from ..io import atomic_write_text, read_config
+from ..files import atomic_write_text
+from ..pretrained import read_config
 
 STORE_FILE = "evaluations.json"
 

@@ -17,6 +17,8 @@ from ..config import Config
 from ..data.conditions import ClassLabel, ConditionSpec
 from ..data.core import DataInfo
 from ..errors import ConfigError, DataError
+from ..pretrained import load_pretrained, save_pretrained
+from ..runs.run import resolve_checkpoint_dir
 
 
 @dataclasses.dataclass
@@ -201,14 +203,17 @@ class GenerativeModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path, map_location="cpu") -> "GenerativeModel":
-        """Load a saved model of this class; a folder holding another model type fails clearly."""
-        from ..io import load
+        """Load a saved model (or a training run's checkpoint) of this class; another model type fails clearly.
 
-        return load(path, expected=cls.name or None, map_location=map_location)
+        ``genlab.load(path)`` loads whatever model a folder holds.
+        """
+        if not cls.name:
+            raise ConfigError(f"{cls.__name__} is not a registered model class; use genlab.load(path), which "
+                              "finds the model class from the folder's config.json")
+        return load_pretrained(cls, resolve_checkpoint_dir(path), map_location=map_location)
 
     def save_pretrained(self, path) -> None:
-        from ..io import save_pretrained
-
+        """Write the model to the folder ``path``: config.json + model.safetensors."""
         save_pretrained(self, path)
 
 

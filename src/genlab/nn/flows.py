@@ -157,7 +157,7 @@ class ActNorm(FlowLayer):
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
         """Set bias and scale from a batch ``[B, C, H, W]``: zero mean, unit variance per channel."""
-        from ..training import distributed
+        from .. import distributed
 
         if distributed.world_size() > 1:  # the global batch's statistics: every rank starts alike
             mean, var, _ = distributed.global_moments(x, [0, 2, 3])

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, ConfigError, GenlabError, RunLockedError
-from ..io import CONFIG_FILE, atomic_write_text, storage_errors
+from ..files import CONFIG_FILE, atomic_write_text, storage_errors
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"

@@ -200,7 +200,7 @@ class MlflowLogger(Logger):
             experiment_id = self.client.create_experiment(experiment, artifact_location=artifacts)
         run = self.client.create_run(experiment_id, run_name=self.run_dir.resolve().name,
                                      tags={"genlab.run_dir": str(self.run_dir.resolve())})
-        from ..io import atomic_write_text
+        from ..files import atomic_write_text
 
         atomic_write_text(self.run_dir / MLFLOW_RUN_FILE,
                           json.dumps({"uri": self._recorded_uri(), "run_id": run.info.run_id}, indent=2))

@@ -26,12 +26,13 @@ import torch
 from ..data.core import DataSet, check_data_fits
 from ..data.modalities.tokens import decode_tokens  # noqa: F401  (its old import path)
 from ..data.sampler import BatchSampler
+from ..devices import pick_device  # noqa: F401  (also its old import path)
 from ..errors import CheckpointError, ConfigError, StorageError, TrainingDiverged
 from ..io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, load_state_file, read_config, replace_dir,
                   save_pretrained, storage_errors)
 from ..runs import run as runs
 from ..runs.run import RUN_FILE, STATE_FILE, load_run_data, read_run_file, resolve_checkpoint_dir  # noqa: F401 (old imports)
-from . import distributed
+from .. import distributed
 from .config import TrainConfig
 from .ema import EMA
 from .loggers import JsonlLogger, Logger, open_trackers, require_backends
@@ -39,25 +40,6 @@ from .plots import save_curve
 from .schedule import lr_factor
 
 EVAL_SEED = 1234  # validation and sampling run on their own RNG stream
-
-
-def pick_device(name: str) -> torch.device:
-    """The torch device ``name`` names (``auto`` = a GPU if there is one); a one-line error for a
-    device that is misspelt or not on this machine."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' was asked for but CUDA is not available; use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError(f"device '{name}' was asked for but this machine has {torch.cuda.device_count()} GPU(s); "
-                          "use cuda:0 or --device cpu")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device '{name}' was asked for but MPS is not available; use --device cpu")
-    return device
 
 
 def bar_losses(row: dict[str, Any]) -> dict[str, str]:
@@ -475,7 +457,7 @@ class Trainer:
 
     # ---- checkpoints --------------------------------------------------------------------------
     def _write_run_file(self) -> None:
-        from .. import __version__
+        from ..version import __version__
 
         run = {"model": self.model.name, "data": self.data_spec, "train": self.config.to_dict(),
                "total_steps": self.total_steps, "genlab_version": __version__}

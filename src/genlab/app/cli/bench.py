@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ...errors import ConfigError
 
@@ -14,7 +15,8 @@ def add_parser(sub) -> None:
     b.add_argument("--data-root")
     b.add_argument("--quick", action="store_true", help="a short version, to check that it runs")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--out", help="compare benchmarks: keep the runs and the report in this folder")
+    b.add_argument("--out", help="keep the trained runs (DIR/runs/MODEL; compare benchmarks: and the report) "
+                                 "to sample, evaluate or serve them afterwards")
     b.add_argument("--train-only", action="store_true",
                    help="compare benchmarks: train the runs into --out and stop; run again to score them")
     b.set_defaults(func=run_bench)
@@ -32,15 +34,15 @@ def run_bench(args, extra) -> int:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     names = [args.name] if args.name else list(BENCHMARKS)
     kwargs = {}
-    if args.out:
-        if not args.name or not args.name.startswith("compare-"):
-            raise ConfigError("--out is for the compare benchmarks (compare-digits, compare-mnist): it keeps their report")
-        kwargs["out"] = args.out
     if args.train_only:
+        if not args.name or not args.name.startswith("compare-"):
+            raise ConfigError("--train-only is for the compare benchmarks (compare-digits, compare-mnist): name one")
         if not args.out:
             raise ConfigError("--train-only keeps the runs for a later call: give --out DIR too")
         kwargs["train_only"] = True
     for name in names:
+        if args.out:  # one benchmark keeps its runs in DIR/runs/MODEL; all of them, each in DIR/NAME/runs/MODEL
+            kwargs["out"] = Path(args.out) if args.name else Path(args.out) / name
         result = run_benchmark(name, data_root=args.data_root, quick=args.quick, seed=args.seed, **kwargs)
         if args.json:
             print(json.dumps(result), flush=True)

@@ -76,7 +76,7 @@ def save_image_grid(images: torch.Tensor, levels: int, path: str | Path, nrow: i
 
     from PIL import Image
 
-    from ...io import atomic_write_bytes, storage_errors
+    from ...files import atomic_write_bytes, storage_errors
 
     path = Path(path)
     with storage_errors(path.parent):
