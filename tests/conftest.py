@@ -21,8 +21,8 @@ TINY_OVERRIDES: dict[str, dict] = {
     "vae": dict(hidden=[32], latent_dim=4, iw_samples=5),
     "gpt": dict(n_layer=1, n_head=2, n_embd=32, block_size=16),
 }
-# Each further model may add tests/tiny/<name>.json with its tiny config for the contract tests.
-for _path in sorted((Path(__file__).parent / "tiny").glob("*.json")):
+# Each further model may add tests/fixtures/tiny/<name>.json with its tiny config for the contract tests.
+for _path in sorted((Path(__file__).parent / "fixtures" / "tiny").glob("*.json")):
     TINY_OVERRIDES[_path.stem] = json.loads(_path.read_text())
 
 # Enough characters for a 90/10 split whose validation part still holds a few 17-token windows.

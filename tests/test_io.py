@@ -222,7 +222,7 @@ def test_weights_hash_is_recorded_and_checked(saved_vae):
 
 
 def test_flipped_bit_fails_eval_with_exit_2(tmp_path, digits):
-    from test_cli import assert_one_line_error, run_cli
+    from cli_helpers import assert_one_line_error, run_cli
 
     folder = genlab.save_pretrained(genlab.create_model("vae", data=digits, hidden=[8], latent_dim=2), tmp_path / "m")
     flip_one_bit(folder / WEIGHTS_FILE)
@@ -267,7 +267,7 @@ def test_edited_levels_is_refused(saved_vae, section):
 
 def test_edited_levels_of_a_model_whose_shapes_do_not_depend_on_it(tmp_path, digits):
     """A logistic VAE has the same weights for any levels: eval on the run's data refuses it."""
-    from test_cli import assert_one_line_error, run_cli
+    from cli_helpers import assert_one_line_error, run_cli
 
     model = genlab.create_model("vae", data=digits, hidden=[8], latent_dim=2, decoder="logistic")
     folder = genlab.save_pretrained(model, tmp_path / "m")

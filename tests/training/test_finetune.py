@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TEXT, fast_train_config
-from test_cli import assert_one_line_error, last_json, run_cli
+from cli_helpers import assert_one_line_error, last_json, run_cli
 
 import genlab
 from genlab.io import WEIGHTS_FILE, load_state_file

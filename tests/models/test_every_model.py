@@ -1,5 +1,5 @@
 """Every registered model, tiny: exact resume and bf16 training. A model registered later is covered
-automatically (with its tests/tiny/<name>.json config, or its defaults)."""
+automatically (with its tests/fixtures/tiny/<name>.json config, or its defaults)."""
 
 from __future__ import annotations
 

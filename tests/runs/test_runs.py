@@ -16,7 +16,7 @@ from genlab.errors import RunLockedError, StorageError
 from genlab.runs import (LOCK_FILE, METRICS_FILE, RUN_FILE, STATE_FILE, RunLock, read_metrics, read_run_file,
                          resolve_weights, truncate_metrics)
 from genlab.training.trainer import Trainer
-from test_cli import assert_one_line_error, run_cli
+from cli_helpers import assert_one_line_error, run_cli
 
 
 def train_run(folder, data, steps=2, **train):

@@ -3,11 +3,11 @@
 genlab's Inception-v3 (``genlab.evaluation.inception``) is written without torchvision, which
 cannot be installed beside the CPU build of PyTorch that genlab's tests use. This script, run
 where torchvision is installed, builds torchvision's ``Inception3`` (and the FID variant of its
-blocks), fills both with the same seeded weights that ``tests/test_inception.py`` uses, and
+blocks), fills both with the same seeded weights that ``tests/evaluation/test_inception.py`` uses, and
 writes their parameter names and shapes and their features for seeded inputs to
-``tests/data/inception_reference.json``::
+``tests/fixtures/inception_reference.json``::
 
-    python tests/inception_reference.py          # needs torch and torchvision
+    python tests/evaluation/inception_reference.py          # needs torch and torchvision
 
 The test then checks that genlab's network has the same parameters and gives the same features.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-REFERENCE_FILE = Path(__file__).parent / "data" / "inception_reference.json"
+REFERENCE_FILE = Path(__file__).parents[1] / "fixtures" / "inception_reference.json"
 WEIGHT_SEED, INPUT_SEED = 1234, 99
 
 

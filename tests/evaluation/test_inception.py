@@ -1,6 +1,6 @@
 """Inception-v3 features: same parameters and same features as torchvision's implementation.
 
-The reference (tests/data/inception_reference.json) was written by tests/inception_reference.py
+The reference (tests/fixtures/inception_reference.json) was written by tests/evaluation/inception_reference.py
 with torchvision's Inception3 and the same seeded weights; see that script.
 """
 

@@ -1,9 +1,7 @@
-"""The command-line tool end to end, in-process through ``genlab.cli.main``."""
+"""The command-line tool end to end, in-process through ``genlab.app.cli.main``."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 
@@ -11,31 +9,9 @@ import pytest
 import torch
 
 import genlab
-from genlab.cli import main
+from genlab.app.cli import main
 
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    """Run ``genlab ARGV``; returns (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
-def last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
-
-
-def assert_one_line_error(code: int, out: str, err: str, *needles: str) -> str:
-    assert code == 2, (code, out, err)
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("genlab: error: ")
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
+from cli_helpers import assert_one_line_error, last_json, run_cli
 
 
 @pytest.fixture(scope="module")
