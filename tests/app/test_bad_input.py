@@ -762,3 +762,51 @@ def test_weights_file_missing(bad, vae_run, tmp_path):
     run = copy_run(vae_run, tmp_path)
     (run / "best" / "model.safetensors").unlink()
     bad("sample", run, "--num", "2", "--out", tmp_path / "s.png", needles=["model.safetensors"])
+
+
+# ---- cases added with the data-scale and fine-tuning work ----------------------------------------------
+def test_image_over_the_pixel_limit(bad, tmp_path):
+    for i in range(3):
+        write_png(tmp_path / "imgs" / f"small{i}.png", size=(16, 16), seed=i)
+    write_png(tmp_path / "imgs" / "big.png", size=(64, 64))
+    bad("train", "vae", "--data", f"images:{tmp_path / 'imgs'}", "--data-arg", "max_pixels=1000", "--steps", "1",
+        needles=["big.png", "pixels", "max_pixels"])
+
+
+def test_resume_with_other_data(bad, vae_run, tmp_path):
+    run = copy_run(vae_run, tmp_path)
+    bad("train", "--resume", run, "--data", "mnist", needles=["--data mnist", "keeps its data", "--init-from"])
+
+
+def test_resume_with_other_data_option(bad, gpt_run, tmp_path):
+    run = copy_run(gpt_run, tmp_path)
+    bad("train", "--resume", run, "--data-arg", "train_fraction=0.5", needles=["train_fraction"])
+
+
+def test_init_from_text_with_unknown_characters(bad, gpt_run, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("Zebras quizzically judge 12345 {}[] ~~~\n" * 20, encoding="utf-8")
+    bad("train", "--init-from", gpt_run, "--data", f"text:{other}", "--steps", "1", "--out", tmp_path / "ft",
+        needles=["lacks", "vocabulary"])
+
+
+def test_init_from_image_model_on_images_of_another_form(bad, vae_run, tmp_path):
+    for i in range(10):
+        write_png(tmp_path / "imgs" / f"{i}.png", size=(8, 8), seed=i)
+    bad("train", "--init-from", vae_run, "--data", f"images:{tmp_path / 'imgs'}", "--data-arg", "size=8",
+        "--steps", "1", "--out", tmp_path / "ft", needles=["levels"])
+
+
+def test_init_from_and_resume_together(bad, vae_run, tmp_path):
+    run = copy_run(vae_run, tmp_path)
+    bad("train", "--resume", run, "--init-from", vae_run, needles=["--resume", "--init-from", "not both"])
+
+
+def test_init_from_a_shape_changing_setting(bad, vae_run, tmp_path):
+    bad("train", "--init-from", vae_run, "--set", "latent_dim=5", "--steps", "1", "--out", tmp_path / "ft",
+        needles=["latent_dim", "shape"])
+
+
+def test_init_from_into_its_own_folder(bad, vae_run, tmp_path):
+    run = copy_run(vae_run, tmp_path)
+    bad("train", "--init-from", run, "--steps", "1", "--out", run, "--overwrite", needles=["--out", "--init-from"])
