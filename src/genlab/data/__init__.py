@@ -13,15 +13,18 @@ loaders (:func:`register_dataset`).
 """
 
 from . import images  # noqa: F401  (registers the image data sets first, so they list first)
-from .conditions import ClassLabel, ConditionSpec
+from . import superres  # noqa: F401  (registers set5, set14, bsd100, sr-patches)
+from .conditions import ClassLabel, ConditionSpec, LowResImage
 from .core import DataInfo, DataSet, Split, default_data_root
 from .modalities import ImageSplit, Modality, TokenSplit, get_modality, list_modalities, register_modality
 from .registry import dataset_options, list_datasets, load_dataset, register_dataset
 from .sampler import BatchSampler
+from .superres import PairSplit, PatchSplit, SRPair
 from .text import CharTokenizer
 
 __all__ = [
-    "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec", "DataInfo", "DataSet", "ImageSplit", "Modality",
+    "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec", "DataInfo", "DataSet", "ImageSplit", "LowResImage", "Modality",
+    "PairSplit", "PatchSplit", "SRPair",
     "Split", "TokenSplit", "dataset_options", "default_data_root", "get_modality", "list_datasets", "load_dataset",
     "list_modalities", "register_dataset", "register_modality",
 ]

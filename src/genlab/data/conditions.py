@@ -2,9 +2,10 @@
 
 A conditional model declares a :class:`ConditionSpec` (``model.condition_spec``). The spec reads
 the condition from a training batch, checks a condition a user gives, and decides what happens
-when none is given. Class labels are built now; an image condition (a low-resolution image, a
-masked image with its mask, a sketch) and a token-sequence condition (a caption, a source
-sentence) are further subclasses with the same three methods.
+when none is given. Class labels (:class:`ClassLabel`) and low-resolution images
+(:class:`LowResImage`, for super-resolution) are built; further image conditions (a masked image
+with its mask, a sketch) and a token-sequence condition (a caption, a source sentence) are
+further subclasses with the same three methods.
 
 The rule, the same for every family:
 
@@ -13,7 +14,8 @@ The rule, the same for every family:
   balance; to get one class, pass it (``condition=3``) or a label per sample;
 * **scoring** (``log_prob``) a conditional model needs the condition: its likelihood is
   ``log p(x | condition)``, and guessing the condition would report a different number;
-* an **unconditional** model given a condition refuses it, whether sampling or scoring.
+* an **unconditional** model given a condition refuses it, whether sampling or scoring;
+* a condition with no sensible default (a low-resolution image to enlarge) must be given to sample.
 """
 
 from __future__ import annotations
@@ -88,3 +90,62 @@ class ClassLabel(ConditionSpec):
 
     def describe(self) -> str:
         return f"a class label (0 .. {self.num_classes - 1})"
+
+
+class LowResImage(ConditionSpec):
+    """A low-resolution image per sample: the input of a super-resolution model.
+
+    The condition is read from the batch field ``"lowres"`` (the super-resolution data sets'), and a
+    user's is a uint8 (0..255) or floating-point tensor ``[B, C, h, w]``, or one image ``[C, h, w]``
+    used for every sample. ``channels`` is what the model takes; ``size`` = (h, w), when given, is
+    the one input size it takes (None: any size). There is no default: a super-resolution model
+    needs the image it enlarges.
+    """
+
+    kind = "image"
+    field = "lowres"
+
+    def __init__(self, channels: int, size: tuple[int, int] | None = None):
+        if channels not in (1, 3):
+            raise ConfigError(f"a low-resolution image condition has 1 (grey) or 3 (RGB) channels, got {channels}")
+        if size is not None and (len(size) != 2 or min(size) < 1):
+            raise ConfigError(f"a low-resolution image size is (height, width) in pixels, got {size!r}")
+        self.channels = channels
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+
+    def validate(self, condition: Any, batch_size: int, device: torch.device) -> torch.Tensor:
+        """Images ``[batch_size, C, h, w]`` on ``device``, their dtype kept (uint8 or float)."""
+        if condition is None:
+            raise ConfigError(f"this model is conditioned on {self.describe()}; pass one (condition=IMAGES)")
+        try:
+            images = torch.as_tensor(condition, device=device)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ConfigError(f"condition must be {self.describe()} as a tensor, got {type(condition).__name__}") from e
+        if images.dtype != torch.uint8 and not images.is_floating_point():
+            raise ConfigError(f"condition images must be uint8 (0..255) or floating point, got {images.dtype}")
+        if images.is_floating_point() and not bool(torch.isfinite(images).all()):
+            raise ConfigError("condition images hold NaN or infinite values; give finite pixel values")
+        if images.dim() == 3:
+            images = images.unsqueeze(0).expand(batch_size, -1, -1, -1)
+        if images.dim() != 4:
+            raise ConfigError(f"condition must be images [B, C, h, w] or one image [C, h, w], got shape "
+                              f"{list(images.shape)}")
+        if images.shape[1] != self.channels:
+            raise ConfigError(f"condition images have {images.shape[1]} channel(s) but the model takes {self.channels} "
+                              f"({'grey' if self.channels == 1 else 'RGB'}); convert them")
+        if self.size is not None and tuple(images.shape[2:]) != self.size:
+            raise ConfigError(f"condition images are {images.shape[2]}x{images.shape[3]} (h x w) but the model takes "
+                              f"{self.size[0]}x{self.size[1]}; resize or crop them")
+        if images.shape[0] != batch_size:
+            raise ConfigError(f"condition holds {images.shape[0]} images for {batch_size} samples; give one image "
+                              f"or {batch_size}")
+        return images
+
+    def default(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        """None exists: sampling needs the low-resolution images."""
+        raise ConfigError(f"this model enlarges {self.describe()}, so sampling needs one: pass condition=IMAGES "
+                          "([B, C, h, w])")
+
+    def describe(self) -> str:
+        size = "any size" if self.size is None else f"{self.size[0]}x{self.size[1]}"
+        return f"a low-resolution image ({self.channels} channel{'s' if self.channels > 1 else ''}, {size})"
