@@ -116,6 +116,29 @@ def test_bad_sample_options_on_a_run(vae_run, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.parametrize("name", ["realnvp", "glow"])
+def test_conditional_flow_samples_the_class_given(name, tmp_path):
+    """`--condition 3` samples one class from a conditional flow; a label out of range is one line."""
+    run = tmp_path / name
+    code, out, err = run_cli("train", name, "--data", "digits", "--steps", "5", "--out", run, "--set", "conditional=true",
+                             "--set", "num_scales=2", "--set", "steps_per_scale=1", "--set", "hidden_channels=8",
+                             "--eval-every", "5", "--progress", "false")
+    assert code == 0, err
+    model = genlab.load(run)
+    assert model.config.conditional and model.condition_spec.num_classes == 10
+    threes, fours = tmp_path / "threes.png", tmp_path / "fours.png"
+    for label, target in (("3", threes), ("4", fours)):
+        code, out, err = run_cli("sample", run, "--num", "4", "--condition", label, "--seed", "1", "--out", target)
+        assert code == 0, err
+    assert threes.read_bytes() != fours.read_bytes()  # the label changes the samples, with the same seed
+    code, out, err = run_cli("sample", run, "--num", "2", "--condition", "10", "--out", tmp_path / "x.png")
+    assert_one_line_error(code, out, err, "[0, 10)")
+    assert not (tmp_path / "x.png").exists()
+    code, out, err = run_cli("eval", run, "--max-examples", "8", "--json")  # scored with each example's label
+    assert code == 0, err
+    assert math.isfinite(last_json(out)["nll_nats"])
+
+
 def test_sample_png(vae_run, tmp_path):
     from PIL import Image
 

@@ -212,3 +212,49 @@ def test_short_training_lowers_test_nll(name, digits):
     assert after["likelihood"] == "bound"
     assert after["nll_nats"] < before - 10, (before, after["nll_nats"])
     assert 0 < after["bits_per_dim"] < math.log2(17)
+
+
+@pytest.mark.parametrize("couplings", [False, True], ids=["prior", "prior+couplings"])
+@pytest.mark.parametrize("name", FLOWS)
+def test_conditional_flow_scores_log_p_x_given_y(name, couplings, digits):
+    """The class-conditional prior (and couplings) give log p(x | y): invertible given y, the
+    log-determinant checked by autograd, the prior a Gaussian with the class's mean and std."""
+    model = genlab.create_model(name, data=digits, **tiny_overrides(name), conditional=True,
+                                conditional_couplings=couplings).double()
+    assert (model.coupling_condition_dim > 0) == couplings
+    model.train().training_step(digits.train.get(torch.arange(16)), 0)
+    randomize(model, 0.05).eval()
+    batch = digits.test.get(torch.arange(4))
+    x, labels = batch["x"], batch["y"]
+    y = model.dequantize(x)
+    z, logdet = model.encode(y, labels)
+    assert torch.allclose(model.inverse(z, labels), y, atol=1e-5)
+    expected = jacobian_logdet(lambda t: model.encode(t, labels[:1])[0], y[:1])
+    assert torch.allclose(logdet[0], expected, atol=1e-6)
+    if couplings:  # the label changes the map itself, not only the prior
+        assert not torch.allclose(model.encode(y, (labels + 1) % 10)[0], z)
+    # log p(y | label) = log N(z; mean_label, std_label^2) + logdet, by hand
+    mean, log_std = model.prior.weight[labels].chunk(2, dim=1)
+    by_hand = torch.distributions.Normal(mean, log_std.exp()).log_prob(z).sum(1) + logdet
+    assert torch.allclose(model.log_density(y, labels), by_hand, atol=1e-8)
+    torch.manual_seed(5)
+    given_y = model.log_prob(x, condition=labels)
+    torch.manual_seed(5)
+    other_y = model.log_prob(x, condition=(labels + 1) % 10)
+    assert torch.isfinite(given_y).all() and not torch.allclose(given_y, other_y)
+    # samples: z = mean_y + std_y * eps through the inverse of the same label
+    s = model.sample(3, condition=7, generator=torch.Generator().manual_seed(1))
+    eps = torch.randn(3, 64, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    sevens = torch.full((3,), 7)
+    m7, s7 = model.prior.weight[sevens].chunk(2, dim=1)
+    expected = (model.inverse(m7 + s7.exp() * eps, sevens) * model.config.levels).floor().clamp(0, 16).long()
+    assert torch.equal(s, expected)
+
+
+def test_unconditional_flows_have_no_conditional_weights(digits):
+    """Saved unconditional flows keep their tensors (no prior table), and the couplings need labels."""
+    for name in FLOWS:
+        model = genlab.create_model(name, data=digits, **tiny_overrides(name))
+        assert not any(k.startswith("prior") for k in model.state_dict())
+    with pytest.raises(ConfigError, match="conditional_couplings=true needs conditional=true"):
+        genlab.create_model("glow", data=digits, conditional_couplings=True)
