@@ -129,6 +129,60 @@ def samples_as_text(model, samples: torch.Tensor) -> str | None:
     return model.data_info.modality.to_text(model.data_info, samples)
 
 
+# ---- inpainting ---------------------------------------------------------------------------------
+INPAINT_FILES = ("masked.png", "mask.png", "inpainted.png")  # what `genlab inpaint --out DIR` writes
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # PIL modes of one-channel pictures
+
+
+def read_image(model, path: str | Path) -> tuple[torch.Tensor, tuple[int, int]]:
+    """``(levels [1, C, H, W], (width, height) of the file)``: a picture read for ``model``.
+
+    The picture is resized to the model's size and mapped to its levels; a grey picture for an
+    RGB model and a file that is not a picture are refused with one line.
+    """
+    from PIL import Image
+
+    from ..tasks.masks import image_size
+
+    size = image_size(path)  # refuses a missing file or one that is not an image
+    c = model.data_info.shape[0]
+    with Image.open(path) as im:
+        mode = im.mode
+    if c == 3 and mode in GREY_MODES:
+        raise ConfigError(f"'{path}' is a grey picture but model '{model.name}' takes RGB images; "
+                          "give a colour picture")
+    return model.data_info.modality.parse(model.data_info, path)[None], size
+
+
+def inpaint_mask(model, mask_file: str | None, box: str | None, kind: str | None, image_size: tuple[int, int],
+                 seed: int = 0) -> torch.Tensor:
+    """``[H, W]`` bool mask (True = to fill) at the model's size from exactly one of a mask picture
+    (white = to fill, of the image's size), a ``x,y,w,h`` box (model pixels) or a mask kind."""
+    from ..tasks import masks
+
+    _, h, w = model.data_info.shape
+    if sum(v is not None for v in (mask_file, box, kind)) != 1:
+        raise ConfigError("give one of --mask FILE, --box x,y,w,h or --mask-kind "
+                          f"{'|'.join(masks.MASK_KINDS)}")
+    if mask_file is not None:
+        return masks.read_mask(mask_file, h, w, size=image_size)
+    if box is not None:
+        return masks.box(h, w, *masks.parse_box(box))
+    return masks.make_mask(kind, h, w, seed=seed)
+
+
+def inpaint_outputs(out: str | Path) -> list[Path]:
+    """The files ``genlab inpaint`` writes into ``out``; refused if any is there already or ``out`` is a file."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; give a folder for the pictures")
+    paths = [out / name for name in INPAINT_FILES]
+    taken = [p for p in paths if p.exists()]
+    if taken:
+        raise ConfigError(f"'{taken[0]}' already exists; give another --out folder or remove it")
+    return paths
+
+
 # ---- evaluation ---------------------------------------------------------------------------------
 def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int | None = None,
                         max_examples: int | None = None, progress: bool = False) -> dict[str, Any]:

@@ -315,3 +315,61 @@ class DDPM(GenerativeModel):
         x = self.sample_continuous(num_samples, condition=condition, generator=generator, sampler=sampler,
                                    steps=steps, eta=eta, guidance_scale=guidance_scale)
         return self.to_levels(x)
+
+    # ---- inpainting -----------------------------------------------------------------------
+    @staticmethod
+    def repaint_schedule(timesteps: int, resample: int = 1, jump: int = 1) -> list[int]:
+        """The chain's states ``T, T-1, ..., 0`` with RePaint's jumps (paper-style steps, T = pure noise).
+
+        Going down, at every ``jump``-th state the chain goes back up ``jump`` steps (by forward
+        noising), ``resample - 1`` times, before carrying on; ``resample = 1`` is the plain chain.
+        """
+        if resample < 1 or jump < 1:
+            raise ConfigError(f"resample and jump must be >= 1, got resample={resample}, jump={jump}")
+        backs = {t: resample - 1 for t in range(0, timesteps - jump + 1, jump)}
+        t, states = timesteps, [timesteps]
+        while t > 0:
+            t -= 1
+            states.append(t)
+            if t > 0 and backs.get(t, 0) > 0:
+                backs[t] -= 1
+                for _ in range(jump):
+                    t += 1
+                    states.append(t)
+        return states
+
+    @torch.no_grad()
+    def inpaint(self, x: torch.Tensor, mask: torch.Tensor, *, condition=None, generator=None,
+                resample: int = 1, jump: int = 1, guidance_scale: float = 1.0) -> torch.Tensor:
+        """RePaint (Lugmayr et al. 2022): fill ``mask`` (bool ``[B, 1, H, W]``, True = unknown) of ``x``.
+
+        At each reverse step the unknown pixels come from the model's ``p(x_{t-1} | x_t)`` and
+        the known ones are the original forward-noised to the same level, ``q(x_{t-1} | x_0)``;
+        ``resample`` r > 1 goes back ``jump`` steps by forward noising r - 1 times at every
+        ``jump``-th step, so the two parts harmonise. Known pixels of the result are those of
+        ``x``, exactly. Costs ``T * (1 + 2 (r - 1))`` network calls or so.
+        """
+        condition = self.condition_for_sampling(condition, len(x))
+        device = self.betas.device
+        x = x.to(device)
+        mask = mask.to(device)
+        known = self.to_unit(x)
+        B = len(x)
+        noise = lambda: torch.randn(x.shape, generator=generator, device=device)  # noqa: E731
+        states = self.repaint_schedule(self.config.timesteps, resample, jump)
+        xt = noise()
+        for prev, t in zip(states[:-1], states[1:]):
+            if t > prev:  # a jump back up: x_t ~ q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t)
+                beta = float(self.betas[t - 1])
+                xt = math.sqrt(1 - beta) * xt + math.sqrt(beta) * noise()
+                continue
+            step = torch.full((B,), prev - 1, device=device, dtype=torch.long)  # 0-based index of x_prev
+            eps = self.guided_eps(xt, step, condition, guidance_scale)
+            mean, var = self.q_posterior(self.predict_x0(xt, step, eps, self.config.clip_denoised), xt, step)
+            if t > 0:
+                unknown = mean + var.sqrt() * noise()
+                known_t = self.q_sample(known, step - 1, noise())
+            else:
+                unknown, known_t = mean, known
+            xt = torch.where(mask, unknown, known_t)
+        return torch.where(mask, self.to_levels(xt), x.long())

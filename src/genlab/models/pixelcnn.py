@@ -131,3 +131,27 @@ class PixelCNN(GenerativeModel):
                 levels_drawn = sample_next(logits.reshape(-1, levels), temperature, generator=generator)
                 x[:, :, r, col] = levels_drawn.view(num_samples, c)
         return x
+
+    @torch.no_grad()
+    def inpaint(self, x: torch.Tensor, mask: torch.Tensor, *, condition=None, generator=None,
+                temperature: float = 1.0) -> torch.Tensor:
+        """Fill the pixels where ``mask`` (bool ``[B, 1, H, W]``) is True, in raster order, keeping the rest.
+
+        Each unknown pixel is drawn from ``p(x_i | x_<i)`` given the known pixels and the pixels
+        already drawn before it. When every unknown pixel comes after every known one in raster
+        order (e.g. the bottom half), this is exact sampling from ``p(unknown | known)``. For
+        other masks it **ignores the known pixels below and to the right** of an unknown pixel
+        (the model cannot condition on them), so the fill may not join up with them.
+        Costs one forward pass per pixel position that is unknown in some image.
+        """
+        condition = self.condition_for_sampling(condition, len(x))
+        levels = self.config.levels
+        x = x.to(self.device).long().clone()
+        mask = mask.to(self.device)
+        n, c = x.shape[:2]
+        rows, cols = torch.nonzero(mask.any(0)[0], as_tuple=True)  # raster order: row-major
+        for r, col in zip(rows.tolist(), cols.tolist()):
+            logits = self(x, condition)[:, :, r, col]  # [B, C, levels]; depends on pixels before (r, col) only
+            drawn = sample_next(logits.reshape(-1, levels), temperature, generator=generator).view(n, c)
+            x[:, :, r, col] = torch.where(mask[:, :, r, col], drawn, x[:, :, r, col])
+        return x

@@ -130,6 +130,10 @@ class VAE(GenerativeModel):
 
     def reconstruction_log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """``[B]`` log p(x | z) in nats of the discrete images (a bound for the Gaussian decoder)."""
+        return self.pixel_log_prob(x, params).flatten(1).sum(1)
+
+    def pixel_log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` log p(x_i | z) of each pixel value in nats (the decoder factorises over pixels)."""
         kind, levels = self.config.decoder, self.config.levels
         if kind == "categorical":
             logp = -F.cross_entropy(params.permute(0, 4, 1, 2, 3), x.long(), reduction="none")
@@ -140,7 +144,7 @@ class VAE(GenerativeModel):
         else:  # gaussian on uniformly dequantised values in [0, 1]; -log(levels) per pixel for the bin width
             y = (x.float() + torch.rand_like(x, dtype=torch.float)) / levels
             logp = gaussian_log_prob(y, params[..., 0], params[..., 1].clamp(min=-7.0)) - math.log(levels)
-        return logp.flatten(1).sum(1)
+        return logp
 
     def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None, mode: str = "mean",
                generator: torch.Generator | None = None) -> torch.Tensor:
@@ -256,3 +260,43 @@ class VAE(GenerativeModel):
         z = (1 - t) * m1 + t * m2
         cond = None if condition is None else condition.reshape(1).expand(steps)
         return self.decode(z, cond)
+
+    def inpaint(self, x: torch.Tensor, mask: torch.Tensor, *, condition=None, generator=None, steps: int = 300,
+                restarts: int = 4, lr: float = 0.05, mode: str = "mean") -> torch.Tensor:
+        """Fill ``mask`` (bool ``[B, 1, H, W]``, True = unknown) of ``x`` from a latent fitted to the known pixels.
+
+        For each image, ``restarts`` latents drawn from the prior are optimised with Adam for
+        ``steps`` steps on ``log p(x_known | z) + log p(z)`` (the decoder factorises over pixels,
+        so the unknown ones simply drop out); the restart with the highest value is decoded
+        (``mode``: the decoder's ``mean``, or a ``sample``) and fills the unknown pixels. The
+        known pixels of the result are those of ``x``, exactly. The weights are not changed.
+        """
+        if steps < 0 or restarts < 1:
+            raise ConfigError(f"steps must be >= 0 and restarts >= 1, got steps={steps}, restarts={restarts}")
+        if mode not in ("mean", "sample"):
+            raise ConfigError(f"mode must be 'mean' or 'sample', got {mode!r}")
+        condition = self.condition_for_sampling(condition, len(x))
+        x = x.to(self.device).long()
+        mask = mask.to(self.device)
+        B, R = len(x), restarts
+        xs = x.repeat(R, 1, 1, 1)  # [R * B, ...], restart-major
+        known = (~mask).expand_as(x).repeat(R, 1, 1, 1).float()
+        cond = None if condition is None else condition.repeat(R)
+        z = torch.randn(R * B, self.config.latent_dim, generator=generator, device=self.device)
+        z.requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+
+        def objective() -> torch.Tensor:  # [R * B] log p(x_known | z) + log p(z)
+            log_px = (self.pixel_log_prob(xs, self.decoder_params(z, cond)) * known).flatten(1).sum(1)
+            return log_px - 0.5 * (z ** 2).sum(1)
+
+        with torch.enable_grad():
+            for _ in range(steps):
+                (grad,) = torch.autograd.grad(-objective().sum(), [z])  # only z: no gradients on the weights
+                z.grad = grad
+                opt.step()
+        with torch.no_grad():
+            best = objective().view(R, B).argmax(0)  # [B] the best restart of each image
+            z_best = z.detach().view(R, B, -1)[best, torch.arange(B, device=self.device)]
+            filled = self.decode(z_best, condition, mode=mode, generator=generator)
+        return torch.where(mask, filled, x)

@@ -4,6 +4,7 @@
     genlab train --resume DIR [--steps N]
     genlab sample RUN [--num N] [--out FILE] [--prompt TEXT] [--sample-arg KEY=VALUE ...]
     genlab eval RUN [--split val|test] [--metrics all] [--json]
+    genlab inpaint RUN IMAGE (--mask FILE | --box x,y,w,h | --mask-kind KIND) --out DIR
     genlab compare RUN [RUN ...] --out DIR
     genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
 
@@ -17,9 +18,9 @@ import argparse
 import sys
 
 from ...errors import GenlabError
-from . import bench, compare, data, evaluate, features, info, sample, train
+from . import bench, compare, data, evaluate, features, info, inpaint, sample, train
 
-COMMANDS = (train, sample, evaluate, compare, features, info, bench, data)  # each adds its sub-commands
+COMMANDS = (train, sample, inpaint, evaluate, compare, features, info, bench, data)  # each adds its sub-commands
 
 
 class OneLineParser(argparse.ArgumentParser):
