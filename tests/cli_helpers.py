@@ -9,11 +9,15 @@ import json
 from genlab.app.cli import main
 
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    """Run ``genlab ARGV``; returns (exit code, stdout, stderr)."""
+def run_cli(*argv) -> tuple[int, str, str]:
+    """Run ``genlab ARGV`` in-process; returns (exit code, stdout, stderr). An argparse exit counts
+    as the exit code."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as e:
+            code = e.code
     return code, out.getvalue(), err.getvalue()
 
 

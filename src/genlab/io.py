@@ -74,6 +74,7 @@ def load_for_finetuning(source: str | os.PathLike, data, weights: str = "best", 
     model = cls(config, data.info)
     model.load_state_dict(trained.state_dict(), strict=True)
     meta = read_config(folder)
-    init_from = {"path": str(folder.resolve()), "model": cls.name, "step": meta.get("step"),
-                 "weights_sha256": hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()}
+    # load() has checked the weights against the hash config.json records; only older saves lack one
+    digest = meta.get("weights_sha256") or hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()
+    init_from = {"path": str(folder.resolve()), "model": cls.name, "step": meta.get("step"), "weights_sha256": digest}
     return model.train(), init_from

@@ -7,9 +7,7 @@ case that edits a run works on its own copy.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import io
 import json
 import shutil
 from pathlib import Path
@@ -18,22 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+from cli_helpers import run_cli
 from conftest import TEXT
-from genlab.cli import main
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
-def run_cli(*argv) -> tuple[int, str, str]:
-    """``genlab ARGV`` in-process: (exit code, stdout, stderr); argparse's exit counts as the code."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
-
-
 def snapshot(*roots: Path) -> dict[Path, bytes]:
     """Every file under ``roots`` with its bytes."""
     files = {}
