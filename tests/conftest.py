@@ -76,10 +76,26 @@ def text_data(session_text_file) -> genlab.DataSet:
     return genlab.load_dataset(f"text:{session_text_file}")
 
 
+@pytest.fixture(scope="session")
+def digits_sr() -> genlab.DataSet:
+    return genlab.load_dataset("digits-sr", scale=2)
+
+
 @pytest.fixture
-def data_for_kind(digits, text_data):
-    """The small data set used for a data kind: digits for images, the tiny text for text."""
-    return {"image": digits, "text": text_data}.__getitem__
+def data_for_kind(digits, text_data, digits_sr):
+    """The small data set used for a data kind: digits for images, the tiny text for text, digits
+    paired with their 4x4 downscales for super-resolution."""
+    return {"image": digits, "text": text_data, "superres": digits_sr}.__getitem__
+
+
+def model_condition(model, data, n: int):
+    """What a model needs to sample ``n`` examples: None, or its input images (super-resolution,
+    translation) from the data's held-out split."""
+    spec = model.condition_spec
+    if spec is None or spec.kind != "image":
+        return None
+    split = data.test if data.test is not None else data.val
+    return spec.from_batch(split.get(torch.arange(n)))
 
 
 @pytest.fixture(scope="session")

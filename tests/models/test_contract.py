@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import genlab
-from conftest import fast_train_config, state_dicts_equal, tiny_overrides
+from conftest import fast_train_config, model_condition, state_dicts_equal, tiny_overrides
+from genlab.data.modalities import list_modalities
 
 MODEL_NAMES = sorted(genlab.list_models())
 BATCH = 6
@@ -21,16 +22,21 @@ def build(name: str, data_for_kind):
     return model, data
 
 
-def scoring_batch(model, data) -> torch.Tensor:
-    """A few examples from a held-out split, in the form log_prob takes."""
+def scoring_batch(model, data) -> tuple[torch.Tensor, dict]:
+    """A few examples from a held-out split, in the form log_prob takes, and the keyword arguments
+    it needs with them (the input images of an image-conditioned model)."""
     split = data.test if data.test is not None else data.val
     part = split.windows(model.sequence_length)
-    return part.get(torch.arange(BATCH))["x"]
+    condition = model_condition(model, data, BATCH)
+    return part.get(torch.arange(BATCH))["x"], ({} if condition is None else {"condition": condition})
 
 
-def draw(model, n: int, seed: int = 0) -> torch.Tensor:
+def draw(model, n: int, seed: int = 0, data=None) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     kwargs = {"max_new_tokens": 8} if model.data_info.kind == "text" else {}
+    condition = model_condition(model, data, n) if data is not None else None
+    if condition is not None:
+        kwargs["condition"] = condition
     return model.sample(n, generator=gen, **kwargs)
 
 
@@ -39,7 +45,7 @@ def test_registry_lists_known_models():
     assert {"vae", "gpt"} <= set(models)
     for name, entry in models.items():
         assert set(entry) == {"family", "likelihood", "data", "description"}, name
-        assert entry["data"] and set(entry["data"]) <= {"image", "text"}, name
+        assert entry["data"] and set(entry["data"]) <= set(list_modalities()), name
         assert entry["description"], f"model '{name}' needs a docstring"
 
 
@@ -55,7 +61,7 @@ def test_likelihood_attribute(name):
 def test_model_follows_its_data(name, data_for_kind):
     model, data = build(name, data_for_kind)
     assert model.data_info == data.info
-    if data.info.kind == "image":
+    if data.info.kind != "text":
         assert tuple(model.config.image_shape) == data.info.shape
         assert model.config.levels == data.info.levels
     else:
@@ -87,30 +93,30 @@ def test_training_steps_give_finite_loss_and_change_weights(name, data_for_kind)
 def test_sample_shape_dtype_and_range(name, data_for_kind):
     model, data = build(name, data_for_kind)
     model.eval()
-    x = draw(model, 5)
+    x = draw(model, 5, data=data)
     assert not x.dtype.is_floating_point and x.dtype != torch.bool
     assert x.shape[0] == 5
     info = data.info
-    if info.kind == "image":
+    if info.kind != "text":
         assert tuple(x.shape) == (5, *info.shape)
         assert int(x.min()) >= 0 and int(x.max()) < info.levels
     else:
         assert x.dim() == 2 and x.shape[1] > 1
         assert int(x.min()) >= 0 and int(x.max()) < info.vocab_size
     # the same generator seed gives the same samples
-    assert torch.equal(x, draw(model, 5))
+    assert torch.equal(x, draw(model, 5, data=data))
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_log_prob_shape_and_finite(name, data_for_kind):
     model, data = build(name, data_for_kind)
     model.eval()
-    x = scoring_batch(model, data)
+    x, kwargs = scoring_batch(model, data)
     if model.likelihood == "none":
         with pytest.raises(NotImplementedError):
-            model.log_prob(x)
+            model.log_prob(x, **kwargs)
         return
-    logp = model.log_prob(x)
+    logp = model.log_prob(x, **kwargs)
     assert logp.shape == (BATCH,)
     assert logp.dtype.is_floating_point
     assert torch.isfinite(logp).all()
@@ -134,11 +140,11 @@ def test_save_load_round_trip(name, data_for_kind, tmp_path):
     assert state_dicts_equal(model.state_dict(), loaded.state_dict()) == []
     assert genlab.load(tmp_path / "saved", expected=name).name == name
 
-    x = scoring_batch(model, data)
+    x, kwargs = scoring_batch(model, data)
     if model.likelihood != "none":
         torch.manual_seed(7)
-        a = model.log_prob(x)
+        a = model.log_prob(x, **kwargs)
         torch.manual_seed(7)
-        b = loaded.log_prob(x)
+        b = loaded.log_prob(x, **kwargs)
         assert torch.equal(a, b)
-    assert torch.equal(draw(model, 3, seed=3), draw(loaded, 3, seed=3))
+    assert torch.equal(draw(model, 3, seed=3, data=data), draw(loaded, 3, seed=3, data=data))

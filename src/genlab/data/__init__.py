@@ -14,7 +14,7 @@ loaders (:func:`register_dataset`).
 
 from . import images  # noqa: F401  (registers the image data sets first, so they list first)
 from . import superres  # noqa: F401  (registers set5, set14, bsd100, sr-patches)
-from .conditions import ClassLabel, ConditionSpec, LowResImage
+from .conditions import ClassLabel, ConditionSpec, LowResImage, SourceImage
 from .core import DataInfo, DataSet, Split, default_data_root
 from .modalities import ImageSplit, Modality, TokenSplit, get_modality, list_modalities, register_modality
 from .registry import dataset_options, list_datasets, load_dataset, register_dataset
@@ -23,7 +23,7 @@ from .superres import PairSplit, PatchSplit, SRPair
 from .text import CharTokenizer
 
 __all__ = [
-    "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec", "DataInfo", "DataSet", "ImageSplit", "LowResImage", "Modality",
+    "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec", "DataInfo", "DataSet", "ImageSplit", "LowResImage", "Modality", "SourceImage",
     "PairSplit", "PatchSplit", "SRPair",
     "Split", "TokenSplit", "dataset_options", "default_data_root", "get_modality", "list_datasets", "load_dataset",
     "list_modalities", "register_dataset", "register_modality",

@@ -3,8 +3,8 @@
 A conditional model declares a :class:`ConditionSpec` (``model.condition_spec``). The spec reads
 the condition from a training batch, checks a condition a user gives, and decides what happens
 when none is given. Class labels (:class:`ClassLabel`) and low-resolution images
-(:class:`LowResImage`, for super-resolution) are built; further image conditions (a masked image
-with its mask, a sketch) and a token-sequence condition (a caption, a source sentence) are
+(:class:`LowResImage`, for super-resolution) and source images (:class:`SourceImage`, for
+image-to-image translation) are built; further conditions (a masked image with its mask) and a token-sequence condition (a caption, a source sentence) are
 further subclasses with the same three methods.
 
 The rule, the same for every family:
@@ -149,3 +149,21 @@ class LowResImage(ConditionSpec):
     def describe(self) -> str:
         size = "any size" if self.size is None else f"{self.size[0]}x{self.size[1]}"
         return f"a low-resolution image ({self.channels} channel{'s' if self.channels > 1 else ''}, {size})"
+
+
+class SourceImage(LowResImage):
+    """A source image per sample, the input of an image-to-image translation model (pix2pix).
+
+    As :class:`LowResImage`, read from the batch field ``"source"``; ``size`` is the one size the
+    model takes, or None for a fully convolutional model that takes any size it can halve.
+    """
+
+    field = "source"
+
+    def default(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        raise ConfigError(f"this model translates {self.describe()}, so sampling needs one: pass condition=IMAGES "
+                          "([B, C, H, W])")
+
+    def describe(self) -> str:
+        size = "any size" if self.size is None else f"{self.size[0]}x{self.size[1]}"
+        return f"a source image ({self.channels} channel{'s' if self.channels > 1 else ''}, {size})"

@@ -40,6 +40,8 @@ class DataInfo:
         levels: number of discrete pixel values (17 for digits, 256 for MNIST, 2 if binary).
         num_classes: number of class labels, 0 when the data has none.
         vocab: the tokenizer's vocabulary (one string per token id) for text.
+        scale: for super-resolution pairs, how many times larger the target image is than its
+            low-resolution input (``shape`` is the target's); None for other data.
     """
 
     name: str
@@ -48,6 +50,7 @@ class DataInfo:
     levels: int | None = None
     num_classes: int = 0
     vocab: list[str] | None = None
+    scale: int | None = None
 
     @property
     def modality(self):
@@ -78,6 +81,8 @@ class DataInfo:
             out.append(f"image shape {_listed(self.shape)} vs {_listed(other.shape)}")
         if self.levels != other.levels:
             out.append(f"levels {self.levels} vs {other.levels}")
+        if self.scale != other.scale:
+            out.append(f"super-resolution scale {self.scale} vs {other.scale}")
         if self.num_classes != other.num_classes:
             out.append(f"classes {self.num_classes} vs {other.num_classes}")
         if self.vocab != other.vocab:
@@ -94,6 +99,8 @@ class DataInfo:
         d = dataclasses.asdict(self)
         if d["shape"] is not None:
             d["shape"] = list(d["shape"])
+        if d["scale"] is None:
+            del d["scale"]  # only super-resolution data has one; other models' config.json stays as it was
         return d
 
     @classmethod

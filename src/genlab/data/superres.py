@@ -11,6 +11,11 @@ image at a time (``split[i]`` or ``for pair in split`` gives an :class:`SRPair`)
 
 Training patches (``sr-patches``, ``sr-patches:PATH``) are square crops of the high-resolution
 images, degraded by :func:`bicubic_resize`, which is the same bicubic as the LR files' (see there).
+``digits-sr`` and ``mnist-sr`` pair every image of those data sets with its bicubic downscale:
+small problems on which a diffusion model (SR3) trains in minutes on a CPU.
+
+All of them are ``superres`` data (:mod:`genlab.data.modalities.pairs`): ``DataInfo.scale`` is the
+scale and ``DataInfo.shape`` the high-resolution shape (None for the test sets of many sizes).
 """
 
 from __future__ import annotations
@@ -181,7 +186,7 @@ def load_pairs(root: Path, name: str, scale: int) -> PairSplit:
 
 def _test_set(name: str, root: Path, scale: int) -> DataSet:
     # shape None: the images differ in size (read them with split[i]); levels 256, RGB
-    info = DataInfo(name=f"{name}-x{scale}", kind="image", shape=None, levels=256)
+    info = DataInfo(name=f"{name}-x{scale}", kind="superres", shape=None, levels=256, scale=scale)
     return DataSet(info, None, None, load_pairs(root, name, scale))
 
 
@@ -222,7 +227,7 @@ def _patch_data(name: str, images: list[torch.Tensor], sources: list[str], patch
     n = len(images) - val_images
     train = PatchSplit(images[:n], patch_size, scale, patches_per_image, seed)
     val = PatchSplit(images[n:], patch_size, scale, patches_per_image, seed + 1) if val_images else None
-    info = DataInfo(name=name, kind="image", shape=(3, patch_size, patch_size), levels=256)
+    info = DataInfo(name=name, kind="superres", shape=(3, patch_size, patch_size), levels=256, scale=scale)
     return DataSet(info, train, val, None)
 
 
@@ -258,3 +263,49 @@ def load_sr_patch_folder(path: Path, scale: int = 4, patch_size: int = 96, patch
         raise DataError(f"image folder '{folder}' holds {len(files)} images (PNG/JPEG); at least 2 are needed")
     return _patch_data(f"sr-patches:{folder}", [_read_rgb(f) for f in files], [str(f) for f in files], patch_size,
                        scale, patches_per_image, val_images, seed)
+
+
+def downscale_levels(images: torch.Tensor, levels: int, scale: int) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]`` images of ``levels`` levels, each :func:`bicubic_resize`-d to ``H / scale``
+    x ``W / scale`` (via 0..255 and back to the nearest level, so a 17-level image stays 17-level)."""
+    n, c, h, w = images.shape
+    if h % scale or w % scale:
+        raise DataError(f"{h}x{w} images cannot be shrunk exactly by {scale}; choose a scale that divides both")
+    top = levels - 1
+    grey = ((images.long() * 255 + top // 2) // top).to(torch.uint8) if levels != 256 else images
+    small = torch.stack([bicubic_resize(im, (h // scale, w // scale)) for im in grey])
+    return ((small.long() * top + 127) // 255).to(torch.uint8) if levels != 256 else small
+
+
+def paired_downscale(data: DataSet, scale: int) -> DataSet:
+    """``data`` (image data) as super-resolution pairs: every image with its :func:`downscale_levels`."""
+    from .modalities import ImagePairSplit
+
+    if scale < 2:
+        raise DataError(f"scale must be a whole number >= 2, got {scale}; e.g. --data-arg scale=2")
+    info = data.info
+
+    def pairs(split):
+        if split is None:
+            return None
+        return ImagePairSplit(split.images, downscale_levels(split.images, info.levels, scale), "lowres", split.labels)
+
+    new = DataInfo(name=f"{info.name}-sr", kind="superres", shape=info.shape, levels=info.levels,
+                   num_classes=info.num_classes, scale=scale)
+    return DataSet(new, pairs(data.train), pairs(data.val), pairs(data.test))
+
+
+@register_dataset("digits-sr", "built-in digits (8x8) paired with bicubic downscales; option scale (2 or 4)")
+def load_digits_sr(scale: int = 2) -> DataSet:
+    """scikit-learn's digits, each 8x8 image with its ``8 / scale`` bicubic version as ``"lowres"``."""
+    from .images import load_digits
+
+    return paired_downscale(load_digits(), scale)
+
+
+@register_dataset("mnist-sr", "MNIST (28x28) paired with bicubic downscales; options scale (2 or 4), val_size")
+def load_mnist_sr(root: Path, scale: int = 4, val_size: int = 5000) -> DataSet:
+    """MNIST, each 28x28 image with its ``28 / scale`` (14x14 or 7x7) bicubic version as ``"lowres"``."""
+    from .images import load_mnist
+
+    return paired_downscale(load_mnist(root, val_size=val_size), scale)

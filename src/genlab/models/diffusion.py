@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from ..data.conditions import LowResImage
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import UNet, discretized_gaussian_log_prob
@@ -42,6 +43,11 @@ def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
         abar = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
         return (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
     raise ConfigError(f"schedule must be 'linear' or 'cosine', got {schedule!r}")
+
+
+def _repeat(condition: torch.Tensor | None, k: int) -> torch.Tensor | None:
+    """``condition`` (labels ``[B]`` or images ``[B, ...]``) repeated ``k`` times along the batch."""
+    return None if condition is None else condition.repeat(k, *([1] * (condition.dim() - 1)))
 
 
 def _extract(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -88,7 +94,7 @@ class DDPM(GenerativeModel):
         super().__init__(config, data_info)
         c = config.image_shape[0]
         self.num_classes = config.num_classes if config.conditional else 0
-        self.net = UNet(c, c, config.channels, config.num_res_blocks, config.attention, config.heads,
+        self.net = UNet(self._net_in_channels(config), c, config.channels, config.num_res_blocks, config.attention, config.heads,
                         self.num_classes, config.dropout)
         betas = make_betas(config.schedule, config.timesteps)  # [T] float64
         alphas = 1.0 - betas
@@ -104,6 +110,10 @@ class DDPM(GenerativeModel):
         }
         for name, value in buffers.items():
             self.register_buffer(name, value, persistent=False)
+
+    def _net_in_channels(self, config: DDPMConfig) -> int:
+        """Channels the U-Net reads: the image's (SR3 adds those of its low-resolution input)."""
+        return config.image_shape[0]
 
     # ---- data space <-> network space -----------------------------------------------------
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
@@ -215,7 +225,7 @@ class DDPM(GenerativeModel):
             ts = torch.arange(start, min(start + chunk, T), device=x.device)  # [k]
             k = len(ts)
             t = ts.repeat_interleave(B)  # [k * B], timestep-major
-            ys = None if condition is None else condition.repeat(k)
+            ys = _repeat(condition, k)
             terms[:, start:start + k] = self._terms_at(x.repeat(k, 1, 1, 1), t, ys).view(k, B).T
         terms[:, T] = self._prior_term(x)
         return terms.float()
@@ -236,7 +246,7 @@ class DDPM(GenerativeModel):
         total = self._terms_at(x, zeros, condition) + self._prior_term(x)
         if T > 1 and K > 0:
             t = torch.randint(1, T, (K * B,), device=x.device)
-            ys = None if condition is None else condition.repeat(K)
+            ys = _repeat(condition, K)
             middle = self._terms_at(x.repeat(K, 1, 1, 1), t, ys).view(K, B).mean(0)
             total = total + (T - 1) * middle
         return total.float()
@@ -259,21 +269,22 @@ class DDPM(GenerativeModel):
     def sample_continuous(self, num_samples: int, *, condition: torch.Tensor | None = None,
                           generator: torch.Generator | None = None, sampler: str = "ddpm",
                           steps: int | None = None, eta: float = 1.0, guidance_scale: float = 1.0,
-                          clip: bool | None = None) -> torch.Tensor:
+                          clip: bool | None = None, shape: tuple[int, ...] | None = None) -> torch.Tensor:
         """Samples ``[N, C, H, W]`` as floats (x_0 of the reverse chain, before rounding).
 
         ``sampler="ddpm"``: ancestral sampling over all T steps with variance beta tilde.
         ``sampler="ddim"``: ``steps`` evenly spaced timesteps (default T) and
         ``x_{s} = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps + sigma z`` with
         ``sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s)``;
-        eta = 0 is deterministic, eta = 1 with steps = T is the DDPM sampler.
+        eta = 0 is deterministic, eta = 1 with steps = T is the DDPM sampler. ``shape`` (C, H, W)
+        overrides the configured image shape (a fully convolutional model enlarging any size).
         """
         if sampler not in ("ddpm", "ddim"):
             raise ConfigError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
         T = self.config.timesteps
         clip = self.config.clip_denoised if clip is None else clip
         device = self.betas.device  # buffers, so a parameter-free stand-in network works too
-        x = torch.randn(num_samples, *self.config.image_shape, generator=generator, device=device)
+        x = torch.randn(num_samples, *(shape or self.config.image_shape), generator=generator, device=device)
         if sampler == "ddpm":
             seq = list(range(T))
         else:
@@ -373,3 +384,83 @@ class DDPM(GenerativeModel):
                 unknown, known_t = mean, known
             xt = torch.where(mask, unknown, known_t)
         return torch.where(mask, self.to_levels(xt), x.long())
+
+
+@dataclasses.dataclass
+class SR3Config(DDPMConfig):
+    scale: int = 4  # filled from the data (DataInfo.scale)
+    attention: bool = False  # SR3's U-Net keeps attention to the lowest resolutions; off for small images
+
+    def validate(self) -> None:
+        super().validate()
+        if self.scale < 1:
+            raise ConfigError(f"scale must be a whole number >= 1, got {self.scale}")
+        if self.conditional:
+            raise ConfigError("sr3 is conditioned on the low-resolution image, not on class labels; drop conditional")
+
+
+@register_model("sr3")
+class SR3(DDPM):
+    """SR3 super-resolution diffusion: a DDPM whose U-Net also sees the bicubic-enlarged low-res image."""
+
+    config_class = SR3Config
+    data_kinds = ("superres",)
+
+    # Saharia et al. 2021 (SR3): the low-resolution image, bicubic-enlarged to the target size, is
+    # concatenated to x_t as extra input channels; everything else (forward process, loss, DDPM and
+    # DDIM samplers, the variational bound, now of log p(x | low-res)) is the DDPM's.
+
+    def _net_in_channels(self, config: DDPMConfig) -> int:
+        return 2 * config.image_shape[0]
+
+    @classmethod
+    def default_data_info(cls, config: SR3Config) -> DataInfo:
+        return DataInfo(name="none", kind="superres", shape=tuple(config.image_shape), levels=config.levels,
+                        scale=config.scale)
+
+    @property
+    def condition_spec(self) -> LowResImage:
+        return LowResImage(self.config.image_shape[0])
+
+    def predict_eps(self, xt: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Noise prediction from ``x_t`` and the low-resolution levels ``y`` ``[B, C, h, w]``."""
+        if y is None:
+            raise ConfigError("sr3 predicts noise given the low-resolution image; pass it")
+        up = F.interpolate(self.to_unit(y), size=xt.shape[-2:], mode="bicubic", align_corners=False)
+        return self.net(torch.cat([xt, up.to(xt.dtype)], dim=1), t, None).float()
+
+    def guided_eps(self, xt, t, y, guidance_scale: float = 1.0):
+        if guidance_scale != 1.0:
+            raise ConfigError("sr3 has no classifier-free guidance; leave guidance_scale at 1")
+        return self.predict_eps(xt, t, y)
+
+    def training_step(self, batch, step, optimizer="model"):
+        x0 = self.to_unit(batch["x"])
+        lowres = self.condition_from_batch(batch)
+        if lowres.shape[-1] * self.config.scale != x0.shape[-1] or lowres.shape[-2] * self.config.scale != x0.shape[-2]:
+            raise ConfigError(f"sr3 enlarges {self.config.scale}x, but the data pairs {list(lowres.shape[-2:])} with "
+                              f"{list(x0.shape[-2:])} images; train it on data of its scale")
+        t = torch.randint(0, self.config.timesteps, (x0.shape[0],), device=x0.device)
+        noise = torch.randn_like(x0)
+        mse = F.mse_loss(self.predict_eps(self.q_sample(x0, t, noise), t, lowres), noise)
+        return StepOutput(mse, {"mse": mse.detach()})
+
+    @torch.no_grad()
+    def sample(self, num_samples, *, condition=None, generator=None, sampler: str = "ddpm",
+               steps: int | None = None, eta: float = 1.0, guidance_scale: float = 1.0):
+        """High-resolution levels ``[N, C, h * scale, w * scale]`` for the low-resolution ``condition``.
+
+        Each call draws a new enlargement (diffusion samples, unlike sr-cnn's one answer); the
+        sampler settings are the DDPM's (``sampler="ddim", steps=50`` is the fast one).
+        """
+        condition = self.condition_for_sampling(condition, num_samples)
+        c, (h, w) = self.config.image_shape[0], condition.shape[-2:]
+        x = self.sample_continuous(num_samples, condition=condition, generator=generator, sampler=sampler,
+                                   steps=steps, eta=eta, guidance_scale=guidance_scale,
+                                   shape=(c, h * self.config.scale, w * self.config.scale))
+        return self.to_levels(x)
+
+    def upscale(self, lowres: torch.Tensor, generator: torch.Generator | None = None, **kwargs) -> torch.Tensor:
+        """Low-resolution levels -> one high-resolution sample in [0, 1] (floats), as the SR CNNs give."""
+        x = self.sample(len(lowres), condition=lowres, generator=generator, **kwargs)
+        return x.float() / (self.config.levels - 1)

@@ -13,6 +13,7 @@ from .distributions import (
 )
 from .flows import (ActNorm, AffineCoupling, FlowLayer, FlowSequential, InvConv1x1, MultiScaleFlow, Squeeze,
                     factor_out)
+from .imaging import PatchDiscriminator, ResidualBlock, SRResNet, upsampler
 from .masked_conv import GatedPixelCNNLayer, HorizontalConv, VerticalConv, gate
 from .mlp import MLP
 from .sampling import sample_next
@@ -45,6 +46,10 @@ __all__ = [
     "get_activation",
     "sample_discretized_logistic",
     "sample_next",
+    "PatchDiscriminator",
+    "ResidualBlock",
+    "SRResNet",
+    "upsampler",
     "UNet",
     "norm_groups",
     "timestep_embedding",

@@ -431,7 +431,9 @@ class Trainer:
         model.eval()
         info = model.data_info
         gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
-        num, kwargs = info.modality.preview(self.config.num_samples)
+        split = self.val_split if self.val_split is not None else self.train_split
+        num, kwargs = info.modality.preview(self.config.num_samples, split=split)
+        kwargs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         folder = self.out_dir / "samples"
         with torch.random.fork_rng(devices=[]), self._autocast():
             torch.manual_seed(EVAL_SEED)

@@ -74,8 +74,13 @@ class Modality:
         raise NotImplementedError
 
     # ---- people -------------------------------------------------------------------------------
-    def preview(self, num_samples: int) -> tuple[int, dict[str, Any]]:
-        """How many samples the trainer draws for its previews, and the ``sample`` arguments it uses."""
+    def preview(self, num_samples: int, split=None) -> tuple[int, dict[str, Any]]:
+        """How many samples the trainer draws for its previews, and the ``sample`` arguments it uses.
+
+        ``split`` is the data the trainer holds (validation, else training): a modality whose
+        models need an input to generate from (a low-resolution image, a source image) takes the
+        first examples' inputs from it.
+        """
         return num_samples, {}
 
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:

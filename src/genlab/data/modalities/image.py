@@ -117,7 +117,7 @@ class ImageModality(Modality):
         return [f"NLL          {result['nll_nats']:.3f} nats per image",
                 f"bits/dim     {result['bits_per_dim']:.4f}"]
 
-    def preview(self, num_samples: int) -> tuple[int, dict[str, Any]]:
+    def preview(self, num_samples: int, split=None) -> tuple[int, dict[str, Any]]:
         return num_samples, {}
 
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:

@@ -160,7 +160,7 @@ class TokenModality(Modality):
         return [f"NLL          {result['nll_nats']:.4f} nats per character",
                 f"bits/char    {result['bits_per_token']:.4f}"]
 
-    def preview(self, num_samples: int) -> tuple[int, dict[str, Any]]:
+    def preview(self, num_samples: int, split=None) -> tuple[int, dict[str, Any]]:
         return 4, {"max_new_tokens": self.preview_tokens}
 
     def to_text(self, info, samples: torch.Tensor) -> str:
