@@ -18,8 +18,9 @@ def conditional_models() -> list[str]:
     names = []
     info = genlab.load_dataset("digits").info
     for name in MODELS:
-        if "conditional" not in get_model_class(name).config_class.keys():
-            continue
+        cls = get_model_class(name)
+        if "conditional" not in cls.config_class.keys() or "image" not in cls.data_kinds:
+            continue  # class labels condition image models; super-resolution models take images
         try:
             genlab.create_model(name, data=info, **tiny_overrides(name), conditional=True)
         except genlab.ConfigError:  # a family that cannot be conditioned on these labels
@@ -65,7 +66,23 @@ def test_scoring_a_conditional_model_needs_the_condition(name, digits):
     assert torch.isfinite(model.log_prob(batch["x"], condition=batch["y"], **kw)).all()
 
 
-@pytest.mark.parametrize("name", MODELS)
+IMAGE_INPUT = [n for n in MODELS if get_model_class(n).data_kinds[0] in ("superres", "image-pair")]
+
+
+@pytest.mark.parametrize("name", IMAGE_INPUT)
+def test_a_model_of_an_input_image_needs_one_and_refuses_labels(name, data_for_kind):
+    """Super-resolution and translation models are conditioned on their input by construction."""
+    cls = get_model_class(name)
+    data = data_for_kind(cls.data_kinds[0])
+    model = genlab.create_model(name, data=data, **tiny_overrides(name)).eval()
+    assert model.condition_spec is not None and model.condition_spec.kind == "image"
+    with pytest.raises(genlab.ConfigError, match="pass condition=IMAGES"):
+        model.sample(2)
+    with pytest.raises(genlab.ConfigError, match="condition images must be uint8"):
+        model.sample(2, condition=1)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if n not in IMAGE_INPUT])
 def test_an_unconditional_model_refuses_a_condition(name, data_for_kind):
     cls = get_model_class(name)
     data = data_for_kind(cls.data_kinds[0])

@@ -183,6 +183,81 @@ def inpaint_outputs(out: str | Path) -> list[Path]:
     return paths
 
 
+# ---- super-resolution ---------------------------------------------------------------------------
+def read_picture(model, path: str | Path) -> torch.Tensor:
+    """A picture of any size as levels ``[C, h, w]`` in the model's channels: a grey picture for an
+    RGB model, a missing file and a file that is not a picture are refused with one line."""
+    from PIL import Image
+
+    from ..data.modalities import read_image_levels
+    from ..tasks.masks import image_size
+
+    image_size(path)  # refuses a missing file or one that is not an image
+    c = model.config.image_shape[0]
+    with Image.open(path) as im:
+        mode = im.mode
+    if c == 3 and mode in GREY_MODES:
+        raise ConfigError(f"'{path}' is a grey picture but model '{model.name}' takes RGB images; "
+                          "give a colour picture")
+    return read_image_levels(path, c, model.config.levels)
+
+
+def output_paths(images: list[str | Path], out: str | Path, suffix: str) -> list[Path]:
+    """``out/STEM{suffix}.png`` for each picture; refused if one is there already, ``out`` is a file,
+    or two pictures share a name."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; give a folder for the pictures")
+    paths = [out / f"{Path(p).stem}{suffix}.png" for p in images]
+    seen: dict[Path, str] = {}
+    for source, path in zip(images, paths):
+        if path in seen:
+            raise ConfigError(f"'{source}' and '{seen[path]}' would both be written to {path}; rename one")
+        seen[path] = str(source)
+    taken = [p for p in paths if p.exists()]
+    if taken:
+        raise ConfigError(f"'{taken[0]}' already exists; give another --out folder or remove it")
+    return paths
+
+
+def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weights: str = "best",
+             device: str | None = None, tile: int | None = None, overlap: int = 16, seed: int = 0,
+             sample_args: dict[str, Any] | None = None) -> list[tuple[str, Path, tuple[int, int], tuple[int, int]]]:
+    """Enlarge each picture with the super-resolution model of ``run`` into ``out/STEM_xS.png``.
+
+    Every picture is read and checked before the first is written. Returns ``(picture, written
+    file, (w, h), (W, H))`` per picture.
+    """
+    import io
+
+    from PIL import Image
+
+    from ..files import atomic_write_bytes, storage_errors
+    from ..tasks.superres import check_superres_model, upscale
+
+    model, _ = load_model(run, weights, device)
+    check_superres_model(model)
+    sample_args = check_sample_args(model, sample_args or {})
+    if tile is not None and tile < 1 or overlap < 0:
+        raise ConfigError(f"--tile must be >= 1 and --overlap >= 0, got {tile} and {overlap}")
+    paths = output_paths(images, out, f"_x{model.config.scale}")
+    pictures = [read_picture(model, p) for p in images]
+    top = model.config.levels - 1
+    written = []
+    for source, path, x in zip(images, paths, pictures):
+        gen = torch.Generator(device=model.device).manual_seed(seed)
+        big = upscale(model, x, tile=tile, overlap=overlap, generator=gen if model.likelihood != "none" else None,
+                      **sample_args)
+        arr = ((big * 255 + top // 2) // top).to(torch.uint8).permute(1, 2, 0).numpy()
+        buffer = io.BytesIO()
+        Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(buffer, format="PNG")
+        with storage_errors(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buffer.getvalue())
+        written.append((str(source), path, (x.shape[2], x.shape[1]), (big.shape[2], big.shape[1])))
+    return written
+
+
 # ---- evaluation ---------------------------------------------------------------------------------
 def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int | None = None,
                         max_examples: int | None = None, progress: bool = False) -> dict[str, Any]:

@@ -405,6 +405,7 @@ class SR3(DDPM):
 
     config_class = SR3Config
     data_kinds = ("superres",)
+    inpaint = None  # the DDPM's RePaint needs an unconditional or class-conditional chain
 
     # Saharia et al. 2021 (SR3): the low-resolution image, bicubic-enlarged to the target size, is
     # concatenated to x_t as extra input channels; everything else (forward process, loss, DDPM and

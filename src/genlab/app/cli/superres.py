@@ -1,0 +1,32 @@
+"""``genlab superres RUN IMAGE... --out DIR``: enlarge pictures with a trained sr-cnn, sr-gan or sr3."""
+
+from __future__ import annotations
+
+from ...errors import ConfigError
+from .. import service
+from .arguments import parse_sample_args
+from .sample import add_weights
+
+
+def add_parser(sub) -> None:
+    s = sub.add_parser("superres", help="enlarge pictures with a super-resolution model (sr-cnn, sr-gan, sr3)")
+    add_weights(s)
+    s.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG pictures of any size")
+    s.add_argument("--out", required=True, help="folder for NAME_xS.png, one per picture")
+    s.add_argument("--tile", type=int, help="enlarge in tiles of this many input pixels (for large pictures)")
+    s.add_argument("--overlap", type=int, default=16, help="context pixels around each tile (default 16)")
+    s.add_argument("--seed", type=int, default=0, help="the noise of a diffusion model (sr3)")
+    s.add_argument("--sample-arg", action="append", metavar="KEY=VALUE",
+                   help="sampler setting of a diffusion model, e.g. sampler=ddim, steps=50 (repeatable)")
+    s.set_defaults(func=run)
+
+
+def run(args, extra) -> int:
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    written = service.superres(args.run, args.images, args.out, weights=args.weights, device=args.device,
+                               tile=args.tile, overlap=args.overlap, seed=args.seed,
+                               sample_args=parse_sample_args(args.sample_arg))
+    for source, path, (w, h), (W, H) in written:
+        print(f"{source} ({w}x{h}) -> {path} ({W}x{H})")
+    return 0
