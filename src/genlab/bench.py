@@ -28,46 +28,12 @@ from .evaluation import evaluate
 from .io import load
 from .recipes import (CURVE_EXAMPLES, CURVE_POINTS, DIGITS, GAN_DIGITS, GAN_MNIST, GPT_SHAKESPEARE_CPU,
                       LSTM_SHAKESPEARE_CPU, MNIST, MNIST_BUDGET_S, MNIST_TRAIN, SAMPLING_CASES, VAE_DIGITS, VAE_MNIST)
-from .registry import create_model
 from .training import TrainConfig, Trainer
 
+from .bench_superres import sr3_mnist, superres
+from .bench_common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
+
 VAE_DIGITS_MODEL, VAE_DIGITS_TRAIN = VAE_DIGITS.model_settings, VAE_DIGITS.train  # their old names
-
-
-def _seeded(model_name: str, data, seed: int, **model_kw):
-    torch.manual_seed(seed)
-    return create_model(model_name, data=data, **model_kw)
-
-
-def _run_dir(out, model_name: str) -> Path | None:
-    """Where a benchmark keeps the run of ``model_name``: ``out/runs/MODEL``, or None without ``out``.
-
-    A folder there that is not empty is refused before anything is trained: it is never replaced.
-    """
-    if out is None:
-        return None
-    run_dir = Path(out) / "runs" / model_name
-    if run_dir.is_dir() and any(run_dir.iterdir()) or run_dir.is_file():
-        raise ConfigError(f"'{run_dir}' already exists and the benchmark would replace it; give another --out "
-                          "or remove that folder")
-    return run_dir
-
-
-def _data_spec(recipe) -> dict[str, Any]:
-    """How ``genlab`` loads a recipe's data again (resume, sample, eval of a kept run)."""
-    return {"name": recipe.data, "options": dict(recipe.data_options)}
-
-
-def _kept(result: dict[str, Any], *run_dirs) -> dict[str, Any]:
-    """``result`` with the folders of the runs it kept, if any."""
-    runs = [str(r) for r in run_dirs if r is not None]
-    return dict(result, runs=runs) if runs else result
-
-
-def _train(model, data, train: dict[str, Any], out_dir=None, data_spec=None) -> tuple[Trainer, dict[str, Any]]:
-    trainer = Trainer(model, data, TrainConfig.for_model(model, **train), out_dir=out_dir, data_spec=data_spec)
-    summary = trainer.fit()
-    return trainer, summary
 
 
 def vae_digits(data_root=None, quick: bool = False, seed: int = 0, out=None) -> dict[str, Any]:
@@ -162,29 +128,6 @@ def likelihood_digits(model_name: str, data_root=None, quick: bool = False, seed
                   "bits_per_dim": result["bits_per_dim"], "likelihood": result["likelihood"],
                   "steps": summary["steps"], "wall_s": summary["wall_s"], "eval_s": time.perf_counter() - start,
                   "parameters": model.num_parameters(), "seed": seed}, run_dir)
-
-
-def steps_for_budget(model_name: str, data, model_kw: dict, train: dict, budget_s: float, seed: int = 0,
-                     probe: int = 10) -> int:
-    """Optimizer steps of the ``train`` recipe that fit in ``budget_s`` seconds on this machine.
-
-    Times three windows of ``probe`` steps (after 3 warm-up steps) of a throw-away copy of the
-    model and keeps the fastest, so that a moment of contention from another process does not
-    shrink the run; the real run then trains that many steps with its full learning-rate
-    schedule, so a run is fixed by its step count (reported beside the figures) and repeats
-    exactly on any machine.
-    """
-    model = _seeded(model_name, data, seed, **model_kw)
-    config = TrainConfig.for_model(model, **dict(train, steps=10**9, eval_every=0, checkpoint_every=0, sample_every=0,
-                                                 progress=False))
-    trainer = Trainer(model, data, config)
-    trainer.fit(until=3)
-    windows = []
-    for _ in range(3):
-        start = time.perf_counter()
-        trainer.fit(until=trainer.step + probe)
-        windows.append((time.perf_counter() - start) / probe)
-    return max(1, int(budget_s / min(windows)))
 
 
 def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed: int = 0,
@@ -373,6 +316,9 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "sampling-speed": sampling_speed,
     "compare-digits": compare_digits,
     "compare-mnist": compare_mnist,
+    "sr-x3": functools.partial(superres, 3),
+    "sr-x4": functools.partial(superres, 4),
+    "sr3-mnist": sr3_mnist,
 }
 
 

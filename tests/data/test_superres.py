@@ -73,7 +73,8 @@ def test_patches_are_random_fixed_and_degraded(tmp_path):
     rng = np.random.default_rng(1)
     for n in range(3):
         Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(folder / f"{n}.png")
-    data = genlab.load_dataset(f"sr-patches:{folder}", scale=2, patch_size=16, patches_per_image=4, val_images=1)
+    data = genlab.load_dataset(f"sr-patches:{folder}", scale=2, patch_size=16, patches_per_image=4, val_images=1,
+                               augment=False)
     assert len(data.train) == 8 and len(data.val) == 4 and data.info.shape == (3, 16, 16)
     batch = data.train.get(torch.arange(8))
     assert batch["x"].shape == (8, 3, 16, 16) and batch["lowres"].shape == (8, 3, 8, 8)
@@ -84,6 +85,16 @@ def test_patches_are_random_fixed_and_degraded(tmp_path):
         found = [(t, l) for t in range(40 - 15) for l in range(50 - 15) if torch.equal(image[:, t:t + 16, l:l + 16], hr)]
         assert found, "a patch is a crop of its image"
         assert torch.equal(lr, bicubic_resize(hr, (8, 8)))
+    # augmented: each patch is one of the 8 symmetries of a crop, its low-res version made after the turn
+    turned = genlab.load_dataset(f"sr-patches:{folder}", scale=2, patch_size=16, patches_per_image=4, val_images=1)
+    tb = turned.train.get(torch.arange(8))
+    assert not torch.equal(tb["x"], batch["x"])
+    for hr, lr in zip(tb["x"][:4], tb["lowres"][:4]):
+        variants = [v for k in range(4) for v in (torch.rot90(hr, -k, dims=(1, 2)), torch.rot90(hr.flip(2), -k, dims=(1, 2)))]
+        assert any(torch.equal(image[:, t:t + 16, l:l + 16], v) for v in variants
+                   for t in range(40 - 15) for l in range(50 - 15)), "an augmented patch is a turned crop"
+        assert torch.equal(lr, bicubic_resize(hr, (8, 8)))
+    assert torch.equal(turned.val.get(torch.arange(4))["x"], data.val.get(torch.arange(4))["x"])  # val not turned
     with pytest.raises(DataError, match="multiple of scale 3"):
         genlab.load_dataset(f"sr-patches:{folder}", scale=3, patch_size=16)
     with pytest.raises(DataError, match="smaller than patch_size 48"):

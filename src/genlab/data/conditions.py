@@ -2,10 +2,11 @@
 
 A conditional model declares a :class:`ConditionSpec` (``model.condition_spec``). The spec reads
 the condition from a training batch, checks a condition a user gives, and decides what happens
-when none is given. Class labels (:class:`ClassLabel`) and low-resolution images
+when none is given. Class labels (:class:`ClassLabel`), low-resolution images
 (:class:`LowResImage`, for super-resolution) and source images (:class:`SourceImage`, for
-image-to-image translation) are built; further conditions (a masked image with its mask) and a token-sequence condition (a caption, a source sentence) are
-further subclasses with the same three methods.
+image-to-image translation) are built; further conditions (a masked image with its mask, a
+token sequence such as a caption or a source sentence) are further subclasses with the same
+three methods.
 
 The rule, the same for every family:
 

@@ -122,7 +122,7 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     image of more than ``max_pixels`` pixels, before it is decoded (DataError naming the file and the
     limit). The files are split 80/10/10 into train/val/test by a fixed-seed shuffle.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     folder = Path(path)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:

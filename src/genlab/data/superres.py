@@ -110,13 +110,15 @@ class PatchSplit:
     Item ``i`` is a crop of image ``i // patches_per_image`` at a position drawn from ``seed`` and
     ``i``, so an item is the same patch every time it is read (an exact resume sees the same data)
     while the items of one image cover it at random. ``get(indices)`` gives ``{"x": uint8 [B, C,
-    patch, patch], "lowres": uint8 [B, C, patch / scale, patch / scale]}``.
+    patch, patch], "lowres": uint8 [B, C, patch / scale, patch / scale]}``. With ``augment`` each
+    patch is also flipped and rotated by a multiple of 90 degrees, drawn from the same seed.
     """
 
-    def __init__(self, images: list[torch.Tensor], patch_size: int, scale: int, patches_per_image: int, seed: int):
+    def __init__(self, images: list[torch.Tensor], patch_size: int, scale: int, patches_per_image: int, seed: int,
+                 augment: bool = False):
         self.images = images
         self.patch_size, self.scale = patch_size, scale
-        self.patches_per_image, self.seed = patches_per_image, seed
+        self.patches_per_image, self.seed, self.augment = patches_per_image, seed, augment
 
     def __len__(self) -> int:
         return len(self.images) * self.patches_per_image
@@ -128,7 +130,12 @@ class PatchSplit:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
         top = int(torch.randint(h - self.patch_size + 1, (1,), generator=gen))
         left = int(torch.randint(w - self.patch_size + 1, (1,), generator=gen))
-        hr = image[:, top:top + self.patch_size, left:left + self.patch_size].contiguous()
+        hr = image[:, top:top + self.patch_size, left:left + self.patch_size]
+        if self.augment:  # one of the square's 8 symmetries (EDSR's flips and 90-degree rotations)
+            k = int(torch.randint(8, (1,), generator=gen))
+            hr = torch.rot90(hr, k % 4, dims=(1, 2))
+            hr = hr.flip(2) if k >= 4 else hr
+        hr = hr.contiguous()
         small = self.patch_size // self.scale
         return hr, bicubic_resize(hr, (small, small))
 
@@ -209,7 +216,7 @@ def load_bsd100(root: Path, scale: int = 4) -> DataSet:
 
 
 def _patch_data(name: str, images: list[torch.Tensor], sources: list[str], patch_size: int, scale: int,
-                patches_per_image: int, val_images: int, seed: int) -> DataSet:
+                patches_per_image: int, val_images: int, seed: int, augment: bool = False) -> DataSet:
     if scale < 1:
         raise DataError(f"scale must be a whole number >= 1, got {scale}; e.g. --data-arg scale=4")
     if patch_size < scale or patch_size % scale:
@@ -225,33 +232,34 @@ def _patch_data(name: str, images: list[torch.Tensor], sources: list[str], patch
         raise DataError(f"val_images must be between 0 and {len(images) - 1} (there are {len(images)} images), "
                         f"got {val_images}")
     n = len(images) - val_images
-    train = PatchSplit(images[:n], patch_size, scale, patches_per_image, seed)
+    train = PatchSplit(images[:n], patch_size, scale, patches_per_image, seed, augment)
     val = PatchSplit(images[n:], patch_size, scale, patches_per_image, seed + 1) if val_images else None
     info = DataInfo(name=name, kind="superres", shape=(3, patch_size, patch_size), levels=256, scale=scale)
     return DataSet(info, train, val, None)
 
 
 @register_dataset("sr-patches", "random HR patches of BSD100 with bicubic LR versions; options scale, "
-                  "patch_size, patches_per_image, val_images, seed")
+                  "patch_size, patches_per_image, val_images, seed, augment")
 def load_sr_patches(root: Path, scale: int = 4, patch_size: int = 96, patches_per_image: int = 16,
-                    val_images: int = 10, seed: int = 0) -> DataSet:
+                    val_images: int = 10, seed: int = 0, augment: bool = True) -> DataSet:
     """Training patches from BSD100's 100 high-resolution images (the last ``val_images`` for validation).
 
     Each of the ``patches_per_image`` items of an image is a random ``patch_size`` square of it, with
-    its :func:`bicubic_resize` to ``patch_size / scale`` as the ``"lowres"`` field.
+    its :func:`bicubic_resize` to ``patch_size / scale`` as the ``"lowres"`` field; ``augment`` flips
+    and rotates the training patches (not the validation ones).
     """
     path = _sr_folder(root, "BSD100", 4)
     files = sorted(path.glob("*_HR.png"))
     if not files:
         raise DataError(f"no *_HR.png files in {path}; put the BSD100 x4 images there")
     return _patch_data("sr-patches", [_read_rgb(f) for f in files], [str(f) for f in files], patch_size, scale,
-                       patches_per_image, val_images, seed)
+                       patches_per_image, val_images, seed, augment)
 
 
 @register_dataset("sr-patches:", "random HR patches of a folder of images with bicubic LR versions; "
                   "options as sr-patches")
 def load_sr_patch_folder(path: Path, scale: int = 4, patch_size: int = 96, patches_per_image: int = 16,
-                         val_images: int = 1, seed: int = 0) -> DataSet:
+                         val_images: int = 1, seed: int = 0, augment: bool = True) -> DataSet:
     """Training patches as ``sr-patches``, from every PNG/JPEG image under the folder ``path``."""
     from .images import IMAGE_SUFFIXES
 
@@ -262,7 +270,7 @@ def load_sr_patch_folder(path: Path, scale: int = 4, patch_size: int = 96, patch
     if len(files) < 2:
         raise DataError(f"image folder '{folder}' holds {len(files)} images (PNG/JPEG); at least 2 are needed")
     return _patch_data(f"sr-patches:{folder}", [_read_rgb(f) for f in files], [str(f) for f in files], patch_size,
-                       scale, patches_per_image, val_images, seed)
+                       scale, patches_per_image, val_images, seed, augment)
 
 
 def downscale_levels(images: torch.Tensor, levels: int, scale: int) -> torch.Tensor:

@@ -60,7 +60,7 @@ def psnr(output: Any, target: Any, border: int = 0) -> float:
     """PSNR in dB of ``output`` against ``target`` (RGB ``[3, H, W]``, 0..255) on Y, ``border`` cropped."""
     ya, yb = _cropped_y(output, target, border)
     mse = float(torch.mean((ya - yb) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(DATA_RANGE ** 2 / mse)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(DATA_RANGE ** 2 / mse))
 
 
 def _gaussian_window() -> torch.Tensor:

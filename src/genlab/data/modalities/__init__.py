@@ -20,6 +20,7 @@ from .pairs import ImagePairModality, ImagePairSplit, SuperResModality, read_ima
 from .tokens import TokenModality, TokenSplit
 
 __all__ = [
-    "ImageModality", "ImagePairModality", "ImagePairSplit", "ImageSplit", "SuperResModality", "read_image_levels", "Modality", "TokenModality", "TokenSplit", "get_modality", "image_grid",
+    "ImageModality", "ImagePairModality", "ImagePairSplit", "ImageSplit", "SuperResModality",
+    "read_image_levels", "Modality", "TokenModality", "TokenSplit", "get_modality", "image_grid",
     "list_modalities", "register_modality", "save_image_grid",
 ]
