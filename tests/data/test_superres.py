@@ -125,3 +125,43 @@ def test_bicubic_degradation_reproduces_the_distributed_lr_files(sr_root):
         ours = bicubic_resize(pair.highres, tuple(pair.lowres.shape[1:]))
         diff = (ours.float() - pair.lowres.float()).abs()
         assert diff.mean() < 0.5 and diff[:, 4:-4, 4:-4].max() <= 2, pair.name
+
+
+# ---- paired data sets and the superres modality ---------------------------------------------------
+
+def test_digits_sr_pairs_each_image_with_its_bicubic_downscale():
+    data = genlab.load_dataset("digits-sr", scale=2)
+    assert data.info.kind == "superres" and data.info.scale == 2 and data.info.shape == (1, 8, 8)
+    batch = data.train.get(torch.arange(5))
+    assert batch["x"].shape == (5, 1, 8, 8) and batch["lowres"].shape == (5, 1, 4, 4) and batch["y"].shape == (5,)
+    plain = genlab.load_dataset("digits")
+    assert torch.equal(batch["x"], plain.train.images[:5])
+    for hr, lr in zip(batch["x"], batch["lowres"]):
+        grey = ((hr.long() * 255 + 8) // 16).to(torch.uint8)  # 17 levels -> 0..255, rounded
+        small = bicubic_resize(grey, (4, 4)).long()
+        assert torch.equal(lr.long(), (small * 16 + 127) // 255)  # back to 17 levels
+    with pytest.raises(DataError, match="cannot be shrunk exactly by 3"):
+        genlab.load_dataset("digits-sr", scale=3)
+
+
+def test_the_superres_modality_previews_from_the_data_and_records_the_scale():
+    data = genlab.load_dataset("digits-sr", scale=2)
+    modality = data.info.modality
+    n, kwargs = modality.preview(64, split=data.val)
+    assert n == 16 and torch.equal(kwargs["condition"], data.val.get(torch.arange(16))["lowres"])
+    assert modality.model_fields(data.info)["scale"] == 2
+    saved = data.info.to_dict()
+    assert saved["scale"] == 2 and genlab.data.DataInfo.from_dict(saved) == data.info
+    assert "scale" not in genlab.load_dataset("digits").info.to_dict()  # other data's config.json is unchanged
+    with pytest.raises(DataError, match="needs a scale"):
+        modality.check_info(genlab.data.DataInfo("x", "superres", (1, 8, 8), 17))
+
+
+def test_a_super_resolution_run_writes_previews_from_validation_inputs(tmp_path):
+    data = genlab.load_dataset("digits-sr", scale=2)
+    model = genlab.create_model("sr-cnn", data=data, width=8, blocks=1)
+    config = genlab.TrainConfig(steps=2, batch_size=8, progress=False, eval_every=0, checkpoint_every=0,
+                                num_samples=4, device="cpu")
+    genlab.Trainer(model, data, config, out_dir=tmp_path / "run").fit()
+    with Image.open(tmp_path / "run" / "samples" / "step-000002.png") as im:
+        assert im.size[0] > 8
