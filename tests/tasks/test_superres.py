@@ -122,3 +122,40 @@ def test_cli_refuses_a_model_that_does_not_enlarge(files, digits, tmp_path):
     genlab.create_model("vae", data=digits, hidden=[8], latent_dim=2).save_pretrained(tmp_path / "vae")
     code, out, err = run_cli("superres", tmp_path / "vae", files / "photo.png", "--out", tmp_path / "o")
     assert_one_line_error(code, out, err, "not a super-resolution model")
+
+
+# ---- genlab eval and genlab sample of a super-resolution run ---------------------------------------
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("srrun") / "run"
+    code, out, err = run_cli("train", "sr-cnn", "--data", "digits-sr", "--steps", "30", "--set", "width=8",
+                             "--set", "blocks=1", "--batch-size", "32", "--out", run, "--progress", "false")
+    assert code == 0, err
+    return run
+
+
+def test_eval_scores_a_run_against_the_truth(digits_run):
+    import json
+
+    code, out, err = run_cli("eval", digits_run, "--json")
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    model = genlab.load(digits_run)
+    test = genlab.load_dataset("digits-sr").test
+    batch = test.get(torch.arange(len(test)))
+    to255 = lambda t: ((t.long() * 255 + 8) // 16).to(torch.uint8)  # noqa: E731
+    out_levels = model.sample(len(test), condition=batch["lowres"])
+    expected = sum(psnr(to255(o), to255(t), 2) for o, t in zip(out_levels, batch["x"])) / len(test)
+    assert result["psnr"] == pytest.approx(expected) and result["num_examples"] == 447 and result["border"] == 2
+    assert result["ssim"] is None  # 8x8 digits are smaller than SSIM's window
+    assert result["l1"] == pytest.approx(float((out_levels.float() - batch["x"].float()).abs().mean()) / 16)
+
+
+def test_eval_and_sample_of_a_run_say_what_to_do(digits_run):
+    code, out, err = run_cli("eval", digits_run, "--data", "digits-sr", "--data-arg", "scale=4")
+    assert_one_line_error(code, out, err, "scale 2 vs 4", "--data-arg scale=2")
+    code, out, err = run_cli("eval", digits_run, "--metrics", "fid")
+    assert_one_line_error(code, out, err, "PSNR, SSIM")
+    code, out, err = run_cli("sample", digits_run)
+    assert_one_line_error(code, out, err, "genlab superres RUN IMAGE")

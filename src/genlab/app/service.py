@@ -103,6 +103,9 @@ def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt
             against its ``sample`` signature.
     """
     modality = model.data_info.modality
+    if modality.task_command and condition is None:
+        raise ConfigError(f"model '{model.name}' makes an image from an input image; run it on your pictures with "
+                          f"`{modality.task_command}`")
     num = modality.default_num_samples if num is None else num
     check_count("the number of samples", num, 1, MAX_SAMPLES)
     sample_args = check_sample_args(model, sample_args)
@@ -256,6 +259,42 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
         atomic_write_bytes(path, buffer.getvalue())
         written.append((str(source), path, (x.shape[2], x.shape[1]), (big.shape[2], big.shape[1])))
     return written
+
+
+def paired_eval_data(run: str | Path, model, data_name: str | None, data_root: str | None = None,
+                     options: dict[str, Any] | None = None):
+    """The data to score a model of an input image on: its run's own, or any data set of its kind,
+    levels, channels (and scale) named by ``data_name``, since such a model is fully convolutional
+    (e.g. an sr-cnn trained on sr-patches, scored on ``set5`` with ``scale=4``)."""
+    from ..data import load_dataset
+
+    if data_name is None:
+        if options:
+            raise ConfigError("--data-arg sets options of the data named by --data; give --data too")
+        return run_data(run, model, None, data_root)
+    data = load_dataset(data_name, root=data_root, **(options or {}))
+    ours, theirs = model.data_info, data.info
+    problems = [f"{what} {a} vs {b}" for what, a, b in (("kind", ours.kind, theirs.kind),
+                                                          ("levels", ours.levels, theirs.levels),
+                                                          ("scale", ours.scale, theirs.scale)) if a != b]
+    if theirs.shape is not None and ours.shape is not None and theirs.shape[0] != ours.shape[0]:
+        problems.append(f"channels {ours.shape[0]} vs {theirs.shape[0]}")
+    if problems:
+        hint = f" (e.g. --data-arg scale={ours.scale})" if ours.scale != theirs.scale else ""
+        raise ConfigError(f"model '{model.name}' cannot be scored on '{theirs.name}': {'; '.join(problems)} "
+                          f"(model vs data){hint}")
+    return data
+
+
+def evaluate_restoration(model, data, split: str | None = None, max_examples: int | None = None,
+                         progress: bool = False, **sample_args: Any) -> dict[str, Any]:
+    """PSNR / SSIM on Y and L1 of a model of an input image on ``split`` (default test, else val)."""
+    from ..tasks.superres import evaluate_restoration as score
+
+    split = split or ("test" if data.test is not None else "val")
+    result = score(model, data.split(split), max_examples=max_examples, progress=progress,
+                   **check_sample_args(model, sample_args))
+    return {"split": split, **result}
 
 
 # ---- evaluation ---------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def evaluate_pairs(model, pairs, *, tile: int | None = None, progress: bool = Fa
     if not rows:
         raise DataError("no test pairs to evaluate")
     return {"psnr": sum(r["psnr"] for r in rows) / len(rows), "ssim": sum(r["ssim"] for r in rows) / len(rows),
-            "ms_per_megapixel": 1000 * seconds / max(megapixels, 1e-12), "images": rows}
+            "ms_per_megapixel": 1000 * seconds / max(megapixels, 1e-12), "num_examples": len(rows), "images": rows}
 
 
 def _to_levels(image: torch.Tensor, levels: int) -> torch.Tensor:
@@ -145,3 +145,46 @@ def receptive_radius(model) -> int:
     net = model.net
     convs = 3 + 2 * len([m for m in net.body if hasattr(m, "conv1")]) + len(net.up) // 2
     return convs + (2 if net.bicubic_skip else 0) + math.ceil(1 / model.config.scale)
+
+
+@torch.no_grad()
+def evaluate_restoration(model, split, *, max_examples: int | None = None, batch_size: int = 64,
+                         progress: bool = False, **sample_args: Any) -> dict[str, Any]:
+    """PSNR and SSIM on Y (and the mean absolute error on [0, 1] pixels) of a model of an input image
+    against the truth, over a split of its kind of data.
+
+    A test split of photos of many sizes (:class:`~genlab.data.superres.PairSplit`) goes through
+    :func:`evaluate_pairs`; a batched split (``{"x", "lowres" | "source"}``) is enlarged or
+    translated a batch at a time. The border cropped is the model's scale (0 for translation).
+    """
+    from ..data.superres import PairSplit
+    from ..evaluation.restoration import psnr, ssim
+
+    if isinstance(split, PairSplit):
+        pairs = list(split)[:max_examples] if max_examples else split
+        return {k: v for k, v in evaluate_pairs(model, pairs, progress=progress, **sample_args).items() if k != "images"}
+    field = model.data_info.modality.condition_field
+    border = getattr(model.config, "scale", 0) if model.data_info.kind == "superres" else 0
+    n = len(split) if not max_examples else min(max_examples, len(split))
+    top = model.config.levels - 1
+    sums = {"psnr": 0.0, "ssim": 0.0, "l1": 0.0}
+    side = min(split.get(torch.arange(1))["x"].shape[-2:]) - 2 * border
+    with_ssim = side >= 11  # SSIM's 11x11 Gaussian window must fit inside the cropped image
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="restoration", unit="batch")
+    seconds = 0.0
+    for start in starts:
+        batch = split.get(torch.arange(start, min(start + batch_size, n)))
+        t0 = time.perf_counter()
+        out = model.sample(len(batch["x"]), condition=batch[field].to(model.device), **sample_args).cpu()
+        seconds += time.perf_counter() - t0
+        for o, t in zip(_to_255(out, model.config.levels), _to_255(batch["x"], model.config.levels)):
+            sums["psnr"] += psnr(o, t, border)
+            sums["ssim"] += ssim(o, t, border) if with_ssim else 0.0
+        sums["l1"] += float((out.float() - batch["x"].float()).abs().mean((1, 2, 3)).sum()) / top
+    return {"psnr": sums["psnr"] / n, "ssim": sums["ssim"] / n if with_ssim else None, "l1": sums["l1"] / n,
+            "num_examples": n,
+            "border": border, "ms_per_image": 1000 * seconds / n}

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ...errors import ConfigError
 from .. import service
-from .arguments import add_sample_arg, parse_sample_args
+from .arguments import add_sample_arg, key_values, parse_sample_args
 from .sample import add_weights
 
 QUALITY_LINES = [("fid", "Fréchet distance", "{:.3f}"), ("kid", "KID", "{:.5f}"), ("precision", "precision", "{:.3f}"),
@@ -29,7 +31,9 @@ def add_parser(sub) -> None:
     add_sample_arg(e)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--split", choices=["val", "test"])
-    e.add_argument("--data", help="data set (default: the run's own)")
+    e.add_argument("--data", help="data set (default: the run's own; a super-resolution model takes any "
+                                  "superres data of its scale, e.g. set5)")
+    e.add_argument("--data-arg", action="append", metavar="KEY=VALUE", help="an option of --data, e.g. scale=4")
     e.add_argument("--data-root")
     e.add_argument("--iw-samples", type=int, help="importance samples K for bound models (VAE)")
     e.add_argument("--max-examples", type=int)
@@ -53,6 +57,29 @@ def print_quality(result: dict[str, Any]) -> None:
         print(f"  nearest training images: {result['nearest_neighbours_png']}")
 
 
+def run_restoration(args, model, folder, sample_args: dict[str, Any]) -> int:
+    """``genlab eval`` of a super-resolution or translation model: PSNR / SSIM on Y and L1 to the truth."""
+    if args.metrics:
+        raise ConfigError(f"model '{model.name}' is scored against the truth (PSNR, SSIM, L1); drop --metrics")
+    data = service.paired_eval_data(args.run, model, args.data, args.data_root, key_values(args.data_arg, "--data-arg"))
+    torch.manual_seed(args.seed)
+    result = {"model": model.name, "data": data.info.name, "weights": str(folder),
+              **service.evaluate_restoration(model, data, args.split, args.max_examples, progress=not args.json,
+                                             **sample_args)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    border = f", {result['border']}-pixel border cropped" if result.get("border") else ""
+    print(f"{model.name} on {data.info.name}, weights {folder}")
+    print(f"  {result['split']} split ({result.get('num_examples', '')} images; Y channel{border})")
+    print(f"  PSNR        {result['psnr']:.3f} dB")
+    print(f"  SSIM        {result['ssim']:.4f}" if result["ssim"] is not None else
+          "  SSIM        not computed: the images are smaller than its 11x11 window")
+    if "l1" in result:
+        print(f"  L1          {result['l1']:.4f} (pixels in [0, 1])")
+    return 0
+
+
 def run(args, extra) -> int:
     from ...evaluation.quality import parse_metrics
 
@@ -66,6 +93,10 @@ def run(args, extra) -> int:
     service.check_count("--iw-samples", args.iw_samples, 1, service.MAX_IW_SAMPLES)
     service.check_count("--max-examples", args.max_examples)
     model, folder = service.load_model(args.run, args.weights, args.device)
+    if model.data_info.modality.condition_field:  # a model of an input image: scored against the truth
+        return run_restoration(args, model, folder, sample_args)
+    if args.data_arg:
+        raise ConfigError("--data-arg is for models of an input image (super-resolution, translation)")
     data = service.run_data(args.run, model, args.data, args.data_root)
     if model.likelihood == "none" and not metrics:
         raise ConfigError(f"model '{model.name}' has no likelihood; judge it by its samples: "

@@ -46,6 +46,9 @@ class Modality:
         sample_quality: whether Fréchet distance and the other sample-quality metrics apply.
         reads_as_text: samples are shown on the terminal (``genlab sample`` without ``--out``).
         fields: the batch fields a split of this modality yields, with a description each.
+        condition_field: for image-to-image kinds (super-resolution, translation), the batch field
+            of the input image a model generates from; "" for other kinds.
+        task_command: the command that runs such a model on a person's own pictures.
     """
 
     name: ClassVar[str] = ""
@@ -55,6 +58,8 @@ class Modality:
     sample_quality: ClassVar[bool] = False
     reads_as_text: ClassVar[bool] = False
     fields: ClassVar[dict[str, str]] = {}
+    condition_field: ClassVar[str] = ""  # the input image field, for kinds whose models make one image from another
+    task_command: ClassVar[str] = ""  # how a person runs such a model on their own files, named in errors
 
     # ---- data facts ---------------------------------------------------------------------------
     def check_info(self, info) -> None:

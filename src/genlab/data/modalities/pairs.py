@@ -18,7 +18,7 @@ image, ``log p(target | input)``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +60,6 @@ class ImagePairSplit:
 class PairedImageModality(ImageModality):
     """Shared by the two pair kinds: image facts, and previews made from the data's inputs."""
 
-    condition_field: ClassVar[str] = ""
     sample_quality = False  # judged against the truth (PSNR, SSIM, L1) rather than by Fréchet distance alone
     default_num_samples = 16
 
@@ -95,6 +94,7 @@ class SuperResModality(PairedImageModality):
 
     name = "superres"
     condition_field = "lowres"
+    task_command = "genlab superres RUN IMAGE... --out DIR"
     fields = {"x": "uint8 high-resolution pixels [B, C, H, W] in 0 .. levels-1",
               "lowres": "uint8 low-resolution pixels [B, C, H / scale, W / scale]",
               "y": "long class labels [B] (labelled data only)"}
@@ -114,6 +114,7 @@ class ImagePairModality(PairedImageModality):
 
     name = "image-pair"
     condition_field = "source"
+    task_command = "genlab translate-image RUN IMAGE... --out DIR"
     fields = {"x": "uint8 target pixels [B, C, H, W] in 0 .. levels-1",
               "source": "uint8 source pixels [B, C', H, W] in 0 .. levels-1",
               "y": "long class labels [B] (labelled data only)"}
