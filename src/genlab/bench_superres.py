@@ -19,7 +19,7 @@ from .bench_common import _data_spec, _kept, _run_dir, _seeded, steps_for_budget
 from .data import load_dataset
 from .data.superres import SRPair, bicubic_resize
 from .errors import ConfigError
-from .evaluation.restoration import psnr, score_pairs, ssim
+from .evaluation.restoration import bicubic_baseline, psnr, ssim
 from .recipes import SR3_MNIST, SR3_MNIST_BUDGET_S, SR_BUDGET_S, SR_CNN, SR_CNN_MNIST, SR_GAN, SR_GAN_BUDGET_S
 from .tasks.superres import evaluate_pairs, upscale
 from .training import TrainConfig, Trainer
@@ -60,8 +60,7 @@ def superres(scale: int, data_root=None, quick: bool = False, seed: int = 0, out
     if quick:
         tests = {name: pairs[:1] for name, pairs in tests.items()}
     rows = [{"model": "bicubic", "parameters": 0, "train_s": 0.0,
-             **{name: _pick(score_pairs([bicubic_resize(p.lowres, tuple(p.highres.shape[1:])) for p in pairs], pairs))
-                for name, pairs in tests.items()}}]
+             **{name: _pick(bicubic_baseline(pairs)) for name, pairs in tests.items()}}]
 
     cnn_dir, gan_dir = _run_dir(out, "sr-cnn"), _run_dir(out, "sr-gan")
     steps = 3 if quick else steps_for_budget("sr-cnn", data, cnn_recipe.model_settings, cnn_recipe.train, budget_s, seed)

@@ -133,13 +133,6 @@ def _luma_levels(image: torch.Tensor) -> torch.Tensor:
     return torch.round((image.float() * weights).sum(0, keepdim=True)).clamp(0, 255).to(torch.uint8)
 
 
-def bicubic_baseline(pair) -> torch.Tensor:
-    """The distributed low-resolution image of ``pair`` enlarged by MATLAB-style bicubic (the baseline row)."""
-    from ..data.superres import bicubic_resize
-
-    return bicubic_resize(pair.lowres, tuple(pair.highres.shape[1:]))
-
-
 def receptive_radius(model) -> int:
     """Low-resolution pixels of context an sr-cnn / sr-gan output pixel depends on (a bound)."""
     net = model.net
