@@ -53,7 +53,6 @@ def superres(scale: int, data_root=None, quick: bool = False, seed: int = 0, out
     """
     if scale not in SR_CNN:
         raise ConfigError(f"the super-resolution benchmarks are at scale 3 and 4, not {scale}")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     cnn_recipe, gan_recipe = SR_CNN[scale], SR_GAN[scale]
     data = load_dataset(cnn_recipe.data, root=data_root, **cnn_recipe.data_options)
     tests = {name: list(load_dataset(name, root=data_root, scale=scale).test) for name in TEST_SETS}
@@ -79,7 +78,7 @@ def superres(scale: int, data_root=None, quick: bool = False, seed: int = 0, out
                  **_scores(gan, tests)})
     result = {"name": f"sr-x{scale}", "scale": scale, "rows": rows, "budget_s": budget_s, "gan_budget_s": gan_budget_s,
               "batch_size": cnn_recipe.train["batch_size"], "precision": cnn_recipe.train["precision"],
-              "data_options": cnn_recipe.data_options, "seed": seed,
+              "data_options": cnn_recipe.data_options, "seed": seed, "threads": torch.get_num_threads(),
               "test_images": {name: len(pairs) for name, pairs in tests.items()}}
     if out is not None:
         pair = tests["set5"][2 if len(tests["set5"]) > 2 else 0]  # the butterfly: edges and texture
@@ -168,4 +167,4 @@ def sr3_mnist(data_root=None, quick: bool = False, seed: int = 0, out=None, budg
             row["bits_per_dim"] = float(nll.mean()) / (truth[0].numel() * 0.6931471805599453)
         rows.append(row)
     return _kept({"name": "sr3-mnist", "scale": scale, "rows": rows, "budget_s": budget_s, "test_images": n,
-                  "sampler": SR3_MNIST.evaluation, "seed": seed}, *dirs)
+                  "sampler": SR3_MNIST.evaluation, "seed": seed, "threads": torch.get_num_threads()}, *dirs)
