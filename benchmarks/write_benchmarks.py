@@ -276,6 +276,25 @@ def kept_sections(before: list[str] | None = None, after: list[str] | None = Non
     return out
 
 
+def write_kept_section(name: str, block: str, after: str | None = None) -> Path:
+    """Put ``block`` (``<!-- begin: name -->`` ... ``<!-- end: name -->``) into BENCHMARKS.md, for a
+    script that writes its own section (e.g. benchmarks/inpaint_mnist.py): in place of the section of
+    that name, else right after the section ``after``, else at the end. :func:`kept_sections` then
+    carries it over, in that place, whenever this script rewrites the file."""
+    path = ROOT / "BENCHMARKS.md"
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
+    marked = lambda n: re.compile(rf"<!-- begin: {re.escape(n)} -->.*?<!-- end: {re.escape(n)} -->", re.S)  # noqa: E731
+    if marked(name).search(text):
+        text = marked(name).sub(lambda _: block, text)
+    elif after is not None and marked(after).search(text):
+        end = marked(after).search(text).end()
+        text = text[:end] + "\n\n" + block + text[end:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def compare_section(results: dict, name: str) -> list[str]:
     rows = results["benchmarks"].get(name)
     if not rows:
