@@ -124,8 +124,8 @@ def load_pair_folder(path: str | Path, size: int = 256, channels: int | None = N
     if max_pixels < 1:
         raise DataError(f"max_pixels must be a positive number of pixels, got {max_pixels}")
     if not folder.is_dir():
-        raise DataError(f"'{folder}' is a file, not a folder" if folder.exists() else f"folder '{folder}' does not exist"
-                        + "; pairs:DIR takes a folder with A/ (sources) and B/ (targets)")
+        what = f"'{folder}' is a file, not a folder" if folder.exists() else f"folder '{folder}' does not exist"
+        raise DataError(f"{what}; pairs:DIR takes a folder with A/ (sources) and B/ (targets)")
     missing = [sub for sub in ("A", "B") if not (folder / sub).is_dir()]
     if missing:
         raise DataError(f"'{folder}' has no {' and no '.join(m + '/' for m in missing)} folder; pairs:DIR needs "

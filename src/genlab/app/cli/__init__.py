@@ -5,6 +5,7 @@
     genlab sample RUN [--num N] [--out FILE] [--prompt TEXT] [--sample-arg KEY=VALUE ...]
     genlab eval RUN [--split val|test] [--metrics all] [--json]
     genlab inpaint RUN IMAGE (--mask FILE | --box x,y,w,h | --mask-kind KIND) --out DIR
+    genlab translate-image RUN IMAGE... --out DIR [--overwrite] [--keep-size]
     genlab compare RUN [RUN ...] --out DIR
     genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
 
@@ -18,9 +19,9 @@ import argparse
 import sys
 
 from ...errors import GenlabError
-from . import bench, compare, data, evaluate, features, info, inpaint, sample, train
+from . import bench, compare, data, evaluate, features, info, inpaint, sample, train, translate
 
-COMMANDS = (train, sample, inpaint, evaluate, compare, features, info, bench, data)  # each adds its sub-commands
+COMMANDS = (train, sample, inpaint, translate, evaluate, compare, features, info, bench, data)  # each adds its sub-commands
 
 
 class OneLineParser(argparse.ArgumentParser):
