@@ -93,3 +93,14 @@ def test_training_lowers_the_validation_l1(digits_edges):
     assert after < 0.5 * before, (before, after)
     black = float(digits_edges.val.images.float().mean()) / 16  # the L1 of an all-black answer, about 0.30
     assert after < 0.65 * black, (after, black)
+
+
+def test_l1_only_trains_the_unet_alone(digits_edges):
+    model = genlab.create_model("pix2pix", data=digits_edges, adversarial_weight=0, **tiny_overrides("pix2pix"))
+    assert model.optimizer_order() == [("generator", 1)]
+    before = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
+    trainer = genlab.Trainer(model, digits_edges, fast_train_config(steps=3, **model.train_defaults))
+    trainer.fit()
+    assert all(torch.equal(v, model.discriminator.state_dict()[k]) for k, v in before.items())
+    row = [r for r in trainer.history if r["split"] == "train"][-1]
+    assert "adversarial" not in row and row["l1"] > 0

@@ -15,6 +15,9 @@ the same size:
 * two optimizers, the discriminator's step then the generator's, each Adam with lr 2e-4 and betas
   (0.5, 0.999), a constant rate, no clipping, no weight average (the paper's settings).
 
+``adversarial_weight = 0`` gives the paper's "L1 only" ablation: the U-Net alone, trained on L1,
+with one optimizer (the discriminator is built but never trained or used).
+
 Sizes: the U-Net halves the image ``depth`` times (by default as often as the smaller side allows
 a bottleneck of at least one pixel: 3 for 8x8, 4 for 28x28, 8 for 256x256); a side that is not a
 multiple of ``2^depth`` is padded and the output cropped, so any image size works, in training and
@@ -121,23 +124,32 @@ class Pix2Pix(GenerativeModel):
         return self.generator(self.to_signed(source), generator=generator)
 
     # ---- training -----------------------------------------------------------------------------
+    @property
+    def adversarial(self) -> bool:
+        """False with ``adversarial_weight = 0``: the U-Net alone, trained on L1 (the discriminator idles)."""
+        return self.config.adversarial_weight > 0
+
     def optimizer_order(self) -> list[tuple[str, int]]:
-        return [("discriminator", 1), ("generator", 1)]
+        return [("discriminator", 1), ("generator", 1)] if self.adversarial else [("generator", 1)]
 
     def configure_optimizers(self, train_config) -> dict[str, torch.optim.Optimizer]:
         def adam(module):
             return torch.optim.AdamW(adam_groups(module.parameters(), train_config.weight_decay), lr=train_config.lr,
                                      betas=tuple(train_config.betas), eps=train_config.eps, fused=True)
 
-        return {"generator": adam(self.generator), "discriminator": adam(self.discriminator)}
+        optimizers = {"generator": adam(self.generator)}
+        if self.adversarial:
+            optimizers["discriminator"] = adam(self.discriminator)
+        return optimizers
 
     def _score(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The PatchGAN's logits for ``target`` as a rendering of ``source`` (both in [-1, 1])."""
         return self.discriminator(torch.cat([source, target], dim=1))
 
     def training_step(self, batch, step, optimizer="model"):
-        if optimizer not in ("discriminator", "generator"):
-            raise ConfigError(f"pix2pix steps the optimizers 'discriminator' and 'generator', not '{optimizer}'")
+        if optimizer not in [name for name, _ in self.optimizer_order()]:
+            names = " and ".join(f"'{name}'" for name, _ in self.optimizer_order())
+            raise ConfigError(f"this pix2pix steps the optimizer(s) {names}, not '{optimizer}'")
         source_levels = self.condition_from_batch(batch)
         source, target = self.to_signed(source_levels), self.to_signed(batch["x"])
         if optimizer == "discriminator":
@@ -148,13 +160,17 @@ class Pix2Pix(GenerativeModel):
             return StepOutput(loss, {"d_real": d_real.detach().float().mean(), "d_fake": d_fake.detach().float().mean()})
         fake = self.generator(source)
         l1 = (fake.float() - target).abs().mean()
-        self.discriminator.requires_grad_(False)  # the generator's graph need not reach D's weights
-        try:
-            adversarial = F.softplus(-self._score(source, fake)).float().mean()
-        finally:
-            self.discriminator.requires_grad_(True)
-        loss = self.config.l1_weight * l1 + self.config.adversarial_weight * adversarial
-        return StepOutput(loss, {"l1": l1.detach() / 2, "adversarial": adversarial.detach()})  # l1 on [0, 1] pixels
+        metrics = {"l1": l1.detach() / 2}  # on [0, 1] pixels
+        loss = self.config.l1_weight * l1
+        if self.adversarial:
+            self.discriminator.requires_grad_(False)  # the generator's graph need not reach D's weights
+            try:
+                adversarial = F.softplus(-self._score(source, fake)).float().mean()
+            finally:
+                self.discriminator.requires_grad_(True)
+            loss = loss + self.config.adversarial_weight * adversarial
+            metrics["adversarial"] = adversarial.detach()
+        return StepOutput(loss, metrics)
 
     @torch.no_grad()
     def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -164,6 +180,8 @@ class Pix2Pix(GenerativeModel):
         fake = self.translate(source_levels)
         top = self.config.levels - 1
         l1 = (self.to_levels(fake).float() - batch["x"].float()).abs().mean() / top
+        if not self.adversarial:
+            return {"l1": float(l1)}
         source = self.to_signed(source_levels)
         return {"l1": float(l1), "d_real_val": float(self._score(source, self.to_signed(batch["x"])).float().mean()),
                 "d_fake_val": float(self._score(source, fake).float().mean())}
