@@ -255,7 +255,8 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
 
 def kept_sections() -> list[str]:
     """Sections other scripts write into BENCHMARKS.md between markers (``<!-- begin: NAME -->`` ...
-    ``<!-- end: NAME -->``, e.g. benchmarks/finetune_gpt.py's), carried over unchanged."""
+    ``<!-- end: NAME -->``: benchmarks/finetune_gpt.py's, sr_bicubic.py's, pix2pix_edges_mnist.py's, and the
+    inpaint_digits table), carried over unchanged."""
     path = ROOT / "BENCHMARKS.md"
     if not path.is_file():
         return []
