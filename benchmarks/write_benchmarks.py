@@ -258,8 +258,9 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
 
 def kept_sections(before: list[str] | None = None, after: list[str] | None = None) -> list[str]:
     """Sections other scripts write into BENCHMARKS.md between markers (``<!-- begin: NAME -->`` ...
-    ``<!-- end: NAME -->``, e.g. benchmarks/finetune_gpt.py's), carried over unchanged: those up to the
-    first name in ``before`` (excluded), or from the first name in ``after`` on, or all of them."""
+    ``<!-- end: NAME -->``: benchmarks/finetune_gpt.py's, sr_bicubic.py's, inpaint_*.py's,
+    pix2pix_edges_mnist.py's), carried over unchanged: those up to the first name in ``before``
+    (excluded), or from the first name in ``after`` on, or all of them."""
     path = ROOT / "BENCHMARKS.md"
     if not path.is_file():
         return []

@@ -81,11 +81,17 @@ def digits_sr() -> genlab.DataSet:
     return genlab.load_dataset("digits-sr", scale=2)
 
 
+@pytest.fixture(scope="session")
+def digits_edges() -> genlab.DataSet:
+    return genlab.load_dataset("digits-edges")
+
+
 @pytest.fixture
-def data_for_kind(digits, text_data, digits_sr):
+def data_for_kind(digits, text_data, digits_sr, digits_edges):
     """The small data set used for a data kind: digits for images, the tiny text for text, digits
-    paired with their 4x4 downscales for super-resolution."""
-    return {"image": digits, "text": text_data, "superres": digits_sr}.__getitem__
+    paired with their 4x4 downscales for super-resolution, digits paired with their edge maps for
+    image-to-image translation."""
+    return {"image": digits, "text": text_data, "superres": digits_sr, "image-pair": digits_edges}.__getitem__
 
 
 def model_condition(model, data, n: int):

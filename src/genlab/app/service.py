@@ -297,6 +297,88 @@ def evaluate_restoration(model, data, split: str | None = None, max_examples: in
     return {"split": split, **result}
 
 
+# ---- image-to-image translation ----------------------------------------------------------------
+def translate_outputs(out: str | Path, images: list[str | Path], overwrite: bool = False) -> list[Path]:
+    """``out/<name>.png`` for each input picture, the same rule as :func:`inpaint_outputs`: refused if
+    ``out`` is a file or an output is there already (unless ``overwrite``); two inputs of one name,
+    and an output that would replace one of the inputs, are refused even with ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; give a folder for the pictures")
+    paths = [out / f"{Path(image).stem}.png" for image in images]
+    seen: dict[Path, str | Path] = {}
+    for image, path in zip(images, paths):
+        if path in seen:
+            raise ConfigError(f"'{seen[path]}' and '{image}' would both be written to '{path}'; rename one of them "
+                              "or translate them into different --out folders")
+        seen[path] = image
+    inputs = {Path(image).resolve() for image in images}
+    for path in paths:
+        if path.resolve() in inputs:
+            raise ConfigError(f"'{path}' is one of the input pictures; give another --out folder")
+    taken = [p for p in paths if p.exists()]
+    if taken and not overwrite:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise ConfigError(f"'{taken[0]}' already exists{more}; give another --out folder, remove it, or pass "
+                          "--overwrite")
+    if any(p.exists() and not p.is_file() for p in paths):
+        folder = next(p for p in paths if p.exists() and not p.is_file())
+        raise ConfigError(f"'{folder}' is a folder, so the picture cannot be written there; give another --out folder")
+    return paths
+
+
+def read_source_image(model, path: str | Path, size: tuple[int, int] | None) -> torch.Tensor:
+    """A picture file as the model's source levels ``[1, C, H, W]``.
+
+    It is converted to the model's channels by PIL (a grey picture for an RGB model has its grey
+    value on all three channels; a colour picture for a grey model becomes its luma), resized
+    (shorter side) and centre-cropped to ``size`` = (height, width) when given, as the data sets
+    prepare their pictures, else kept at its own size, and mapped to the model's levels. A
+    missing file, a folder, a file that is not a picture and a picture over 64 megapixels are
+    refused with one line.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from ..data.images import MAX_PIXELS, _read_image
+    from ..tasks.masks import image_size
+
+    image_size(path)  # refuses a missing file, a folder or a file that is not a picture
+    c = model.data_info.shape[0]
+    try:
+        picture = _read_image(Path(path), MAX_PIXELS).convert("L" if c == 1 else "RGB")
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ConfigError(f"'{path}' is not a readable picture ({e}); give a PNG or JPEG file") from e
+    if size is not None:
+        h, w = size
+        scale = max(h / picture.height, w / picture.width)  # cover the size, then crop the centre
+        nw, nh = max(w, round(picture.width * scale)), max(h, round(picture.height * scale))
+        picture = picture.resize((nw, nh), Image.Resampling.BICUBIC)
+        left, top = (nw - w) // 2, (nh - h) // 2
+        picture = picture.crop((left, top, left + w, top + h))
+    x = torch.from_numpy(np.asarray(picture, dtype=np.uint8).copy())
+    x = x[None] if c == 1 else x.permute(2, 0, 1).contiguous()
+    levels = model.data_info.levels
+    x = ((x.long() * (levels - 1) + 127) // 255) if levels != 256 else x.long()
+    return x[None]
+
+
+def write_picture(levels: int, image: torch.Tensor, path: str | Path) -> Path:
+    """One image of levels ``[C, H, W]`` as a PNG of its own size (grey or RGB), written atomically."""
+    import io
+
+    from PIL import Image
+
+    from ..files import atomic_write_bytes
+
+    x = (image.detach().cpu().long().clamp(0, levels - 1) * 255 // (levels - 1)).to(torch.uint8)
+    arr = x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(arr).save(buffer, format="PNG")
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
+
+
 # ---- evaluation ---------------------------------------------------------------------------------
 def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int | None = None,
                         max_examples: int | None = None, progress: bool = False) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from .distributions import (
 )
 from .flows import (ActNorm, AffineCoupling, FlowLayer, FlowSequential, InvConv1x1, MultiScaleFlow, Squeeze,
                     factor_out)
-from .imaging import PatchDiscriminator, ResidualBlock, SRResNet, upsampler
+from .imaging import PatchDiscriminator, ResidualBlock, SRResNet, UNetGenerator, upsampler
 from .masked_conv import GatedPixelCNNLayer, HorizontalConv, VerticalConv, gate
 from .mlp import MLP
 from .sampling import sample_next
@@ -49,6 +49,7 @@ __all__ = [
     "PatchDiscriminator",
     "ResidualBlock",
     "SRResNet",
+    "UNetGenerator",
     "upsampler",
     "UNet",
     "norm_groups",

@@ -1,4 +1,5 @@
-"""Blocks for image-to-image networks: a residual super-resolution CNN and a patch discriminator.
+"""Blocks for image-to-image networks: a residual super-resolution CNN, a U-Net generator and a patch
+discriminator.
 
 * :class:`SRResNet`: the EDSR line (Lim et al. 2017): a head convolution, residual blocks without
   batch norm (each ``x + res_scale * conv(relu(conv(x)))``), a long skip over the body, and
@@ -6,6 +7,11 @@
   ``PixelShuffle(r)``); x2 and x4 are one or two x2 stages, x3 one x3 stage. With
   ``bicubic_skip`` the network predicts the difference to a bicubic enlargement of its input
   (VDSR's global residual), which it learns much faster.
+* :class:`UNetGenerator`: the encoder-decoder with skip connections of pix2pix (Isola et al. 2017):
+  stride-2 4x4 convolutions down to a bottleneck, transposed convolutions back up, each decoder
+  layer concatenated with the encoder layer of its size, dropout in the innermost decoder layers
+  as the generator's only noise. (Not the diffusion :class:`~genlab.nn.UNet`, which has time
+  embeddings and residual blocks.)
 * :class:`PatchDiscriminator`: the PatchGAN of pix2pix (Isola et al. 2017): stride-2 4x4
   convolutions and LeakyReLU, one logit per overlapping patch, so the loss judges local texture
   and works on images of any size.
@@ -109,3 +115,104 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class UNetGenerator(nn.Module):
+    """pix2pix's U-Net: ``[B, in_channels, H, W]`` in [-1, 1] -> ``[B, out_channels, H, W]`` in (-1, 1).
+
+    ``depth`` stride-2 4x4 convolutions halve the image down to a bottleneck of ``H / 2^depth``
+    (encoder ``C{w}-C{2w}-C{4w}-C{8w}-...``, widths capped at ``max_width``; LeakyReLU 0.2; no
+    norm on the first and the innermost layer), then ``depth`` stride-2 4x4 transposed
+    convolutions (ReLU) double it back, each but the last followed by the norm, dropout on the
+    ``dropout_layers`` innermost decoder layers, and concatenated with the encoder activation of
+    the same size (the skip connections); a tanh gives the output. With ``depth = 8`` and 256x256
+    images this is the paper's ``unet_256``.
+
+    Any size is taken: an image whose sides are not multiples of ``2^depth`` is padded (edge
+    pixels repeated) to the next multiple and the output cropped back, so the output always has
+    the input's height and width.
+
+    The dropout is the generator's noise (pix2pix found a noise input ignored): it is applied when
+    sampling too, not only in training, and its masks come from ``generator`` when one is given, so
+    a seeded call is reproducible; ``dropout = 0`` makes the net deterministic.
+
+    Args:
+        in_channels, out_channels: image channels in and out.
+        depth: the halvings (>= 1).
+        width: channels of the first layer.
+        max_width: the cap on the channels (default ``8 * width``, as pix2pix's 512 for 64).
+        norm: ``"instance"`` (the default: per-image statistics, the same in training and sampling;
+            pix2pix's batch norm with batch size 1 is this), ``"batch"`` or ``"none"``.
+        dropout: the drop probability (0.5 in pix2pix).
+        dropout_layers: how many decoder layers, from the innermost, have dropout (3 in pix2pix;
+            never the output layer).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, depth: int, width: int = 64, max_width: int | None = None,
+                 norm: str = "instance", dropout: float = 0.5, dropout_layers: int = 3):
+        super().__init__()
+        if depth < 1 or width < 1:
+            raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
+        if norm not in ("instance", "batch", "none"):
+            raise ValueError(f"norm must be instance, batch or none, got {norm!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        max_width = 8 * width if max_width is None else max_width
+        self.depth, self.dropout = depth, dropout
+        widths = [min(width * 2 ** i, max_width) for i in range(depth)]
+
+        def norm_layer(c: int) -> nn.Module:
+            if norm == "instance":
+                return nn.InstanceNorm2d(c, affine=True)
+            return nn.BatchNorm2d(c) if norm == "batch" else nn.Identity()
+
+        self.down = nn.ModuleList()
+        for i, c in enumerate(widths):
+            if i == 0:
+                self.down.append(nn.Conv2d(in_channels, c, 4, stride=2, padding=1))
+                continue
+            layers = [nn.LeakyReLU(0.2), nn.Conv2d(widths[i - 1], c, 4, stride=2, padding=1)]
+            if i < depth - 1:  # the innermost layer (the bottleneck) has no norm: it may be 1x1
+                layers.append(norm_layer(c))
+            self.down.append(nn.Sequential(*layers))
+        self.up = nn.ModuleList()  # up[i] undoes down[i]; run from the innermost (depth - 1) out
+        self.dropped = [False] * depth  # which decoder layers have dropout
+        for i in reversed(range(depth)):
+            c_in = widths[i] if i == depth - 1 else 2 * widths[i]
+            if i == 0:
+                self.up.insert(0, nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(c_in, out_channels, 4, stride=2, padding=1),
+                                                nn.Tanh()))
+                continue
+            self.up.insert(0, nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(c_in, widths[i - 1], 4, stride=2, padding=1),
+                                            norm_layer(widths[i - 1])))
+            self.dropped[i] = dropout > 0 and depth - 1 - i < dropout_layers
+
+    @staticmethod
+    def auto_depth(height: int, width: int) -> int:
+        """The most halvings that leave a bottleneck of at least one pixel: ``floor(log2(min(H, W)))``."""
+        return max(1, min(height, width).bit_length() - 1)
+
+    def _drop(self, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        keep = torch.rand(h.shape, device=h.device, generator=generator) >= self.dropout
+        return h * keep.to(h.dtype) / (1.0 - self.dropout)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        step = 2 ** self.depth
+        ph, pw = -h % step, -w % step
+        if ph or pw:  # pad to a multiple of 2^depth, the extra split between both sides
+            x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), mode="replicate")
+        skips = []
+        for layer in self.down:
+            x = layer(x)
+            skips.append(x)
+        out = skips.pop()
+        for i in reversed(range(self.depth)):
+            out = self.up[i](out)
+            if self.dropped[i]:
+                out = self._drop(out, generator)
+            if i > 0:
+                out = torch.cat([out, skips[i - 1]], dim=1)
+        if ph or pw:
+            out = out[..., ph // 2: ph // 2 + h, pw // 2: pw // 2 + w]
+        return out

@@ -6,6 +6,7 @@
     genlab eval RUN [--split val|test] [--metrics all] [--json]
     genlab inpaint RUN IMAGE (--mask FILE | --box x,y,w,h | --mask-kind KIND) --out DIR
     genlab superres RUN IMAGE... --out DIR [--tile N]
+    genlab translate-image RUN IMAGE... --out DIR [--overwrite] [--keep-size]
     genlab compare RUN [RUN ...] --out DIR
     genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
 
@@ -19,9 +20,9 @@ import argparse
 import sys
 
 from ...errors import GenlabError
-from . import bench, compare, data, evaluate, features, info, inpaint, sample, superres, train
+from . import bench, compare, data, evaluate, features, info, inpaint, sample, superres, train, translate
 
-COMMANDS = (train, sample, inpaint, superres, evaluate, compare, features, info, bench, data)  # each adds its sub-commands
+COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data)  # each adds its sub-commands
 
 
 class OneLineParser(argparse.ArgumentParser):
