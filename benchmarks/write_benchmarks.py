@@ -472,7 +472,8 @@ def superres_section(results: dict) -> list[str]:
                   f"({r['gan_budget_s']:.0f} s; L1 + 0.01 x adversarial, spectral-norm PatchGAN). Scored on the "
                   "distributed low-resolution files, PSNR/SSIM on Y with the scale cropped, fp32. "
                   "Training wall times are of this shared 2-core machine (the two scales trained side by side, one "
-                  "thread each). ms per megapixel: enlarging whole test images, one thread.", "",
+                  "thread each); sr-gan's includes the sr-cnn it starts from. ms per megapixel: enlarging whole test "
+                  "images, one thread.", "",
                   "| model | Set5 PSNR | Set5 SSIM | Set14 PSNR | Set14 SSIM | training (s) | parameters | "
                   "ms per megapixel |", "|---|---|---|---|---|---|---|---|"]
         for row in r["rows"]:
