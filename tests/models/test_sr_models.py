@@ -105,3 +105,23 @@ def test_sr3_is_conditioned_on_the_low_resolution_image(digits_sr):
     assert torch.isfinite(a).all() and not torch.allclose(a, b)
     with pytest.raises(genlab.ConfigError, match="no classifier-free guidance"):
         model.sample(1, condition=lr[:1], guidance_scale=2.0)
+
+
+@pytest.mark.parametrize("side, norm, most", [(8, "instance", 1), (16, "instance", 2), (28, "instance", 3),
+                                              (8, "none", 1), (256, "instance", 3)])
+def test_patch_discriminator_depth_fits_the_image(side, norm, most):
+    assert PatchDiscriminator.max_layers(side, side, norm) == most
+    d = PatchDiscriminator(1, width=4, layers=most, norm=norm).train()
+    assert d(torch.randn(2, 1, side, side)).shape[-1] >= 1  # trains: every normalised map has several pixels
+    if most < 3:
+        with pytest.raises((ValueError, RuntimeError)):  # one layer deeper breaks: what max_layers guards
+            PatchDiscriminator(1, width=4, layers=most + 1, norm=norm).train()(torch.randn(2, 1, side, side))
+
+
+@pytest.mark.parametrize("name, data_name", [("sr-gan", "digits-sr"), ("pix2pix", "digits-edges")])
+def test_gan_discriminators_default_to_a_depth_the_data_allows(name, data_name):
+    data = genlab.load_dataset(data_name)
+    model = genlab.create_model(name, data=data)  # the default config on 8x8 digits
+    genlab.Trainer(model, data, fast_train_config(steps=1)).fit()
+    with pytest.raises(genlab.ConfigError, match="disc_layers=3 is too deep for 8x8 images: at most 1"):
+        genlab.create_model(name, data=data, disc_layers=3)

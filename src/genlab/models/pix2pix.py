@@ -56,7 +56,7 @@ class Pix2PixConfig(ImageModelConfig):
     dropout: float = 0.5  # the generator's noise, on in training and sampling
     dropout_layers: int = 3  # decoder layers with dropout, from the innermost
     disc_width: int = 64  # the PatchGAN's first layer (ndf)
-    disc_layers: int = 3  # its stride-2 layers (3: 70x70 patches)
+    disc_layers: int = 0  # its stride-2 layers (3: 70x70 patches); 0: as many as the image allows, up to 3
     disc_norm: Literal["instance", "batch", "none"] = "instance"
     l1_weight: float = 100.0  # lambda of the paper
     adversarial_weight: float = 1.0
@@ -66,8 +66,8 @@ class Pix2PixConfig(ImageModelConfig):
         if self.conditional:
             raise ConfigError("pix2pix is conditioned on its source image, not on class labels; "
                               "leave conditional=false")
-        if self.width < 1 or self.max_width < self.width or self.disc_width < 1 or self.disc_layers < 1:
-            raise ConfigError("width, disc_width and disc_layers must be >= 1 and max_width >= width, got "
+        if self.width < 1 or self.max_width < self.width or self.disc_width < 1 or self.disc_layers < 0:
+            raise ConfigError("width and disc_width must be >= 1, max_width >= width and disc_layers >= 0 (0: automatic), got "
                               f"width={self.width}, max_width={self.max_width}, disc_width={self.disc_width}, "
                               f"disc_layers={self.disc_layers}")
         if self.depth < 0 or self.dropout_layers < 0:
@@ -98,7 +98,11 @@ class Pix2Pix(GenerativeModel):
         depth = config.depth or UNetGenerator.auto_depth(h, w)
         self.generator = UNetGenerator(c, c, depth, config.width, config.max_width, config.norm, config.dropout,
                                        config.dropout_layers)
-        self.discriminator = PatchDiscriminator(2 * c, config.disc_width, config.disc_layers, norm=config.disc_norm)
+        try:
+            layers = PatchDiscriminator.layers_for(h, w, config.disc_layers, config.disc_norm)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        self.discriminator = PatchDiscriminator(2 * c, config.disc_width, layers, norm=config.disc_norm)
 
     @classmethod
     def default_data_info(cls, config: Pix2PixConfig) -> DataInfo:

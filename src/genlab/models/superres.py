@@ -52,14 +52,14 @@ class SRConfig(ImageModelConfig):
 @dataclasses.dataclass
 class SRGANConfig(SRConfig):
     disc_width: int = 64
-    disc_layers: int = 3  # stride-2 layers of the PatchGAN discriminator (3: 70x70 patches)
+    disc_layers: int = 0  # stride-2 layers of the PatchGAN (3: 70x70 patches); 0: as many as patches allow, up to 3
     l1_weight: float = 1.0
     adversarial_weight: float = 0.01
 
     def validate(self) -> None:
         super().validate()
-        if self.disc_width < 1 or self.disc_layers < 1:
-            raise ConfigError("disc_width and disc_layers must be >= 1")
+        if self.disc_width < 1 or self.disc_layers < 0:
+            raise ConfigError("disc_width must be >= 1 and disc_layers >= 0 (0: automatic)")
         if self.l1_weight < 0 or self.adversarial_weight < 0:
             raise ConfigError("l1_weight and adversarial_weight must be >= 0")
 
@@ -151,8 +151,13 @@ class SRGAN(_SuperResolution):
 
     def __init__(self, config: SRGANConfig, data_info: DataInfo):
         super().__init__(config, data_info)
-        self.discriminator = PatchDiscriminator(config.image_shape[0], config.disc_width, config.disc_layers,
-                                                norm="none", spectral_norm=True)
+        _, h, w = config.image_shape
+        try:
+            layers = PatchDiscriminator.layers_for(h, w, config.disc_layers, norm="none")
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        self.discriminator = PatchDiscriminator(config.image_shape[0], config.disc_width, layers, norm="none",
+                                                spectral_norm=True)
 
     def optimizer_order(self) -> list[tuple[str, int]]:
         return [("discriminator", 1), ("generator", 1)]

@@ -113,6 +113,43 @@ class PatchDiscriminator(nn.Module):
         mods.append(sn(nn.Conv2d(c, 1, 4, padding=1)))
         self.net = nn.Sequential(*mods)
 
+    @staticmethod
+    def layers_for(height: int, width: int, layers: int, norm: str = "instance") -> int:
+        """``layers``, or with 0 the most (up to 3) that ``height`` x ``width`` images allow; a ValueError
+        naming the most allowed when ``layers`` is too deep for them."""
+        most = PatchDiscriminator.max_layers(height, width, norm)
+        if most == 0:
+            raise ValueError(f"{height}x{width} images are too small for a PatchGAN discriminator (at least 4x4)")
+        if layers == 0:
+            return most
+        if layers > most and PatchDiscriminator.max_layers(height, width, norm, most=layers) < layers:
+            raise ValueError(f"disc_layers={layers} is too deep for {height}x{width} images: at most "
+                             f"{PatchDiscriminator.max_layers(height, width, norm, most=layers)} (or 0 for automatic)")
+        return layers
+
+    @staticmethod
+    def sizes(side: int, layers: int) -> list[int]:
+        """The side of each convolution's output for an input side ``side``: ``layers`` halvings
+        (the last ``layers - 1`` normalised), the normalised stride-1 layer, the logits."""
+        out = []
+        for i in range(layers + 2):
+            side = (side + 2 - 4) // (2 if i < layers else 1) + 1
+            out.append(side)
+        return out
+
+    @staticmethod
+    def max_layers(height: int, width: int, norm: str = "instance", most: int = 3) -> int:
+        """The most stride-2 layers (up to ``most``; 0 if none) an image of ``height`` x ``width`` allows:
+        a map of at least one logit, and with a norm at least 2x2 pixels under each normalised layer
+        (per-image statistics of a single pixel are undefined)."""
+        side = min(height, width)
+        for layers in range(most, 0, -1):
+            sides = PatchDiscriminator.sizes(side, layers)
+            normed = sides[1:-1]  # the stride-2 layers after the first, and the stride-1 layer
+            if sides[-1] >= 1 and (norm == "none" or min(normed) >= 2):
+                return layers
+        return 0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
