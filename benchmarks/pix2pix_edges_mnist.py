@@ -119,7 +119,8 @@ def main() -> None:
     rows["truth"] = scores(truth, truth, labels, net, reference)
     rows["edge map"] = scores(sources, truth, labels, net, reference)
     row = {"name": "pix2pix-edges-mnist", "date": datetime.date.today().isoformat(), "images": n,
-           "reference_images": len(reference), "budget_s": args.budget_s, "feature_steps": args.feature_steps, "threads": args.threads, "seed": args.seed,
+           "reference_images": len(reference), "budget_s": args.budget_s, "feature_steps": args.feature_steps,
+           "threads": args.threads, "seed": args.seed,
            "features": net.content_hash, "feature_test_accuracy": net.test_accuracy, "torch": torch.__version__,
            "model": MODEL, "batch_size": TRAIN["batch_size"], "rows": rows,
            "total_wall_s": round(time.perf_counter() - start, 1)}

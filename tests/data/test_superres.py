@@ -91,8 +91,8 @@ def test_patches_are_random_fixed_and_degraded(tmp_path):
     assert not torch.equal(tb["x"], batch["x"])
     for hr, lr in zip(tb["x"][:4], tb["lowres"][:4]):
         variants = [v for k in range(4) for v in (torch.rot90(hr, -k, dims=(1, 2)), torch.rot90(hr.flip(2), -k, dims=(1, 2)))]
-        assert any(torch.equal(image[:, t:t + 16, l:l + 16], v) for v in variants
-                   for t in range(40 - 15) for l in range(50 - 15)), "an augmented patch is a turned crop"
+        assert any(torch.equal(image[:, t:t + 16, x:x + 16], v) for v in variants
+                   for t in range(40 - 15) for x in range(50 - 15)), "an augmented patch is a turned crop"
         assert torch.equal(lr, bicubic_resize(hr, (8, 8)))
     assert torch.equal(turned.val.get(torch.arange(4))["x"], data.val.get(torch.arange(4))["x"])  # val not turned
     with pytest.raises(DataError, match="multiple of scale 3"):

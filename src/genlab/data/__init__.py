@@ -24,7 +24,8 @@ from .superres import PairSplit, PatchSplit, SRPair
 from .text import CharTokenizer
 
 __all__ = [
-    "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec", "DataInfo", "DataSet", "ImageSplit", "LowResImage", "Modality",
+    "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec", "DataInfo", "DataSet", "ImageSplit", "LowResImage",
+    "Modality",
     "SourceImage",
     "PairSplit", "PatchSplit", "SRPair",
     "Split", "TokenSplit", "dataset_options", "default_data_root", "get_modality", "list_datasets", "load_dataset",

@@ -22,7 +22,8 @@ import sys
 from ...errors import GenlabError
 from . import bench, compare, data, evaluate, features, info, inpaint, sample, superres, train, translate
 
-COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data)  # each adds its sub-commands
+# each adds its sub-commands
+COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data)
 
 
 class OneLineParser(argparse.ArgumentParser):
