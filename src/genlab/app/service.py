@@ -143,18 +143,23 @@ def read_image(model, path: str | Path) -> tuple[torch.Tensor, tuple[int, int]]:
     The picture is resized to the model's size and mapped to its levels; a grey picture for an
     RGB model and a file that is not a picture are refused with one line.
     """
-    from PIL import Image
 
     from ..tasks.masks import image_size
 
     size = image_size(path)  # refuses a missing file or one that is not an image
-    c = model.data_info.shape[0]
+    refuse_grey_for_rgb(model, path, model.data_info.shape[0])
+    return model.data_info.modality.parse(model.data_info, path)[None], size
+
+
+def refuse_grey_for_rgb(model, path: str | Path, channels: int) -> None:
+    """A one-line error when ``path`` is a grey picture and the model takes RGB (``channels`` 3)."""
+    from PIL import Image
+
     with Image.open(path) as im:
         mode = im.mode
-    if c == 3 and mode in GREY_MODES:
+    if channels == 3 and mode in GREY_MODES:
         raise ConfigError(f"'{path}' is a grey picture but model '{model.name}' takes RGB images; "
                           "give a colour picture")
-    return model.data_info.modality.parse(model.data_info, path)[None], size
 
 
 def inpaint_mask(model, mask_file: str | None, box: str | None, kind: str | None, image_size: tuple[int, int],
@@ -190,37 +195,14 @@ def inpaint_outputs(out: str | Path) -> list[Path]:
 def read_picture(model, path: str | Path) -> torch.Tensor:
     """A picture of any size as levels ``[C, h, w]`` in the model's channels: a grey picture for an
     RGB model, a missing file and a file that is not a picture are refused with one line."""
-    from PIL import Image
 
     from ..data.modalities import read_image_levels
     from ..tasks.masks import image_size
 
     image_size(path)  # refuses a missing file or one that is not an image
     c = model.config.image_shape[0]
-    with Image.open(path) as im:
-        mode = im.mode
-    if c == 3 and mode in GREY_MODES:
-        raise ConfigError(f"'{path}' is a grey picture but model '{model.name}' takes RGB images; "
-                          "give a colour picture")
+    refuse_grey_for_rgb(model, path, c)
     return read_image_levels(path, c, model.config.levels)
-
-
-def output_paths(images: list[str | Path], out: str | Path, suffix: str) -> list[Path]:
-    """``out/STEM{suffix}.png`` for each picture; refused if one is there already, ``out`` is a file,
-    or two pictures share a name."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out '{out}' is a file; give a folder for the pictures")
-    paths = [out / f"{Path(p).stem}{suffix}.png" for p in images]
-    seen: dict[Path, str] = {}
-    for source, path in zip(images, paths):
-        if path in seen:
-            raise ConfigError(f"'{source}' and '{seen[path]}' would both be written to {path}; rename one")
-        seen[path] = str(source)
-    taken = [p for p in paths if p.exists()]
-    if taken:
-        raise ConfigError(f"'{taken[0]}' already exists; give another --out folder or remove it")
-    return paths
 
 
 def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weights: str = "best",
@@ -243,7 +225,7 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
     sample_args = check_sample_args(model, sample_args or {})
     if tile is not None and tile < 1 or overlap < 0:
         raise ConfigError(f"--tile must be >= 1 and --overlap >= 0, got {tile} and {overlap}")
-    paths = output_paths(images, out, f"_x{model.config.scale}")
+    paths = picture_outputs(out, images, suffix=f"_x{model.config.scale}")
     pictures = [read_picture(model, p) for p in images]
     top = model.config.levels - 1
     written = []
@@ -298,19 +280,20 @@ def evaluate_restoration(model, data, split: str | None = None, max_examples: in
 
 
 # ---- image-to-image translation ----------------------------------------------------------------
-def translate_outputs(out: str | Path, images: list[str | Path], overwrite: bool = False) -> list[Path]:
-    """``out/<name>.png`` for each input picture, the same rule as :func:`inpaint_outputs`: refused if
-    ``out`` is a file or an output is there already (unless ``overwrite``); two inputs of one name,
-    and an output that would replace one of the inputs, are refused even with ``overwrite``."""
+def picture_outputs(out: str | Path, images: list[str | Path], suffix: str = "", overwrite: bool = False) -> list[Path]:
+    """``out/<name><suffix>.png`` for each input picture (translate-image, superres), the same rule as
+    :func:`inpaint_outputs`: refused if ``out`` is a file or an output is there already (unless
+    ``overwrite``); two inputs of one name, and an output that would replace one of the inputs, are
+    refused even with ``overwrite``."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out '{out}' is a file; give a folder for the pictures")
-    paths = [out / f"{Path(image).stem}.png" for image in images]
+    paths = [out / f"{Path(image).stem}{suffix}.png" for image in images]
     seen: dict[Path, str | Path] = {}
     for image, path in zip(images, paths):
         if path in seen:
             raise ConfigError(f"'{seen[path]}' and '{image}' would both be written to '{path}'; rename one of them "
-                              "or translate them into different --out folders")
+                              "or write them into different --out folders")
         seen[path] = image
     inputs = {Path(image).resolve() for image in images}
     for path in paths:

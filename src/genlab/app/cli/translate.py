@@ -31,7 +31,7 @@ def run(args, extra) -> int:
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     service.check_count("the number of pictures", len(args.images), 1, MAX_IMAGES)
-    outputs = service.translate_outputs(args.out, args.images, args.overwrite)  # before the model loads
+    outputs = service.picture_outputs(args.out, args.images, overwrite=args.overwrite)  # before the model loads
     model, folder = service.load_model(args.run, args.weights, args.device)
     check_translator(model)  # a model that does not translate is refused before reading pictures
     fixed = model_size(model)
