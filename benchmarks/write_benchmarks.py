@@ -516,8 +516,13 @@ def sr3_mnist_section(results: dict) -> list[str]:
         ms = f"{row['ms_per_image']:.1f}" if "ms_per_image" in row else "-"
         lines.append(f"| {row['model']} | {row['psnr']:.2f} | {row['ssim']:.4f} | {bpd} | {row.get('steps', '-')} | "
                      f"{row['train_s']:.0f} | {row['parameters']:,} | {ms} |")
-    return lines + ["", "A sample of SR3 is one plausible digit for the input, not the mean of all of them, so its "
-                    "PSNR is below the regression models' even when it looks sharper.", ""]
+    return lines + ["", f"One thread (`OMP_NUM_THREADS={r.get('threads', 1)}`) on this 2-core machine while other "
+                    "jobs ran, so the timing probe granted SR3 few steps: it is undertrained, its samples are "
+                    "plausible digits with grey speckle in the background. A sample of SR3 is one plausible digit "
+                    "for the input, not the mean of all of them, so its PSNR sits below the regression model's "
+                    "even where it looks as sharp. Picture (`python benchmarks/sr3_mnist_picture.py --runs "
+                    "DIR/runs`; rows: input, bicubic, sr-cnn, SR3, truth):", "",
+                    "![sr3-mnist: input, bicubic, sr-cnn, SR3, truth](benchmarks/sr3-mnist.png)", ""]
 
 
 def sampling_section(results: dict) -> list[str]:
