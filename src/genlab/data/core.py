@@ -8,6 +8,7 @@ Every split has ``len()``, ``get(indices) -> batch dict``, ``windows(length)`` a
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,21 +37,23 @@ class DataInfo:
         name: the data set's name as given to :func:`load_dataset`.
         kind: the modality's name: ``"image"`` (uint8 pixels) or ``"text"`` (token ids); see
             :attr:`modality`.
-        shape: image shape ``(C, H, W)``; ``None`` for text.
+        shape: image shape ``(C, H, W)``; ``(T,)`` samples per clip for audio; ``None`` for text.
         levels: number of discrete pixel values (17 for digits, 256 for MNIST, 2 if binary).
         num_classes: number of class labels, 0 when the data has none.
         vocab: the tokenizer's vocabulary (one string per token id) for text.
         scale: for super-resolution pairs, how many times larger the target image is than its
             low-resolution input (``shape`` is the target's); None for other data.
+        rate: for audio, the sample rate in Hz (``shape`` is ``(T,)``, samples per clip); None for other data.
     """
 
     name: str
     kind: str
-    shape: tuple[int, int, int] | None = None
+    shape: tuple[int, ...] | None = None
     levels: int | None = None
     num_classes: int = 0
     vocab: list[str] | None = None
     scale: int | None = None
+    rate: int | None = None
 
     @property
     def modality(self):
@@ -63,11 +66,10 @@ class DataInfo:
 
     @property
     def dims(self) -> int:
-        """Number of dimensions of one example (pixels x channels) for bits/dim."""
+        """Number of dimensions of one example (pixels x channels; audio samples) for bits/dim."""
         if self.shape is None:
             raise DataError(f"data set '{self.name}' is {self.kind} data and has no image shape")
-        c, h, w = self.shape
-        return c * h * w
+        return math.prod(self.shape)
 
     def differences(self, other: "DataInfo") -> list[str]:
         """How ``other`` differs from this data in what a model depends on (the name aside).
@@ -83,6 +85,8 @@ class DataInfo:
             out.append(f"levels {self.levels} vs {other.levels}")
         if self.scale != other.scale:
             out.append(f"super-resolution scale {self.scale} vs {other.scale}")
+        if self.rate != other.rate:
+            out.append(f"sample rate {self.rate} vs {other.rate} Hz")
         if self.num_classes != other.num_classes:
             out.append(f"classes {self.num_classes} vs {other.num_classes}")
         if self.vocab != other.vocab:
@@ -101,6 +105,8 @@ class DataInfo:
             d["shape"] = list(d["shape"])
         if d["scale"] is None:
             del d["scale"]  # only super-resolution data has one; other models' config.json stays as it was
+        if d["rate"] is None:
+            del d["rate"]  # only audio has one
         return d
 
     @classmethod

@@ -60,7 +60,7 @@ def run(args, extra) -> int:
     out = args.out
     if out is None and not modality.reads_as_text:
         out = Path(args.run) / f"samples{modality.sample_suffix}"
-    if out is not None and Path(out).is_dir():  # checked before the (maybe long) sampling
+    if out is not None and Path(out).is_dir() and not modality.writes_folder:  # checked before the (maybe long) sampling
         raise ConfigError(f"--out '{out}' is a folder; give a file name such as "
                           f"{Path(out) / ('samples' + modality.sample_suffix)}")
     samples = service.draw_samples(model, args.num, condition=args.condition, prompt=args.prompt, seed=args.seed,

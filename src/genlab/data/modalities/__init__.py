@@ -14,12 +14,14 @@ new kind of data is one new module here, registered with :func:`register_modalit
 
 from __future__ import annotations
 
+from .audio import AudioModality, AudioSplit, mu_law_decode, mu_law_encode
 from .base import Modality, get_modality, list_modalities, register_modality
 from .image import ImageModality, ImageSplit, image_grid, save_image_grid
 from .pairs import ImagePairModality, ImagePairSplit, SuperResModality, read_image_levels
 from .tokens import TokenModality, TokenSplit
 
 __all__ = [
+    "AudioModality", "AudioSplit", "mu_law_decode", "mu_law_encode",
     "ImageModality", "ImagePairModality", "ImagePairSplit", "ImageSplit", "SuperResModality",
     "read_image_levels", "Modality", "TokenModality", "TokenSplit", "get_modality", "image_grid",
     "list_modalities", "register_modality", "save_image_grid",
