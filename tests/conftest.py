@@ -86,12 +86,19 @@ def digits_edges() -> genlab.DataSet:
     return genlab.load_dataset("digits-edges")
 
 
+@pytest.fixture(scope="session")
+def tones() -> genlab.DataSet:
+    """200 seeded sine tones of 64 samples in 10 classes (audio; no files needed)."""
+    return genlab.load_dataset("synthetic-tones")  # the defaults: a resume reloads the data by name
+
+
 @pytest.fixture
-def data_for_kind(digits, text_data, digits_sr, digits_edges):
+def data_for_kind(digits, text_data, digits_sr, digits_edges, tones):
     """The small data set used for a data kind: digits for images, the tiny text for text, digits
     paired with their 4x4 downscales for super-resolution, digits paired with their edge maps for
-    image-to-image translation."""
-    return {"image": digits, "text": text_data, "superres": digits_sr, "image-pair": digits_edges}.__getitem__
+    image-to-image translation, sine tones for audio."""
+    return {"image": digits, "text": text_data, "superres": digits_sr, "image-pair": digits_edges,
+            "audio": tones}.__getitem__
 
 
 def model_condition(model, data, n: int):

@@ -61,7 +61,10 @@ def test_likelihood_attribute(name):
 def test_model_follows_its_data(name, data_for_kind):
     model, data = build(name, data_for_kind)
     assert model.data_info == data.info
-    if data.info.kind != "text":
+    if data.info.kind == "audio":
+        assert model.config.length == data.info.shape[0]
+        assert model.config.levels == data.info.levels
+    elif data.info.kind != "text":
         assert tuple(model.config.image_shape) == data.info.shape
         assert model.config.levels == data.info.levels
     else:

@@ -160,7 +160,7 @@ def load_audio_folder(path: str | Path, length: int = 8192, rate: int = 8000, mi
 
 @register_dataset("synthetic-tones", "seeded sine tones, one pitch per class (no files; for tests and quick "
                   "checks); options num, length, classes, rate, seed")
-def load_tones(num: int = 300, length: int = 256, classes: int = 10, rate: int = 8000, seed: int = 0) -> DataSet:
+def load_tones(num: int = 200, length: int = 64, classes: int = 10, rate: int = 8000, seed: int = 0) -> DataSet:
     """``num`` clips of ``length`` samples: class ``k`` is a sine at ``220 * 2^(k/4)`` Hz (a minor-third
     ladder) with a random phase, amplitude 0.2-0.8 and a 2% pitch jitter, drawn from ``seed``.
     Split 80/10/10 in order (train, val, test)."""

@@ -18,6 +18,7 @@ from .masked_conv import GatedPixelCNNLayer, HorizontalConv, VerticalConv, gate
 from .mlp import MLP
 from .sampling import sample_next
 from .unet import UNet, norm_groups, timestep_embedding
+from .wavenet import CausalConv1d, GatedResidualLayer, StepQueue
 
 __all__ = [
     "MLP",
@@ -54,4 +55,7 @@ __all__ = [
     "UNet",
     "norm_groups",
     "timestep_embedding",
+    "CausalConv1d",
+    "GatedResidualLayer",
+    "StepQueue",
 ]
