@@ -144,3 +144,12 @@ def test_fsdd_uses_its_own_split(fsdd_root):
     assert sorted(set(batch["speaker"].tolist())) == list(range(6))
     all_train = genlab.load_dataset("fsdd", root=fsdd_root, length=64, val_takes=0)
     assert all_train.val is None and len(all_train.train) == 2700
+
+
+def test_missing_soundfile_names_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "soundfile", None)  # import soundfile now raises ImportError
+    with pytest.raises(genlab.errors.ConfigError, match=r"pip install genlab\[audio\]") as e:
+        get_modality("audio").render(genlab.load_dataset("synthetic-tones").info, torch.zeros(1, 8), tmp_path / "s")
+    assert "\n" not in str(e.value)

@@ -80,7 +80,7 @@ def _clip(path: Path, rate: int, length: int, mix: bool = False) -> torch.Tensor
 
 
 @register_dataset("fsdd", "Free Spoken Digit Dataset: 3,000 8 kHz recordings of the digits 0-9 by 6 speakers "
-                  "(mu-law codes; labels = digit); options length, val_takes")
+                  "(mu-law codes; labels = digit); options length, val_takes, rate")
 def load_fsdd(root: Path, length: int = 8192, val_takes: int = 5, rate: int = 8000) -> DataSet:
     """FSDD from ``<root>/fsdd/recordings/{digit}_{speaker}_{take}.wav`` (8 kHz mono 16-bit).
 
