@@ -42,6 +42,8 @@ class DataInfo:
         vocab: the tokenizer's vocabulary (one string per token id) for text.
         scale: for super-resolution pairs, how many times larger the target image is than its
             low-resolution input (``shape`` is the target's); None for other data.
+        steps_per_quarter: for piano rolls, the time grid: steps per quarter note (1, 2, 4); None
+            for other data.
     """
 
     name: str
@@ -51,6 +53,7 @@ class DataInfo:
     num_classes: int = 0
     vocab: list[str] | None = None
     scale: int | None = None
+    steps_per_quarter: int | None = None
 
     @property
     def modality(self):
@@ -83,6 +86,8 @@ class DataInfo:
             out.append(f"levels {self.levels} vs {other.levels}")
         if self.scale != other.scale:
             out.append(f"super-resolution scale {self.scale} vs {other.scale}")
+        if self.steps_per_quarter != other.steps_per_quarter:
+            out.append(f"time grid {self.steps_per_quarter} vs {other.steps_per_quarter} steps per quarter note")
         if self.num_classes != other.num_classes:
             out.append(f"classes {self.num_classes} vs {other.num_classes}")
         if self.vocab != other.vocab:
@@ -101,6 +106,8 @@ class DataInfo:
             d["shape"] = list(d["shape"])
         if d["scale"] is None:
             del d["scale"]  # only super-resolution data has one; other models' config.json stays as it was
+        if d["steps_per_quarter"] is None:
+            del d["steps_per_quarter"]  # only piano rolls have one
         return d
 
     @classmethod

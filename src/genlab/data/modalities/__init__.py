@@ -17,10 +17,11 @@ from __future__ import annotations
 from .base import Modality, get_modality, list_modalities, register_modality
 from .image import ImageModality, ImageSplit, image_grid, save_image_grid
 from .pairs import ImagePairModality, ImagePairSplit, SuperResModality, read_image_levels
+from .pianoroll import PianoRollModality, RollSplit
 from .tokens import TokenModality, TokenSplit
 
 __all__ = [
-    "ImageModality", "ImagePairModality", "ImagePairSplit", "ImageSplit", "SuperResModality",
+    "ImageModality", "ImagePairModality", "PianoRollModality", "RollSplit", "ImagePairSplit", "ImageSplit", "SuperResModality",
     "read_image_levels", "Modality", "TokenModality", "TokenSplit", "get_modality", "image_grid",
     "list_modalities", "register_modality", "save_image_grid",
 ]

@@ -49,6 +49,8 @@ class Modality:
         condition_field: for image-to-image kinds (super-resolution, translation), the batch field
             of the input image a model generates from; "" for other kinds.
         task_command: the command that runs such a model on a person's own pictures.
+        writes_folder: :meth:`render` takes a folder (several files per draw, e.g. one MIDI file
+            per sample), so ``genlab sample --out DIR`` accepts one.
     """
 
     name: ClassVar[str] = ""
@@ -60,6 +62,7 @@ class Modality:
     fields: ClassVar[dict[str, str]] = {}
     condition_field: ClassVar[str] = ""  # the input image field, for kinds whose models make one image from another
     task_command: ClassVar[str] = ""  # how a person runs such a model on their own files, named in errors
+    writes_folder: ClassVar[bool] = False  # render writes a folder of files (--out DIR is allowed)
 
     # ---- data facts ---------------------------------------------------------------------------
     def check_info(self, info) -> None:
