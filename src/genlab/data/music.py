@@ -24,6 +24,32 @@ def roll_dataset(name: str, splits: dict[str, list[torch.Tensor] | None], steps_
     return DataSet(info, parts["train"], parts.get("val"), parts.get("test"))
 
 
+def read_roll_json(path: Path) -> dict[str, list[torch.Tensor] | None]:
+    """Splits of a JSON file in the JSB Chorales format: keys ``train``, ``valid`` (or ``val``) and
+    ``test``, each a list of pieces, each a list of time steps, each a list of the MIDI pitches sounding."""
+    if not path.is_file():
+        raise DataError(f"piano-roll file '{path}' not found")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"'{path}' is not a JSON file of piano rolls: {e}") from None
+    if not isinstance(raw, dict) or "train" not in raw:
+        raise DataError(f"'{path}' needs keys train, valid and test (lists of pieces of lists of MIDI pitches)")
+    val = raw.get("valid", raw.get("val"))
+    return {"train": [pitches_to_roll(c) for c in raw["train"]],
+            "val": [pitches_to_roll(c) for c in val] if val else None,
+            "test": [pitches_to_roll(c) for c in raw["test"]] if raw.get("test") else None}
+
+
+@register_dataset("rolls:", "a JSON file of piano rolls in the JSB Chorales format (train/valid/test: pieces of "
+                  "steps of MIDI pitches), e.g. Nottingham or MuseData; option steps_per_quarter")
+def load_roll_json(path: Path, steps_per_quarter: int = 1) -> DataSet:
+    """Piano rolls from a JSON file in the JSB Chorales format, named ``rolls:PATH``."""
+    if steps_per_quarter < 1:
+        raise DataError(f"steps_per_quarter must be >= 1, got {steps_per_quarter}")
+    return roll_dataset(f"rolls:{path}", read_roll_json(Path(path)), steps_per_quarter)
+
+
 @register_dataset("jsb-chorales", "JSB Chorales (Boulanger-Lewandowski et al. 2012), 88-key piano roll; "
                   "option grid quarter|8th|16th; <data root>/jsb-chorales/jsb-chorales-GRID.json")
 def load_jsb_chorales(root: Path, grid: str = "quarter") -> DataSet:
@@ -33,10 +59,7 @@ def load_jsb_chorales(root: Path, grid: str = "quarter") -> DataSet:
     if not path.is_file():
         raise DataError(f"JSB Chorales file '{path}' not found; put jsb-chorales-{grid}.json (keys train, valid, "
                         "test: lists of chorales, each a list of steps of MIDI pitches) there, or set GENLAB_DATA")
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    splits = {ours: [pitches_to_roll(c) for c in raw[theirs]] for ours, theirs in
-              (("train", "train"), ("val", "valid"), ("test", "test"))}
-    return roll_dataset(f"jsb-chorales-{grid}" if grid != "quarter" else "jsb-chorales", splits, spq)
+    return roll_dataset("jsb-chorales" if grid == "quarter" else f"jsb-chorales-{grid}", read_roll_json(path), spq)
 
 
 @register_dataset("midi:", "a folder of MIDI files (.mid/.midi, searched recursively) as piano rolls; options grid "
