@@ -12,7 +12,7 @@ $(BIN)/genlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[test,tracking]"
+	$(BIN)/pip install -q -e ".[test,tracking,music]"
 	@touch $@
 
 venv: $(BIN)/genlab
