@@ -122,8 +122,8 @@ def section(row: dict) -> str:
              f"{row['threads']} thread; {row['total_wall_s']:.0f} s in all.", "",
              "Data `jsb-chorales` (quarter-note grid, 88-key piano roll; 229 / 76 / 77 chorales). Each model trains "
              f"for as many steps as a timing probe fits in its budget ({row['budget_s']:g} s for rnn-nade, "
-             f"{row['baseline_budget_s']:g} s for lstm-roll, which converges sooner; validation time comes on top): windows of up to 128 steps (every "
-             "chorale but one is read whole), AdamW, lr "
+             f"{row['baseline_budget_s']:g} s for lstm-roll, which converges sooner; validation time comes on top): "
+             "windows of up to 128 steps (every chorale but one is read whole), AdamW, lr "
              f"{t['lr']:g}, {t['schedule']} after {t['warmup_steps']} warm-up steps, batch {t['batch_size']} chorales, "
              f"clipping {t['grad_clip']:g}, fp32, validation every {EVAL_EVERY} steps, the best weights on validation "
              "kept. Test NLL: the sum of -log p over all test time steps (every chorale read whole from its first "
