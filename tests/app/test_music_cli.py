@@ -38,3 +38,11 @@ def test_evaluate_reports_nats_per_time_step(roll_run):
     code, out, err = run_cli("eval", roll_run, "--split", "test")
     assert code == 0, err
     assert "nats per time step" in out
+
+
+def test_sample_without_out_draws_the_piano_roll_picture(roll_run):
+    code, stdout, err = run_cli("sample", roll_run, "--num", "2", "--sample-arg", "num_steps=5")
+    assert code == 0, err
+    assert (roll_run / "samples.png").is_file()
+    previews = list((roll_run / "samples").iterdir())  # the trainer's previews are pictures too
+    assert previews and all(p.suffix == ".png" for p in previews)

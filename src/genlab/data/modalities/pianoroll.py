@@ -221,7 +221,7 @@ class PianoRollModality(Modality):
 
     name = "pianoroll"
     unit = "time step"
-    sample_suffix = ""  # a folder: one .mid file per sample and pianoroll.png
+    sample_suffix = ".png"  # the default file (and the trainer's previews): the picture; a folder adds .mid files
     default_num_samples = 4
     sample_quality = False
     writes_folder = True
@@ -245,8 +245,8 @@ class PianoRollModality(Modality):
         return 4, {"num_steps": self.preview_steps}
 
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
-        """``path`` a ``.png``: the piano roll picture; ``.mid``: one sample as MIDI; otherwise a
-        folder with ``sample-N.mid`` per sample and ``pianoroll.png``."""
+        """``path`` a ``.png``: the piano roll picture (no MIDI library needed); ``.mid``: one sample
+        as MIDI; otherwise a folder with ``sample-N.mid`` per sample and ``pianoroll.png``."""
         path = Path(path)
         spq = info.steps_per_quarter or 1
         if path.suffix.lower() == ".png":
