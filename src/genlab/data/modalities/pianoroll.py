@@ -137,26 +137,31 @@ def _unpadded(roll: torch.Tensor) -> torch.Tensor:
     return roll[: int(pad[0])] if len(pad) else roll
 
 
-def save_roll_png(samples: torch.Tensor, path: str | Path, scale: int = 3) -> Path:
-    """The rolls ``[N, T, 88]`` as one PNG: one panel per piece, time left to right, pitch upwards."""
+def save_roll_png(samples: torch.Tensor, path: str | Path, step_px: int = 6, key_px: int = 3, margin: int = 2) -> Path:
+    """The rolls ``[N, T, 88]`` as one PNG: one panel per piece, time left to right, pitch upwards.
+
+    The panels show the keys from the lowest to the highest sounding in any piece (``margin`` more
+    on each side); each step is ``step_px`` pixels wide, each key ``key_px`` high, with a faint line
+    at each C.
+    """
     from PIL import Image
 
+    rolls = [_unpadded(roll).numpy().astype(bool) for roll in samples]  # [T, 88] each
+    used = np.nonzero(np.any([r.any(0) for r in rolls if len(r)], axis=0))[0] if any(r.any() for r in rolls) else []
+    lo, hi = (max(0, used[0] - margin), min(KEYS, used[-1] + margin + 1)) if len(used) else (0, KEYS)
+    width = max(max(len(r) for r in rolls), 1)
     panels = []
-    for roll in samples:
-        r = _unpadded(roll).numpy().astype(bool)  # [T, 88]
-        img = np.full((KEYS, max(len(r), 1)), 255, dtype=np.uint8)
-        img[:, : len(r)][r.T] = 0
-        for k in range(KEYS):
+    for r in rolls:
+        img = np.full((hi - lo, width), 255, dtype=np.uint8)
+        for k in range(lo, hi):
             if (k + LOWEST) % 12 == 0:  # a faint line at each C
-                img[k][img[k] == 255] = 225
-        panels.append(img[::-1])  # high pitches at the top
-        panels.append(np.full((2, img.shape[1]), 160, dtype=np.uint8))
-    width = max(p.shape[1] for p in panels)
-    grid = np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1])), constant_values=255) for p in panels[:-1]])
-    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+                img[k - lo] = 225
+        img[:, : len(r)][r[:, lo:hi].T] = 0
+        img = img[::-1].repeat(key_px, axis=0).repeat(step_px, axis=1)  # high pitches at the top
+        panels += [img, np.full((4, img.shape[1]), 160, dtype=np.uint8)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid, mode="L").save(path)
+    Image.fromarray(np.concatenate(panels[:-1]), mode="L").save(path)
     return path
 
 
