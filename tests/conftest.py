@@ -92,13 +92,38 @@ def tones() -> genlab.DataSet:
     return genlab.load_dataset("synthetic-tones")  # the defaults: a resume reloads the data by name
 
 
+def tiny_rolls(n: int, seed: int) -> list[torch.Tensor]:
+    """``n`` small random piano rolls ``[T, 88]`` (6..20 steps of 3-4 note chords around middle C)."""
+    g = torch.Generator().manual_seed(seed)
+    rolls = []
+    for _ in range(n):
+        t = int(torch.randint(6, 21, (1,), generator=g))
+        roll = torch.zeros(t, 88, dtype=torch.uint8)
+        for step in range(t):
+            roll[step, 30 + torch.randperm(24, generator=g)[: 3 + step % 2]] = 1
+        rolls.append(roll)
+    return rolls
+
+
+@pytest.fixture(scope="session")
+def tiny_pianoroll(tmp_path_factory) -> genlab.DataSet:
+    """A JSON file of random piano rolls in the JSB Chorales format, read as ``rolls:PATH``."""
+    def pitches(rolls):
+        return [[[21 + int(k) for k in step.nonzero()] for step in roll] for roll in rolls]
+
+    path = tmp_path_factory.mktemp("rolls") / "tiny-rolls.json"
+    path.write_text(json.dumps({"train": pitches(tiny_rolls(12, 0)), "valid": pitches(tiny_rolls(4, 1)),
+                                "test": pitches(tiny_rolls(8, 2))}), encoding="utf-8")
+    return genlab.load_dataset(f"rolls:{path}")
+
+
 @pytest.fixture
-def data_for_kind(digits, text_data, digits_sr, digits_edges, tones):
+def data_for_kind(digits, text_data, digits_sr, digits_edges, tones, tiny_pianoroll):
     """The small data set used for a data kind: digits for images, the tiny text for text, digits
     paired with their 4x4 downscales for super-resolution, digits paired with their edge maps for
-    image-to-image translation, sine tones for audio."""
+    image-to-image translation, sine tones for audio, a few random piano rolls for piano rolls."""
     return {"image": digits, "text": text_data, "superres": digits_sr, "image-pair": digits_edges,
-            "audio": tones}.__getitem__
+            "audio": tones, "pianoroll": tiny_pianoroll}.__getitem__
 
 
 def model_condition(model, data, n: int):

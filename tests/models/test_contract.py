@@ -64,6 +64,8 @@ def test_model_follows_its_data(name, data_for_kind):
     if data.info.kind == "audio":
         assert model.config.length == data.info.shape[0]
         assert model.config.levels == data.info.levels
+    elif data.info.kind == "pianoroll":
+        assert model.config.num_keys == 88
     elif data.info.kind != "text":
         assert tuple(model.config.image_shape) == data.info.shape
         assert model.config.levels == data.info.levels
@@ -100,7 +102,10 @@ def test_sample_shape_dtype_and_range(name, data_for_kind):
     assert not x.dtype.is_floating_point and x.dtype != torch.bool
     assert x.shape[0] == 5
     info = data.info
-    if info.kind != "text":
+    if info.kind == "pianoroll":
+        assert x.dim() == 3 and x.shape[2] == 88 and x.shape[1] > 1
+        assert int(x.min()) >= 0 and int(x.max()) <= 1
+    elif info.kind != "text":
         assert tuple(x.shape) == (5, *info.shape)
         assert int(x.min()) >= 0 and int(x.max()) < info.levels
     else:

@@ -119,7 +119,8 @@ def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt
 
 
 def write_samples(model, samples: torch.Tensor, out: str | Path) -> Path:
-    """Render ``samples`` for a person into the file ``out`` (a PNG grid, a text file...)."""
+    """Render ``samples`` for a person into the file ``out`` (a PNG grid, a text file...), or the
+    folder ``out`` for a modality that writes several files (piano rolls: .mid files and a picture)."""
     out = Path(out)
     if out.is_dir() and not model.data_info.modality.writes_folder:
         suffix = model.data_info.modality.sample_suffix

@@ -16,6 +16,7 @@ from . import images  # noqa: F401  (registers the image data sets first, so the
 from . import superres  # noqa: F401  (registers set5, set14, bsd100, sr-patches)
 from . import pairs  # noqa: F401  (registers digits-edges, mnist-edges, pairs:DIR)
 from . import audio  # noqa: F401  (registers fsdd, audio:DIR, synthetic-tones)
+from . import music  # noqa: F401  (registers jsb-chorales, midi:DIR)
 from .conditions import ClassLabel, ConditionSpec, LowResImage, SourceImage
 from .core import DataInfo, DataSet, Split, default_data_root
 from .modalities import ImageSplit, Modality, TokenSplit, get_modality, list_modalities, register_modality

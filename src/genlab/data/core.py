@@ -44,6 +44,8 @@ class DataInfo:
         scale: for super-resolution pairs, how many times larger the target image is than its
             low-resolution input (``shape`` is the target's); None for other data.
         rate: for audio, the sample rate in Hz (``shape`` is ``(T,)``, samples per clip); None for other data.
+        steps_per_quarter: for piano rolls, the time grid: steps per quarter note (1, 2, 4); None
+            for other data.
     """
 
     name: str
@@ -54,6 +56,7 @@ class DataInfo:
     vocab: list[str] | None = None
     scale: int | None = None
     rate: int | None = None
+    steps_per_quarter: int | None = None
 
     @property
     def modality(self):
@@ -87,6 +90,8 @@ class DataInfo:
             out.append(f"super-resolution scale {self.scale} vs {other.scale}")
         if self.rate != other.rate:
             out.append(f"sample rate {self.rate} vs {other.rate} Hz")
+        if self.steps_per_quarter != other.steps_per_quarter:
+            out.append(f"time grid {self.steps_per_quarter} vs {other.steps_per_quarter} steps per quarter note")
         if self.num_classes != other.num_classes:
             out.append(f"classes {self.num_classes} vs {other.num_classes}")
         if self.vocab != other.vocab:
@@ -107,6 +112,8 @@ class DataInfo:
             del d["scale"]  # only super-resolution data has one; other models' config.json stays as it was
         if d["rate"] is None:
             del d["rate"]  # only audio has one
+        if d["steps_per_quarter"] is None:
+            del d["steps_per_quarter"]  # only piano rolls have one
         return d
 
     @classmethod

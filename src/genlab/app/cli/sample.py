@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
     s = sub.add_parser("sample", help="draw samples: a PNG grid for images, text for text models")
     add_weights(s)
     s.add_argument("--num", type=int, help="how many (default 64 images, or 4 texts)")
-    s.add_argument("--out", help="output file (default RUN/samples.png for images, stdout for text)")
+    s.add_argument("--out", help="output file (default RUN/samples.png for images, stdout for text), or a folder "
+                   "for piano rolls (.mid files and pianoroll.png; default RUN/samples)")
     s.add_argument("--prompt", help="text a sequence model continues")
     s.add_argument("--max-new-tokens", type=int, help="tokens to generate (sequence models; default 200)")
     s.add_argument("--temperature", type=float, help="divides the logits (or scales the prior's noise)")

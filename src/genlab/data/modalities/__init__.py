@@ -18,11 +18,13 @@ from .audio import AudioModality, AudioSplit, mu_law_decode, mu_law_encode
 from .base import Modality, get_modality, list_modalities, register_modality
 from .image import ImageModality, ImageSplit, image_grid, save_image_grid
 from .pairs import ImagePairModality, ImagePairSplit, SuperResModality, read_image_levels
+from .pianoroll import PianoRollModality, RollSplit
 from .tokens import TokenModality, TokenSplit
 
 __all__ = [
     "AudioModality", "AudioSplit", "mu_law_decode", "mu_law_encode",
     "ImageModality", "ImagePairModality", "ImagePairSplit", "ImageSplit", "SuperResModality",
+    "PianoRollModality", "RollSplit",
     "read_image_levels", "Modality", "TokenModality", "TokenSplit", "get_modality", "image_grid",
     "list_modalities", "register_modality", "save_image_grid",
 ]

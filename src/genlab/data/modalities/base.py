@@ -42,8 +42,8 @@ class Modality:
         name: the ``DataInfo.kind`` this modality describes ("image", "text", ...).
         unit: what one likelihood term is per ("image", "token", "audio sample", "time step").
         sample_suffix: the file suffix :meth:`render` writes (".png", ".txt", ...); "" for a folder.
-        writes_folder: :meth:`render` writes a folder of files (audio: one WAV per sample), so an
-            existing folder is a fine ``--out``.
+        writes_folder: :meth:`render` can write a folder of files (audio: one WAV per sample; piano
+            rolls: one MIDI file per sample), so an existing folder is a fine ``--out``.
         default_num_samples: how many samples ``genlab sample`` draws when not told.
         sample_quality: whether Fréchet distance and the other sample-quality metrics apply.
         reads_as_text: samples are shown on the terminal (``genlab sample`` without ``--out``).
