@@ -23,8 +23,10 @@ def run_list(args, extra) -> int:
     from ...data.registry import dataset_options
 
     print("models:")
-    for name, m in list_models().items():
-        print(f"  {name:12s} {m['family']:15s} likelihood={m['likelihood']:6s} data={','.join(m['data']):6s} "
+    models = list_models()
+    width = max(len(",".join(m["data"])) for m in models.values())  # the columns line up whatever the kinds
+    for name, m in models.items():
+        print(f"  {name:12s} {m['family']:15s} likelihood={m['likelihood']:6s} data={','.join(m['data']):{width}s} "
               f"{m['description']}")
     print("data sets (options given with --data-arg KEY=VALUE):")
     for name, desc in list_datasets().items():
