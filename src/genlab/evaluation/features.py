@@ -242,14 +242,14 @@ def _is_audio(info: DataInfo) -> bool:
 
 
 def train_feature_network(data: DataSet, steps: int | None = None, batch_size: int | None = None, lr: float = 2e-3,
-                          seed: int = 0,
-                          progress: bool = True, **config_overrides: Any) -> FeatureNet | AudioFeatureNet:
+                          seed: int = 0, progress: bool = True, **config_overrides: Any) -> FeatureNet | AudioFeatureNet:
     """Train a :class:`FeatureNet` (an :class:`AudioFeatureNet` for audio data) on ``data``'s train
     split; returns it in eval mode.
 
     AdamW with cosine learning-rate decay and cross-entropy, with random shifts of up to one
-    pixel (audio: up to 1/16 of a clip, filled with silence) as augmentation. Everything random is seeded by ``seed`` (the caller's global RNG is
-    left untouched), so the same call gives the same weights. If ``data.val`` has labels, the
+    pixel (audio: up to 1/16 of a clip, filled with silence) as augmentation. Everything random is
+    seeded by ``seed`` (the caller's global RNG is left untouched), so the same call gives the same
+    weights. If ``data.val`` has labels, the
     weights with the best validation accuracy (measured a few times during training) are kept.
     Runs in fp32 on the CPU.
 
