@@ -156,12 +156,12 @@ def test_other_image_sizes_build_and_run(shape):
 def test_data_without_labels_is_refused(digits):
     unlabelled = DataSet(info=genlab.DataInfo(name="blank", kind="image", shape=(1, 8, 8), levels=17),
                          train=ImageSplit(digits.train.images, None), val=None, test=None)
-    with pytest.raises(genlab.DataError, match="'blank'.*needs image data with class labels"):
+    with pytest.raises(genlab.DataError, match="'blank'.*needs image or audio data with class labels"):
         train_feature_network(unlabelled, steps=1, progress=False)
 
 
 def test_text_data_is_refused(text_data):
-    with pytest.raises(genlab.DataError, match="needs image data with class labels"):
+    with pytest.raises(genlab.DataError, match="needs image or audio data with class labels"):
         train_feature_network(text_data, steps=1, progress=False)
 
 

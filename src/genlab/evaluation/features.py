@@ -19,6 +19,10 @@ A saved feature network is a folder with ``config.json``::
     {"kind": "feature-network", "format": 1, "config": {...}, "test_accuracy": 0.97, "content_hash": "..."}
 
 and ``model.safetensors``. Make one with ``genlab features train --data NAME --out DIR``.
+
+Audio data gets :class:`~genlab.evaluation.audio_features.AudioFeatureNet` (a log-mel CNN) through
+the same functions: training, saving and loading pick the network by the data's kind (``audio``)
+and, when loading, by the ``"network"`` entry of ``config.json`` (absent for image networks).
 """
 
 from __future__ import annotations
@@ -39,20 +43,27 @@ from torch import nn
 from ..config import Config
 from ..data.core import DataInfo, DataSet
 from ..data.modalities import ImageSplit
+from ..data.modalities.audio import AudioSplit
 from ..errors import CheckpointError, ConfigError, DataError
 from ..nn import norm_groups
 from ..optim import lr_factor
 from ..files import CONFIG_FILE, WEIGHTS_FILE, atomic_write_text, load_state_file, replace_dir, save_state_file
+from . import audio_features
+from .audio_features import AudioFeatureNet, AudioFeatureNetConfig
 from .hashing import HASH_CHARS, short_hash  # noqa: F401  (HASH_CHARS: its old import path)
 
 KIND = "feature-network"
 FORMAT = 1
 TRAIN_HINT = "`genlab features train --data NAME --out DIR`"
 # Keys of FeatureNetConfig that describe the data; they come from the data set, not from overrides.
-DATA_KEYS = ("image_shape", "levels", "num_classes", "data_name")
+DATA_KEYS = ("image_shape", "levels", "num_classes", "data_name", "length", "rate")
 # How many times training measures validation accuracy (evenly spaced, always at the last step).
 VAL_EVALS = 10
 EVAL_BATCH = 1000
+# Default training budgets: the log-mel CNN costs about 0.3 s per step of 64 one-second clips on one
+# CPU thread, so audio gets fewer, smaller steps (600 x 64 = 16 epochs of FSDD's 2,400 clips).
+IMAGE_STEPS, IMAGE_BATCH = 2000, 128
+AUDIO_STEPS, AUDIO_BATCH = 600, 64
 
 
 # ---- config ----------------------------------------------------------------------------------
@@ -188,14 +199,20 @@ class FeatureNet(nn.Module):
 
 
 # ---- training --------------------------------------------------------------------------------
+def _inputs(split: ImageSplit | AudioSplit) -> torch.Tensor:
+    """The network inputs of a split: images ``[N, C, H, W]`` or mu-law clips ``[N, T]``."""
+    return split.codes if isinstance(split, AudioSplit) else split.images
+
+
 @torch.no_grad()
-def _accuracy(net: FeatureNet, split: ImageSplit) -> float:
-    """Fraction of ``split``'s images that ``net`` classifies correctly (eval mode)."""
+def _accuracy(net: FeatureNet | AudioFeatureNet, split: ImageSplit | AudioSplit) -> float:
+    """Fraction of ``split``'s examples that ``net`` classifies correctly (eval mode)."""
     was_training = net.training
     net.eval()
     correct = 0
+    inputs = _inputs(split)
     for start in range(0, len(split), EVAL_BATCH):
-        x = split.images[start:start + EVAL_BATCH]
+        x = inputs[start:start + EVAL_BATCH]
         y = split.labels[start:start + EVAL_BATCH]
         correct += int((net.predict(x).cpu() == y).sum())
     net.train(was_training)
@@ -216,27 +233,35 @@ def _random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def _labelled(split: Any) -> bool:
-    return isinstance(split, ImageSplit) and split.labels is not None and len(split) > 0
+    return isinstance(split, (ImageSplit, AudioSplit)) and split.labels is not None and len(split) > 0
 
 
-def train_feature_network(data: DataSet, steps: int = 2000, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                          progress: bool = True, **config_overrides: Any) -> FeatureNet:
-    """Train a :class:`FeatureNet` on ``data``'s train split; returns it in eval mode.
+def _is_audio(info: DataInfo) -> bool:
+    """Audio data (the ``audio`` modality) gets the log-mel network; everything else the image CNN."""
+    return info.kind == "audio"
+
+
+def train_feature_network(data: DataSet, steps: int | None = None, batch_size: int | None = None, lr: float = 2e-3,
+                          seed: int = 0, progress: bool = True, **config_overrides: Any) -> FeatureNet | AudioFeatureNet:
+    """Train a :class:`FeatureNet` (an :class:`AudioFeatureNet` for audio data) on ``data``'s train
+    split; returns it in eval mode.
 
     AdamW with cosine learning-rate decay and cross-entropy, with random shifts of up to one
-    pixel as augmentation. Everything random is seeded by ``seed`` (the caller's global RNG is
-    left untouched), so the same call gives the same weights. If ``data.val`` has labels, the
+    pixel (audio: up to 1/16 of a clip, filled with silence) as augmentation. Everything random is
+    seeded by ``seed`` (the caller's global RNG is left untouched), so the same call gives the same
+    weights. If ``data.val`` has labels, the
     weights with the best validation accuracy (measured a few times during training) are kept.
     Runs in fp32 on the CPU.
 
     Args:
-        data: an image data set with class labels.
-        steps: optimizer steps.
-        batch_size: images per step.
+        data: an image or audio data set with class labels.
+        steps: optimizer steps (default 2000; audio 600).
+        batch_size: images or clips per step (default 128; audio 64).
         lr: peak learning rate.
         seed: seeds initialization, batches, augmentation and dropout.
         progress: show a tqdm progress bar.
-        config_overrides: :class:`FeatureNetConfig` keys such as ``channels`` or ``feature_dim``.
+        config_overrides: :class:`FeatureNetConfig` (or :class:`AudioFeatureNetConfig`) keys such as
+            ``channels`` or ``feature_dim``.
 
     Returns:
         The trained network with ``test_accuracy`` (on ``data.test``; ``None`` without a labelled
@@ -245,9 +270,12 @@ def train_feature_network(data: DataSet, steps: int = 2000, batch_size: int = 12
     from tqdm import tqdm
 
     info = data.info
-    if not info.modality.sample_quality or not _labelled(data.train):
-        raise DataError(f"data set '{info.name}' has no class-labelled images; a feature network is a classifier "
-                        "and needs image data with class labels")
+    audio = _is_audio(info)
+    if not (info.modality.sample_quality or audio) or not _labelled(data.train):
+        raise DataError(f"data set '{info.name}' has no class-labelled images or clips; a feature network is a "
+                        "classifier and needs image or audio data with class labels")
+    steps = steps if steps is not None else (AUDIO_STEPS if audio else IMAGE_STEPS)
+    batch_size = batch_size if batch_size is not None else (AUDIO_BATCH if audio else IMAGE_BATCH)
     if steps < 1 or batch_size < 1 or not lr > 0:
         raise ConfigError(f"steps and batch_size must be positive and lr > 0, got steps={steps}, "
                           f"batch_size={batch_size}, lr={lr}")
@@ -255,17 +283,23 @@ def train_feature_network(data: DataSet, steps: int = 2000, batch_size: int = 12
     if fixed:
         raise ConfigError(f"{', '.join(fixed)} come from the data set '{info.name}' and cannot be overridden")
     train = data.train
+    inputs = _inputs(train)
     labels = train.labels.long()
     num_classes = max(info.num_classes, int(labels.max()) + 1)
-    config = FeatureNetConfig(image_shape=list(train.images.shape[1:]), levels=int(info.levels or 256),
-                              num_classes=num_classes, data_name=info.name).replace(**config_overrides)
+    if audio:
+        config = audio_features.default_config(info, num_classes).replace(**config_overrides)
+        network, augment = AudioFeatureNet, audio_features.time_shift_augment(config)
+    else:
+        config = FeatureNetConfig(image_shape=list(train.images.shape[1:]), levels=int(info.levels or 256),
+                                  num_classes=num_classes, data_name=info.name).replace(**config_overrides)
+        network, augment = FeatureNet, _random_shift
     val = data.val if _labelled(data.val) else None
     test = data.test if _labelled(data.test) else None
 
     with torch.random.fork_rng(devices=[]):  # seeds init and dropout without touching the caller's RNG
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)  # batches and augmentation
-        net = FeatureNet(config).train()
+        net = network(config).train()
         opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, steps, 0, "cosine", 0.0))
         eval_every = max(1, steps // VAL_EVALS)
@@ -280,7 +314,7 @@ def train_feature_network(data: DataSet, steps: int = 2000, batch_size: int = 12
                 pos = 0
             idx = order[pos:pos + batch_size]
             pos += batch_size
-            x = _random_shift(train.images[idx], generator)
+            x = augment(inputs[idx], generator)
             loss = F.cross_entropy(net(x), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -316,7 +350,7 @@ def _weights_hash(net: FeatureNet) -> str:
         return _file_hash(path)
 
 
-def save_feature_network(net: FeatureNet, folder: str | os.PathLike) -> Path:
+def save_feature_network(net: FeatureNet | AudioFeatureNet, folder: str | os.PathLike) -> Path:
     """Write ``net`` to ``folder`` (replacing it atomically): ``config.json`` and ``model.safetensors``.
 
     Sets ``net.content_hash`` to the hash of the weights file and returns the folder.
@@ -329,6 +363,8 @@ def save_feature_network(net: FeatureNet, folder: str | os.PathLike) -> Path:
         content_hash = _file_hash(tmp / WEIGHTS_FILE)
         meta = {"kind": KIND, "format": FORMAT, "config": net.config.to_dict(),
                 "test_accuracy": net.test_accuracy, "content_hash": content_hash}
+        if getattr(net, "network", None):
+            meta["network"] = net.network  # absent for the image CNN (as in files saved before audio)
         atomic_write_text(tmp / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True))
         replace_dir(tmp, folder)
     except BaseException:
@@ -338,7 +374,7 @@ def save_feature_network(net: FeatureNet, folder: str | os.PathLike) -> Path:
     return folder
 
 
-def load_feature_network(folder: str | os.PathLike) -> FeatureNet:
+def load_feature_network(folder: str | os.PathLike) -> FeatureNet | AudioFeatureNet:
     """Load a feature network saved by :func:`save_feature_network`; returns it in eval mode.
 
     Raises:
@@ -368,8 +404,14 @@ def load_feature_network(folder: str | os.PathLike) -> FeatureNet:
     if not isinstance(version, int) or version > FORMAT:
         raise CheckpointError(f"feature network '{folder}' has format {version!r}; this genlab reads format {FORMAT}: "
                               "upgrade genlab or retrain the feature network")
+    network = meta.get("network")
+    if network not in (None, audio_features.NETWORK):
+        raise CheckpointError(f"feature network '{folder}' is a '{network}' network, which this genlab does not know; "
+                              "upgrade genlab or retrain the feature network")
+    config_class, net_class = ((AudioFeatureNetConfig, AudioFeatureNet) if network == audio_features.NETWORK
+                               else (FeatureNetConfig, FeatureNet))
     try:
-        config = FeatureNetConfig.from_dict(meta.get("config") or {})
+        config = config_class.from_dict(meta.get("config") or {})
     except ConfigError as e:
         raise CheckpointError(f"{config_path} holds an invalid feature network config: {e}") from e
 
@@ -380,7 +422,7 @@ def load_feature_network(folder: str | os.PathLike) -> FeatureNet:
     if actual != expected:  # checked before parsing, so any change to the file is reported as such
         raise CheckpointError(f"the content hash of {weights} is {actual}, but {CONFIG_FILE} records {expected}: "
                               "the weights file was changed or is corrupt; retrain or restore the feature network")
-    net = FeatureNet(config)
+    net = net_class(config)
     try:
         net.load_state_dict(load_state_file(weights), strict=True)
     except RuntimeError as e:
@@ -394,15 +436,15 @@ def load_feature_network(folder: str | os.PathLike) -> FeatureNet:
 
 # ---- helpers for metrics ---------------------------------------------------------------------
 def check_feature_network(net, info: DataInfo) -> None:
-    """Raise ConfigError unless the feature extractor ``net`` can score images of ``info``.
+    """Raise ConfigError unless the feature extractor ``net`` can score images (or audio clips) of ``info``.
 
     A feature extractor (a :class:`FeatureNet`, or :class:`~genlab.evaluation.inception.InceptionFeatures`)
     has ``features(x)``, ``check_data(info)``, ``content_hash``, ``description``, ``test_accuracy``
     (or None), ``batch_size``, and ``has_data_classes`` (with ``predict(x)`` when True).
     """
-    if not info.modality.sample_quality:
+    if not (info.modality.sample_quality or _is_audio(info)):
         raise ConfigError(f"data set '{info.name}' is {info.kind} data; feature networks and sample-quality "
-                          "scores are for images")
+                          "scores are for images and audio")
     net.check_data(info)
 
 

@@ -160,8 +160,11 @@ def sample_quality(model, data: DataSet, net: FeatureNet, metrics: list[str] | N
                    reference: Reference | None = None, **sample_kwargs: Any) -> dict[str, Any]:
     """Draw ``num_samples`` samples (default :func:`protocol_num_samples`) and score them with :func:`score_images`."""
     if not model.data_info.modality.sample_quality:
+        hint = ("; score audio models in Python with genlab.evaluation.audio_quality.audio_sample_quality "
+                "(accuracy of conditional samples, Fréchet distance, inception score)"
+                if model.data_info.kind == "audio" else "")
         raise ConfigError(f"sample-quality metrics are for image models; '{model.name}' models "
-                          f"{model.data_info.kind}")
+                          f"{model.data_info.kind}{hint}")
     num_samples = num_samples or protocol_num_samples(data)
     images, per_image = draw_samples(model, num_samples, batch_size=batch_size, seed=seed, **sample_kwargs)
     out = score_images(images, data, net, metrics, seed=seed, reference=reference)

@@ -34,6 +34,15 @@ Class coverage
     the test data's histogram ``q``: which classes the model (almost) never produces, and the
     KL divergence ``KL(p || q)``. A cheap detector of mode collapse.
 
+Inception score (Salimans et al. 2016)
+    ``IS = exp(E_x KL(p(y|x) || p(y)))`` from a classifier's class probabilities on the samples,
+    ``p(y)`` being their mean over the samples. Between 1 (every sample gets the same
+    prediction, or every prediction is uniform) and the number of classes (confident predictions
+    spread evenly over the classes); larger is better. It ignores the real data, so read it
+    against the same figure for real test data. Computed with genlab's own classifier (for audio,
+    :mod:`genlab.evaluation.audio_features`), it is comparable only between scores naming the
+    same classifier.
+
 Memorisation (the "authenticity" test of Alaa et al. 2022)
     For each sample, is it closer to its nearest training example than that training example is
     to any other training example? Such a sample sits inside the gap around a training point
@@ -48,6 +57,7 @@ References
 - M. Bińkowski et al., "Demystifying MMD GANs", ICLR 2018.
 - T. Kynkäänniemi et al., "Improved precision and recall metric for assessing generative
   models", NeurIPS 2019.
+- T. Salimans et al., "Improved techniques for training GANs", NeurIPS 2016.
 - A. Alaa et al., "How faithful is your synthetic data? Sample-level metrics for evaluating and
   auditing generative models", ICML 2022.
 """
@@ -67,6 +77,7 @@ __all__ = [
     "feature_statistics",
     "frechet_distance",
     "frechet_distance_features",
+    "inception_score",
     "kernel_inception_distance",
     "memorisation",
     "precision_recall",
@@ -391,6 +402,38 @@ def class_coverage(predicted: torch.Tensor, reference_labels: torch.Tensor, num_
 
     return {"coverage": coverage, "kl": kl, "histogram": [float(v) for v in p], "missing": missing,
             "collapsed": coverage < 0.5}
+
+
+# --------------------------------------------------------------------------------------------
+# Inception score
+# --------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def inception_score(probs: torch.Tensor, num_splits: int = 1) -> tuple[float, float]:
+    """Inception score ``exp(E_x KL(p(y|x) || p(y)))`` of class probabilities ``probs`` [N, C]: (mean, std).
+
+    Each row is one sample's ``p(y|x)`` (e.g. ``logits.softmax(dim=1)``); rows must be
+    non-negative and sum to 1. ``p(y)`` is the mean row. ``KL = sum_y p(y|x) log(p(y|x) / p(y))``
+    in nats, with ``0 log 0 = 0``. With ``num_splits > 1`` the rows are cut into that many equal
+    consecutive parts (as in Salimans et al.'s code), each part scored with its own ``p(y)``, and
+    the mean and population std of the per-part scores are returned; with one split the std is 0.
+    """
+    p = _as_matrix(probs, "probs", min_rows=1)
+    if bool((p < 0).any()) or not bool(torch.allclose(p.sum(dim=1), torch.ones_like(p[:, 0]), atol=1e-4)):
+        raise ConfigError("probs must hold class probabilities: non-negative rows that sum to 1 "
+                          "(pass logits.softmax(dim=1))")
+    p = p / p.sum(dim=1, keepdim=True)
+    num_splits = int(num_splits)
+    if not 1 <= num_splits <= p.shape[0]:
+        raise ConfigError(f"num_splits must be between 1 and the number of rows ({p.shape[0]}), got {num_splits}")
+    scores = []
+    for part in torch.tensor_split(p, num_splits):
+        marginal = part.mean(dim=0, keepdim=True)
+        terms = torch.where(part > 0, part * (torch.log(part.clamp_min(1e-300)) - torch.log(marginal.clamp_min(1e-300))),
+                            torch.zeros_like(part))
+        scores.append(math.exp(float(terms.sum(dim=1).mean())))
+    values = np.asarray(scores, dtype=np.float64)
+    return float(values.mean()), float(values.std())
 
 
 # --------------------------------------------------------------------------------------------
