@@ -16,7 +16,8 @@ from .sample import add_weights
 QUALITY_LINES = [("fid", "Fréchet distance", "{:.3f}"), ("kid", "KID", "{:.5f}"), ("precision", "precision", "{:.3f}"),
                  ("recall", "recall", "{:.3f}"), ("coverage", "class coverage", "{:.2f}"),
                  ("class_kl", "class KL", "{:.4f}"), ("memorisation", "memorisation", "{:.3f}"),
-                 ("memorisation_baseline", "  (test images)", "{:.3f}")]
+                 ("memorisation_baseline", "  (test images)", "{:.3f}"),
+                 ("accuracy", "asked class heard", "{:.3f}"), ("inception_score", "inception score", "{:.3f}")]
 
 
 def add_parser(sub) -> None:
