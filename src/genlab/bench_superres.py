@@ -73,8 +73,8 @@ def superres(scale: int, data_root=None, quick: bool = False, seed: int = 0, out
     gan = _seeded("sr-gan", data, seed, **gan_recipe.model_settings)
     gan.net.load_state_dict(cnn.net.state_dict())  # SRGAN starts from the pixel-loss network
     gan, gan_s = _train_for(gan, data, gan_recipe, gan_steps, seed, gan_dir, quick)
-    rows.append({"model": "sr-gan", "parameters": gan.net.num_parameters() if hasattr(gan.net, "num_parameters")
-                 else sum(p.numel() for p in gan.net.parameters()), "train_s": cnn_s + gan_s, "steps": gan_steps,
+    rows.append({"model": "sr-gan", "parameters": sum(p.numel() for p in gan.net.parameters()),  # the generator's
+                 "train_s": cnn_s + gan_s, "steps": gan_steps,
                  **_scores(gan, tests)})
     result = {"name": f"sr-x{scale}", "scale": scale, "rows": rows, "budget_s": budget_s, "gan_budget_s": gan_budget_s,
               "batch_size": cnn_recipe.train["batch_size"], "precision": cnn_recipe.train["precision"],

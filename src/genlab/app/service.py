@@ -232,8 +232,7 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
     written = []
     for source, path, x in zip(images, paths, pictures):
         gen = torch.Generator(device=model.device).manual_seed(seed)
-        big = upscale(model, x, tile=tile, overlap=overlap, generator=gen if model.likelihood != "none" else None,
-                      **sample_args)
+        big = upscale(model, x, tile=tile, overlap=overlap, generator=gen, **sample_args)
         arr = ((big * 255 + top // 2) // top).to(torch.uint8).permute(1, 2, 0).numpy()
         buffer = io.BytesIO()
         Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(buffer, format="PNG")

@@ -93,8 +93,10 @@ class _SuperResolution(GenerativeModel):
         top = self.config.levels - 1
         return torch.round(x.float() * top).clamp(0, top).long()
 
-    def upscale(self, lowres: torch.Tensor) -> torch.Tensor:
-        """Low-resolution levels ``[B, C, h, w]`` -> high-resolution floats in [0, 1] (not clamped)."""
+    def upscale(self, lowres: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Low-resolution levels ``[B, C, h, w]`` -> high-resolution floats in [0, 1] (not clamped).
+
+        Deterministic: ``generator`` is taken, and unused, so every super-resolution model is called alike."""
         return self.net(self.to_unit(lowres)).float()
 
     def _pixel_loss(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -72,10 +72,7 @@ def upscale(model, image: torch.Tensor, *, tile: int | None = None, overlap: int
         for x0, x1 in tiles(w, tile):
             # the tile plus its context, clipped to the image
             cy0, cy1, cx0, cx1 = max(0, y0 - overlap), min(h, y1 + overlap), max(0, x0 - overlap), min(w, x1 + overlap)
-            kwargs = dict(sample_args)
-            if generator is not None:
-                kwargs["generator"] = generator
-            big = model.upscale(x[:, :, cy0:cy1, cx0:cx1], **kwargs)[0].float().cpu()
+            big = model.upscale(x[:, :, cy0:cy1, cx0:cx1], generator=generator, **sample_args)[0].float().cpu()
             out[:, y0 * s:y1 * s, x0 * s:x1 * s] = big[:, (y0 - cy0) * s:(y1 - cy0) * s, (x0 - cx0) * s:(x1 - cx0) * s]
     return torch.round(out.clamp(0, 1) * top).long()
 
