@@ -15,23 +15,22 @@ from typing import Any
 
 import torch
 
-from .bench_common import _data_spec, _kept, _run_dir, _seeded, steps_for_budget
+from .bench_common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
 from .data import load_dataset
 from .data.superres import SRPair, bicubic_resize
 from .errors import ConfigError
 from .evaluation.restoration import bicubic_baseline, psnr, ssim
 from .recipes import SR3_MNIST, SR3_MNIST_BUDGET_S, SR_BUDGET_S, SR_CNN, SR_CNN_MNIST, SR_GAN, SR_GAN_BUDGET_S
 from .tasks.superres import evaluate_pairs, upscale
-from .training import TrainConfig, Trainer
 
 TEST_SETS = ("set5", "set14")
 
 
 def _train_for(model, data, recipe, steps: int, seed: int, run_dir, quick: bool) -> tuple[Any, float]:
-    train = dict(recipe.train, steps=steps, seed=seed, progress=not quick)
-    trainer = Trainer(model, data, TrainConfig.for_model(model, **train), out_dir=run_dir, data_spec=_data_spec(recipe))
+    """The trained model (EMA copy where kept) in eval mode, and the training wall time."""
     start = time.perf_counter()
-    trainer.fit()
+    trainer, _ = _train(model, data, dict(recipe.train, steps=steps, seed=seed, progress=not quick), run_dir,
+                        _data_spec(recipe))
     return trainer.eval_model().eval(), time.perf_counter() - start
 
 

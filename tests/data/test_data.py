@@ -487,3 +487,15 @@ def test_tinyshakespeare(shakespeare_root):
     assert len(data.train.tokens) + len(data.val.tokens) == 1115394
     assert len(data.train.tokens) == int(1115394 * 0.9)
     assert data.tokenizer.decode(data.train.tokens[:14]) == "First Citizen:"
+
+
+@pytest.mark.parametrize("levels", [2, 17, 256])
+def test_levels_and_grey_values_convert_to_the_nearest_and_back(levels):
+    from genlab.data.modalities.image import levels_to_uint8, uint8_to_levels
+
+    x = torch.arange(levels)
+    grey = levels_to_uint8(x, levels)
+    assert grey.dtype == torch.uint8 and int(grey[0]) == 0 and int(grey[-1]) == 255
+    assert torch.equal(uint8_to_levels(grey, levels).long(), x)  # a level survives the round trip
+    exact = x.double() * 255 / (levels - 1)
+    assert (grey.double() - exact).abs().max() <= 0.5  # the nearest grey value

@@ -214,11 +214,7 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
     Every picture is read and checked before the first is written. Returns ``(picture, written
     file, (w, h), (W, H))`` per picture.
     """
-    import io
-
-    from PIL import Image
-
-    from ..files import atomic_write_bytes, storage_errors
+    from ..files import storage_errors
     from ..tasks.superres import check_superres_model, upscale
 
     model, _ = load_model(run, weights, device)
@@ -228,17 +224,13 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
         raise ConfigError(f"--tile must be >= 1 and --overlap >= 0, got {tile} and {overlap}")
     paths = picture_outputs(out, images, suffix=f"_x{model.config.scale}")
     pictures = [read_picture(model, p) for p in images]
-    top = model.config.levels - 1
     written = []
     for source, path, x in zip(images, paths, pictures):
         gen = torch.Generator(device=model.device).manual_seed(seed)
         big = upscale(model, x, tile=tile, overlap=overlap, generator=gen, **sample_args)
-        arr = ((big * 255 + top // 2) // top).to(torch.uint8).permute(1, 2, 0).numpy()
-        buffer = io.BytesIO()
-        Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(buffer, format="PNG")
         with storage_errors(path.parent):
             path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, buffer.getvalue())
+        write_picture(model.config.levels, big, path)
         written.append((str(source), path, (x.shape[2], x.shape[1]), (big.shape[2], big.shape[1])))
     return written
 
@@ -329,7 +321,7 @@ def read_source_image(model, path: str | Path, size: tuple[int, int] | None) -> 
     image_size(path)  # refuses a missing file, a folder or a file that is not a picture
     c = model.data_info.shape[0]
     try:
-        picture = _read_image(Path(path), MAX_PIXELS).convert("L" if c == 1 else "RGB")
+        picture = _read_image(Path(path), MAX_PIXELS, raise_hint=None).convert("L" if c == 1 else "RGB")
     except (OSError, SyntaxError, ValueError) as e:
         raise ConfigError(f"'{path}' is not a readable picture ({e}); give a PNG or JPEG file") from e
     if size is not None:
@@ -354,7 +346,9 @@ def write_picture(levels: int, image: torch.Tensor, path: str | Path) -> Path:
 
     from ..files import atomic_write_bytes
 
-    x = (image.detach().cpu().long().clamp(0, levels - 1) * 255 // (levels - 1)).to(torch.uint8)
+    from ..data.modalities.image import levels_to_uint8
+
+    x = levels_to_uint8(image.detach().cpu(), levels)
     arr = x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
     buffer = io.BytesIO()
     Image.fromarray(arr).save(buffer, format="PNG")

@@ -29,6 +29,9 @@ def default_data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser() if env else Path("data")
 
 
+OPTIONAL_FACTS = ("scale", "rate", "steps_per_quarter")  # DataInfo fields only some kinds have; saved only when set
+
+
 @dataclasses.dataclass
 class DataInfo:
     """What a model needs to know about its data, saved in every model's ``config.json``.
@@ -108,12 +111,9 @@ class DataInfo:
         d = dataclasses.asdict(self)
         if d["shape"] is not None:
             d["shape"] = list(d["shape"])
-        if d["scale"] is None:
-            del d["scale"]  # only super-resolution data has one; other models' config.json stays as it was
-        if d["rate"] is None:
-            del d["rate"]  # only audio has one
-        if d["steps_per_quarter"] is None:
-            del d["steps_per_quarter"]  # only piano rolls have one
+        for key in OPTIONAL_FACTS:  # kind-specific facts: other models' config.json stays as it was
+            if d[key] is None:
+                del d[key]
         return d
 
     @classmethod

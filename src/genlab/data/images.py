@@ -170,7 +170,7 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     return DataSet(info, *splits)
 
 
-def _read_image(path: Path, max_pixels: int):
+def _read_image(path: Path, max_pixels: int, raise_hint: str | None = "raise the limit with --data-arg max_pixels=N"):
     """The decoded image at ``path``; DataError if it has more than ``max_pixels`` pixels.
 
     The size is read from the header before any pixel is decoded. This limit replaces PIL's
@@ -184,8 +184,7 @@ def _read_image(path: Path, max_pixels: int):
             w, h = im.size
             if w * h > max_pixels:
                 raise DataError(f"image {path} is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
-                                "(a decompression bomb?); shrink or remove it, or raise the limit with "
-                                "--data-arg max_pixels=N")
+                                "(a decompression bomb?); shrink or remove it" + (f", or {raise_hint}" if raise_hint else ""))
             im.load()
             return im.copy()
     finally:

@@ -279,10 +279,10 @@ def downscale_levels(images: torch.Tensor, levels: int, scale: int) -> torch.Ten
     n, c, h, w = images.shape
     if h % scale or w % scale:
         raise DataError(f"{h}x{w} images cannot be shrunk exactly by {scale}; choose a scale that divides both")
-    top = levels - 1
-    grey = ((images.long() * 255 + top // 2) // top).to(torch.uint8) if levels != 256 else images
-    small = torch.stack([bicubic_resize(im, (h // scale, w // scale)) for im in grey])
-    return ((small.long() * top + 127) // 255).to(torch.uint8) if levels != 256 else small
+    from .modalities.image import levels_to_uint8, uint8_to_levels
+
+    small = torch.stack([bicubic_resize(im, (h // scale, w // scale)) for im in levels_to_uint8(images, levels)])
+    return uint8_to_levels(small, levels)
 
 
 def paired_downscale(data: DataSet, scale: int) -> DataSet:

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from ..data.modalities.image import levels_to_uint8, uint8_to_levels
 from ..errors import ConfigError, DataError
 
 MAX_OUTPUT_PIXELS = 4_000_000  # a whole image enlarged at once; larger ones need tile=
@@ -101,25 +102,16 @@ def evaluate_pairs(model, pairs, *, tile: int | None = None, progress: bool = Fa
                             f"evaluate on --data-arg scale={model.config.scale}")
         lowres = pair.lowres if model.config.image_shape[0] == 3 else _luma_levels(pair.lowres)
         start = time.perf_counter()
-        sr = upscale(model, _to_levels(lowres, model.config.levels), tile=tile, **sample_args)
+        sr = upscale(model, uint8_to_levels(lowres, model.config.levels), tile=tile, **sample_args)
         seconds += time.perf_counter() - start
         megapixels += sr.shape[1] * sr.shape[2] / 1e6
-        sr255 = _to_255(sr, model.config.levels)
+        sr255 = levels_to_uint8(sr, model.config.levels)
         truth = pair.highres if model.config.image_shape[0] == 3 else _luma_levels(pair.highres)
         rows.append({"name": pair.name, "psnr": psnr(sr255, truth, pair.scale), "ssim": ssim(sr255, truth, pair.scale)})
     if not rows:
         raise DataError("no test pairs to evaluate")
     return {"psnr": sum(r["psnr"] for r in rows) / len(rows), "ssim": sum(r["ssim"] for r in rows) / len(rows),
             "ms_per_megapixel": 1000 * seconds / max(megapixels, 1e-12), "num_examples": len(rows), "images": rows}
-
-
-def _to_levels(image: torch.Tensor, levels: int) -> torch.Tensor:
-    return image if levels == 256 else ((image.long() * (levels - 1) + 127) // 255).to(torch.uint8)
-
-
-def _to_255(image: torch.Tensor, levels: int) -> torch.Tensor:
-    return image.to(torch.uint8) if levels == 256 else ((image.long() * 255 + (levels - 1) // 2) // (levels - 1)).to(
-        torch.uint8)
 
 
 def _luma_levels(image: torch.Tensor) -> torch.Tensor:
@@ -171,7 +163,7 @@ def evaluate_restoration(model, split, *, max_examples: int | None = None, batch
         t0 = time.perf_counter()
         out = model.sample(len(batch["x"]), condition=batch[field].to(model.device), **sample_args).cpu()
         seconds += time.perf_counter() - t0
-        for o, t in zip(_to_255(out, model.config.levels), _to_255(batch["x"], model.config.levels)):
+        for o, t in zip(levels_to_uint8(out, model.config.levels), levels_to_uint8(batch["x"], model.config.levels)):
             sums["psnr"] += psnr(o, t, border)
             sums["ssim"] += ssim(o, t, border) if with_ssim else 0.0
         sums["l1"] += float((out.float() - batch["x"].float()).abs().mean((1, 2, 3)).sum()) / top

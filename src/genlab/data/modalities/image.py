@@ -45,6 +45,21 @@ class ImageSplit:
         return torch.arange(len(self))
 
 
+def levels_to_uint8(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """Integer levels ``0 .. levels-1`` -> uint8 ``0 .. 255``, to the nearest grey value."""
+    if levels == 256:
+        return x.to(torch.uint8)
+    top = levels - 1
+    return ((x.long().clamp(0, top) * 255 + top // 2) // top).to(torch.uint8)
+
+
+def uint8_to_levels(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """uint8 ``0 .. 255`` -> the nearest of ``levels`` evenly spaced levels (uint8)."""
+    if levels == 256:
+        return x.to(torch.uint8)
+    return ((x.long() * (levels - 1) + 127) // 255).to(torch.uint8)
+
+
 def image_grid(images: torch.Tensor, levels: int, nrow: int | None = None, pad: int = 1,
                min_size: int = 32) -> np.ndarray:
     """Tile integer images ``[N, C, H, W]`` with values in [0, levels) into one uint8 array.
@@ -152,5 +167,4 @@ class ImageModality(Modality):
             raise DataError(f"'{path}' is not a readable image: {e}") from e
         x = torch.from_numpy(pixels.copy())
         x = x.unsqueeze(0) if c == 1 else x.permute(2, 0, 1)
-        levels = info.levels
-        return ((x.long() * (levels - 1) + 127) // 255).to(torch.uint8)  # 0..255 -> 0..levels-1, rounded
+        return uint8_to_levels(x, info.levels)  # 0..255 -> 0..levels-1, rounded

@@ -25,7 +25,7 @@ import torch
 
 from ...errors import DataError
 from .base import register_modality
-from .image import ImageModality
+from .image import ImageModality, uint8_to_levels
 
 
 class ImagePairSplit:
@@ -138,4 +138,4 @@ def read_image_levels(value: Any, channels: int, levels: int) -> torch.Tensor:
         raise DataError(f"'{path}' is not a readable image ({e}); give a PNG or JPEG file") from e
     x = torch.from_numpy(pixels.copy())
     x = x.unsqueeze(0) if channels == 1 else x.permute(2, 0, 1).contiguous()
-    return ((x.long() * (levels - 1) + 127) // 255).to(torch.uint8) if levels != 256 else x
+    return uint8_to_levels(x, levels)
