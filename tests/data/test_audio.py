@@ -153,3 +153,23 @@ def test_missing_soundfile_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(genlab.errors.ConfigError, match=r"pip install genlab\[audio\]") as e:
         get_modality("audio").render(genlab.load_dataset("synthetic-tones").info, torch.zeros(1, 8), tmp_path / "s")
     assert "\n" not in str(e.value)
+
+
+def test_crops_cover_the_audible_part_and_no_more():
+    """windows(L): every crop of L samples that starts at most L/2 before the trailing silence; each
+    crop is the clip's samples there, with its clip's label."""
+    from genlab.data.modalities.audio import SILENCE, AudioSplit
+
+    codes = torch.full((2, 20), SILENCE, dtype=torch.uint8)
+    codes[0, :12] = torch.arange(1, 13, dtype=torch.uint8)  # audible for 12 samples, then padding
+    codes[1, :3] = 7  # audible for 3 samples
+    split = AudioSplit(codes, torch.tensor([4, 9])).windows(8)
+    # clip 0: starts 0 .. 12 - 4 = 8; clip 1: 3 - 4 < 0, so start 0 only
+    assert len(split) == 9 + 1
+    batch = split.get(torch.arange(len(split)))
+    assert torch.equal(batch["x"][3], codes[0, 3:11])
+    assert torch.equal(batch["x"][8], codes[0, 8:16])
+    assert torch.equal(batch["x"][9], codes[1, :8])
+    assert batch["y"].tolist() == [4] * 9 + [9]
+    assert torch.equal(split.get(split.eval_indices())["x"], codes)
+    assert len(AudioSplit(codes).windows(20)) == 2  # a window as long as the clips: whole clips

@@ -92,3 +92,30 @@ def test_sample_cli_writes_wavs(tmp_path):
     code, out, err = run_cli("eval", run, "--json")
     assert code == 0, err
     assert "bits_per_sample" in out
+
+
+def test_channels_last_causal_conv_equals_conv1d():
+    """The matrix-product path of the dilated causal convolution equals torch's conv1d on the same weights."""
+    from genlab.nn import CausalConv1d
+
+    torch.manual_seed(0)
+    for k, d in ((2, 1), (2, 8), (3, 4)):
+        conv = CausalConv1d(5, 7, k, d).double()
+        x = torch.randn(3, 5, 40, dtype=torch.float64)
+        expected = conv(x).transpose(1, 2)
+        assert torch.allclose(conv.forward_last(x.transpose(1, 2)), expected, atol=1e-12), (k, d)
+
+
+def test_training_on_crops_scores_whole_clips(tones):
+    """train_window: the trainer's items are crops of that length; evaluation still scores whole clips."""
+    model = genlab.create_model("wavenet", data=tones, conditional=True, train_window=16, **TINY)
+    assert model.sequence_length == 16
+    train = tones.train.windows(model.sequence_length)
+    batch = train.get(torch.tensor([0, len(train) - 1]))
+    assert batch["x"].shape == (2, 16)
+    whole = train.get(train.eval_indices()[:2])
+    assert torch.equal(whole["x"], tones.train.codes[:2])
+    out = model.training_step(batch, 0)
+    assert torch.isfinite(out.loss)
+    with pytest.raises(genlab.ConfigError, match="train_window"):
+        genlab.create_model("wavenet", data=tones, train_window=1, **TINY)

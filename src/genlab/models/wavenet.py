@@ -40,6 +40,7 @@ class WaveNetConfig(ModelConfig):
     kernel_size: int = 2
     layers_per_stack: int = 10  # dilations 1, 2, ..., 2^(layers_per_stack - 1)
     stacks: int = 2  # the dilation pattern repeated this many times
+    train_window: int = 0  # train on random crops of this many samples (0: whole clips); evaluation scores whole clips
 
     def validate(self) -> None:
         if self.length < 2:
@@ -54,6 +55,8 @@ class WaveNetConfig(ModelConfig):
             raise ConfigError("layers_per_stack and stacks must be >= 1")
         if self.layers_per_stack > 16:
             raise ConfigError(f"layers_per_stack must be <= 16 (dilation up to 32768), got {self.layers_per_stack}")
+        if self.train_window < 0 or self.train_window == 1:
+            raise ConfigError(f"train_window must be 0 (whole clips) or >= 2 audio samples, got {self.train_window}")
         if self.conditional and self.num_classes < 1:
             raise ConfigError("conditional=true needs data with class labels (num_classes >= 1)")
 
@@ -87,6 +90,15 @@ class WaveNet(GenerativeModel):
         self.head1 = nn.Conv1d(config.skip_channels, config.skip_channels, 1)
         self.head2 = nn.Conv1d(config.skip_channels, config.levels, 1)
 
+    @property
+    def sequence_length(self) -> int | None:
+        """Audio samples per training crop (``train_window``), or None to train on whole clips.
+
+        A crop is scored as if it began a clip (its first sample given silence, zeros before it in
+        every layer), so its first ``receptive_field`` predictions see less past than at generation
+        time; evaluation always scores whole clips."""
+        return self.config.train_window or None
+
     @classmethod
     def default_data_info(cls, config: WaveNetConfig) -> DataInfo:
         return DataInfo(name="none", kind="audio", shape=(config.length,), levels=config.levels,
@@ -100,7 +112,7 @@ class WaveNet(GenerativeModel):
         return condition
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """Input features ``[B, C, T]``: the codes shifted one step right (silence first), embedded.
+        """Input features ``[B, T, C]`` (channels last, as every layer takes them): the codes shifted one step right (silence first), embedded.
 
         ``x`` is integer codes ``[B, T]`` or one-hot floats ``[B, T, levels]`` (to take gradients with
         respect to the input)."""
@@ -110,10 +122,12 @@ class WaveNet(GenerativeModel):
         else:
             first = torch.full_like(x[:, :1], SILENCE, dtype=torch.long)
             h = self.embed(torch.cat([first, x[:, :-1].long()], 1))
-        return h.transpose(1, 2)
+        return h
 
     def _head(self, skip: torch.Tensor) -> torch.Tensor:
-        return self.head2(F.relu(self.head1(F.relu(skip))))
+        """Skip sum ``[..., S]`` -> logits ``[..., levels]`` (two 1x1 convolutions, channels last)."""
+        h = F.linear(F.relu(skip), self.head1.weight[:, :, 0], self.head1.bias)
+        return F.linear(F.relu(h), self.head2.weight[:, :, 0], self.head2.bias)
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``[B, T, levels]``: row ``t`` is ``p(x_t | x_<t)`` (row 0 given silence only)."""
@@ -123,7 +137,7 @@ class WaveNet(GenerativeModel):
         for layer in self.layers:
             h, s = layer(h, label)
             skip = skip + s
-        return self._head(skip).float().transpose(1, 2)
+        return self._head(skip).float()
 
     def nll(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         """``[B]`` negative log-likelihood in nats of the codes ``x`` ``[B, T]`` (summed over samples)."""
@@ -152,7 +166,7 @@ class WaveNet(GenerativeModel):
         for layer, queue in zip(self.layers, queues):
             h, s = layer.step(h, queue, label)
             skip = skip + s
-        return self._head(skip[:, :, None])[:, :, 0].float()
+        return self._head(skip).float()
 
     def new_queues(self, batch: int) -> list:
         """Empty queues (zeros, as the full network's causal padding) for :meth:`step_logits`."""

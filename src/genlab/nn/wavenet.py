@@ -25,6 +25,18 @@ class CausalConv1d(nn.Conv1d):
         """``[B, C_in, T] -> [B, C_out, T]``."""
         return super().forward(F.pad(x, (self.left, 0)))
 
+    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+        """The same convolution on channels-last input: ``[B, T, C_in] -> [B, T, C_out]``.
+
+        The ``k`` taps (the input delayed by ``(k - 1 - j) * dilation`` steps, zeros before the
+        start) are concatenated along the channels and multiplied by the kernel in one matrix
+        product, which is several times faster on CPU than a dilated ``conv1d`` and uses the same
+        weights."""
+        k, d, t = self.kernel_size[0], self.dilation[0], x.shape[1]
+        taps = [x if j == k - 1 else F.pad(x, (0, 0, (k - 1 - j) * d, 0))[:, :t] for j in range(k)]
+        weight = self.weight.permute(0, 2, 1).reshape(self.out_channels, k * self.in_channels)
+        return F.linear(torch.cat(taps, -1), weight, self.bias)
+
     def new_queue(self, batch: int, device, dtype) -> "StepQueue":
         return StepQueue(batch, self.in_channels, self.left + 1, device, dtype)
 
@@ -71,19 +83,21 @@ class GatedResidualLayer(nn.Module):
         self.skip = nn.Conv1d(gate_channels, skip_channels, 1)
 
     def _gate(self, h: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
+        """Channels last: ``h`` ``[B, T, 2G]`` or ``[B, 2G]`` -> ``[B, T, G]`` or ``[B, G]``."""
         if self.label is not None:
-            h = h + (self.label(label)[:, :, None] if h.dim() == 3 else self.label(label))
-        f, g = h.chunk(2, dim=1)
+            h = h + (self.label(label)[:, None, :] if h.dim() == 3 else self.label(label))
+        f, g = h.chunk(2, dim=-1)
         return torch.tanh(f) * torch.sigmoid(g)
 
+    def _out(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x + F.linear(z, self.residual.weight[:, :, 0], self.residual.bias), \
+            F.linear(z, self.skip.weight[:, :, 0], self.skip.bias)
+
     def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` ``[B, C, T]`` -> (residual output ``[B, C, T]``, skip ``[B, S, T]``)."""
-        z = self._gate(self.conv(x), label)
-        return x + self.residual(z), self.skip(z)
+        """Channels last: ``x`` ``[B, T, C]`` -> (residual output ``[B, T, C]``, skip ``[B, T, S]``)."""
+        return self._out(x, self._gate(self.conv.forward_last(x), label))
 
     def step(self, x: torch.Tensor, queue: StepQueue, label: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """One time step of :meth:`forward`: ``x`` ``[B, C]`` -> (``[B, C]``, ``[B, S]``)."""
-        z = self._gate(self.conv.step(x, queue), label)
-        return x + F.linear(z, self.residual.weight[:, :, 0], self.residual.bias), \
-            F.linear(z, self.skip.weight[:, :, 0], self.skip.bias)
+        return self._out(x, self._gate(self.conv.step(x, queue), label))

@@ -75,10 +75,17 @@ def wav_bytes(wave: torch.Tensor | np.ndarray, rate: int) -> bytes:
 
 # ---- splits -------------------------------------------------------------------------------------
 class AudioSplit:
-    """Clips as mu-law codes ``uint8 [N, T]`` with optional digit labels ``[N]`` and speaker ids ``[N]``."""
+    """Clips as mu-law codes ``uint8 [N, T]`` with optional digit labels ``[N]`` and speaker ids ``[N]``.
+
+    Without a window length its items are the clips. ``windows(L)`` (a model that trains on crops,
+    e.g. WaveNet with ``train_window``) makes the training items every crop of ``L`` samples that
+    starts at most ``L / 2`` samples before the clip's trailing silence (the padding), so that no
+    item is silence only; its :meth:`eval_indices` name the whole clips instead (items after the
+    crops), so that evaluation scores each clip once, from its first sample.
+    """
 
     def __init__(self, codes: torch.Tensor, labels: torch.Tensor | None = None,
-                 speakers: torch.Tensor | None = None):
+                 speakers: torch.Tensor | None = None, window: int | None = None):
         if codes.dim() != 2:
             raise DataError(f"audio clips must have shape [N, T], got {tuple(codes.shape)}")
         for name, values in (("labels", labels), ("speaker ids", speakers)):
@@ -87,9 +94,17 @@ class AudioSplit:
         self.codes = codes
         self.labels = labels
         self.speakers = speakers
+        self.window = window if window is not None and window < codes.shape[1] else None
+        self.num_windows = 0
+        if self.window is not None:
+            # starts 0 .. last_start[i] of clip i; crop k of the split is clip i at start k - first[i]
+            self.last_start = (audible_length(codes) - self.window // 2).clamp(0, codes.shape[1] - self.window)
+            counts = self.last_start + 1
+            self.first = torch.cumsum(counts, 0) - counts
+            self.num_windows = int(counts.sum())
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return self.num_windows if self.window is not None else len(self.codes)
 
     @property
     def length(self) -> int:
@@ -97,20 +112,40 @@ class AudioSplit:
         return self.codes.shape[1]
 
     def get(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
-        """A batch ``{"x": uint8 [B, T], "y": long [B], "speaker": long [B]}`` (labels, speakers where known)."""
-        batch = {"x": self.codes[indices]}
+        """A batch ``{"x": uint8 [B, T], "y": long [B], "speaker": long [B]}`` (labels, speakers where known).
+
+        With a window, indices below ``num_windows`` are crops (``T`` = the window) and the others
+        whole clips; one batch holds one kind."""
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        if self.window is not None and len(indices) and bool((indices < self.num_windows).any()):
+            if not bool((indices < self.num_windows).all()):
+                raise DataError("a batch mixes crops and whole clips; ask for one kind")
+            clip = torch.searchsorted(self.first, indices, right=True) - 1
+            start = indices - self.first[clip]
+            x = self.codes[clip[:, None], start[:, None] + torch.arange(self.window)]
+        else:
+            clip = indices - self.num_windows
+            x = self.codes[clip]
+        batch = {"x": x}
         if self.labels is not None:
-            batch["y"] = self.labels[indices]
+            batch["y"] = self.labels[clip]
         if self.speakers is not None:
-            batch["speaker"] = self.speakers[indices]
+            batch["speaker"] = self.speakers[clip]
         return batch
 
     def windows(self, length: int | None) -> "AudioSplit":
-        return self
+        return AudioSplit(self.codes, self.labels, self.speakers, window=length)
 
     def eval_indices(self) -> torch.Tensor:
-        """Every clip once, in order."""
-        return torch.arange(len(self))
+        """Every whole clip once, in order."""
+        return torch.arange(self.num_windows, self.num_windows + len(self.codes))
+
+
+def audible_length(codes: torch.Tensor) -> torch.Tensor:
+    """``[N]`` long: samples of each clip ``[N, T]`` before its trailing run of exact silence (the padding)."""
+    loud = codes != SILENCE
+    last = torch.where(loud, torch.arange(codes.shape[1]), torch.full_like(codes, -1, dtype=torch.long)).amax(1)
+    return last + 1
 
 
 # ---- drawing ------------------------------------------------------------------------------------
