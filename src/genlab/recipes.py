@@ -133,3 +133,14 @@ SR3_MNIST = Recipe("sr3", "mnist-sr", dict(channels=[32, 64], timesteps=1000),
 SR_CNN_MNIST = Recipe("sr-cnn", "mnist-sr", dict(width=32, blocks=4),
                       dict(batch_size=64, lr=1e-3, warmup_steps=100, precision="bf16", eval_every=0, eval_batches=1,
                            checkpoint_every=0, log_every=100), data_options=dict(scale=4))
+
+# ---- spoken digits (wavenet-fsdd, wavegan-fsdd) ---------------------------------------------------------
+# Both models are class-conditional on the digit and trained on FSDD's training takes (10-49; takes 5-9
+# validate) for a budget of this machine's seconds, then asked for 300 clips (30 of each digit) that the
+# FSDD classifier (FSDD_FEATURE_STEPS steps, as `genlab features train --data fsdd`) judges. WaveNet trains
+# on crops of 4,096 samples (half a clip; every crop holds speech) in bf16 and is scored on whole clips.
+AUDIO_BUDGET_S = 3600.0
+FSDD_FEATURE_STEPS = 600
+WAVENET_FSDD = Recipe("wavenet", "fsdd", dict(conditional=True, train_window=4096),
+                      dict(batch_size=8, lr=1e-3, warmup_steps=100, precision="bf16", ema_decay=0.999, eval_every=0,
+                           checkpoint_every=500, sample_every=0, log_every=50))
