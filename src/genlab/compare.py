@@ -1,11 +1,12 @@
 """``genlab compare``: every run on the same data, scored the same way, in one report.
 
-For each run: its family, size and training time; the test NLL where the family has one
-(exact or bound, labelled, never ranked against each other); the sample-quality metrics of
-:mod:`genlab.evaluation.quality` with one feature network; the sampling time per image; and a
-grid of its samples. A reference row scores training images the same way, so the numbers have
-a floor to be read against. The report is written as ``report.md``, a self-contained
-``report.html`` (pictures inlined) and ``results.json``, beside one PNG per run.
+For each run: its family, size and training time; the test NLL where the family has one, in its
+data's unit (exact or bound, labelled, never ranked against each other); the sample-quality
+metrics of the data's kind (:mod:`genlab.evaluation.scorers`: images and audio with one feature
+network, piano rolls by their statistics); the sampling time per sample; and a picture of its
+samples (with WAV or MIDI files to listen to for audio and music). A reference row scores training
+examples the same way, so the numbers have a floor to be read against. The report is written as
+``report.md``, a self-contained ``report.html`` (pictures inlined) and ``results.json``.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import torch
 
 from .devices import pick_device
 from .errors import ConfigError
-from .evaluation.features import FeatureNet, load_feature_extractor
+from .evaluation.features import load_feature_extractor
 from .evaluation.likelihood import evaluate
-from .evaluation.quality import Reference, nearest_neighbour_grid, public, sample_quality, score_images
+from .evaluation.quality import public, sample_quality
+from .evaluation.scorers import get_scorer
 from .evaluation.store import stored_evaluation
 from .io import atomic_write_text, load, read_config
-from .plots import save_image_grid
 from .runs.run import check_data_matches, find_saved_model, load_run_data, read_run_file, resolve_weights
 
 
@@ -48,7 +49,7 @@ def _run_data(run: Path, data_root: str | None, cache: dict[str, Any]):
     return cache[key]
 
 
-def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_samples: int | None = None, seed: int = 0,
+def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int | None = None, seed: int = 0,
                  data_root: str | None = None, sample_kwargs: dict[str, Any] | None = None,
                  progress: bool = True, first_data=None, device: str = "cpu",
                  skip_likelihood: bool = False) -> dict[str, Any]:
@@ -68,8 +69,8 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
     out.mkdir(parents=True, exist_ok=True)
     sample_kwargs = dict(sample_kwargs or {})
     dev = pick_device(device)
-    net = net.to(dev)
-    data, reference, rows, cache = None, None, [], {}
+    net = net.to(dev) if net is not None else None
+    data, scorer, rows, cache = None, None, [], {}
     if first_data is not None:
         cache[_data_key(runs[0])] = first_data
     for i, run in enumerate(map(Path, runs)):
@@ -78,7 +79,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
         model = load(folder).to(dev)
         check_data_matches(model.data_info, run_data.info, folder)
         if data is None:
-            data, reference = run_data, Reference(run_data, net)
+            data, scorer = run_data, get_scorer(run_data, net)
         elif run_data.info.to_dict() != data.info.to_dict():
             raise ConfigError(f"'{run}' was trained on '{run_data.info.name}', the first run on '{data.info.name}'; "
                               "compare runs on the same data")
@@ -93,33 +94,25 @@ def compare_runs(runs: list[str | Path], out: str | Path, net: FeatureNet, num_s
             kwargs = dict(model.compare_log_prob_kwargs)
             settings = {"kind": "likelihood", "data": data.info.name, "split": "test", "seed": 0, **kwargs}
             nll, reused = stored_evaluation(run, folder, settings, lambda: evaluate(model, data, "test", **kwargs))
-            row.update(nll_nats=nll["nll_nats"], bits_per_dim=nll["bits_per_dim"], nll_settings=kwargs,
-                       nll_reused=reused)
-        quality = sample_quality(model, data, net, None, num_samples=num_samples, seed=seed,
-                                 reference=reference, **sample_kwargs)
-        grid = out / f"samples-{i + 1}-{model.name}.png"
-        save_image_grid(quality["_images"][:64], data.info.levels, grid)
-        row.update(public(quality), grid=grid.name)
-        if "_nearest_index" in quality:  # samples over their nearest training images, to judge copying by eye
-            nearest = out / f"nearest-{i + 1}-{model.name}.png"
-            nearest_neighbour_grid(quality["_images"], quality["_nearest_index"], data.train.images, data.info.levels,
-                                   nearest)
-            row["nearest_grid"] = nearest.name
+            row.update(nll_nats=nll["nll_nats"], nll=nll[scorer.nll_key], nll_settings=kwargs, nll_reused=reused)
+            if "bits_per_dim" in nll:
+                row["bits_per_dim"] = nll["bits_per_dim"]
+        quality = sample_quality(model, data, net, None, num_samples=num_samples, seed=seed, reference=scorer,
+                                 **sample_kwargs)
+        row.update(public(quality), **scorer.pictures(quality, out / f"samples-{i + 1}-{model.name}"))
         rows.append(row)
     num_samples = rows[0]["num_samples"]
-    # the floor: training images scored exactly like samples
-    gen = torch.Generator().manual_seed(seed)
-    pick = torch.randperm(len(data.train.images), generator=gen)[:num_samples]
-    floor = public(score_images(data.train.images[pick], data, net, None, seed=seed, reference=reference))
-    grid = out / "samples-0-data.png"
-    save_image_grid(data.train.images[pick][:64], data.info.levels, grid)
-    # a training image is its own nearest training image: show the held-out test images' share instead
-    floor["memorisation"] = floor["memorisation_baseline"]
-    floor.update(run="training images", model="data", family="-", grid=grid.name)
-    report = {"data": data.info.name, "features": net.content_hash, "feature_test_accuracy": net.test_accuracy,
-              "feature_description": net.description, "feature_kind": "genlab" if isinstance(net, FeatureNet) else "inception",
+    # the floor: training examples scored exactly like samples
+    floor = scorer.score_data(num_samples, seed)
+    pictures = scorer.pictures(floor, out / "samples-0-data")
+    floor = dict(public(floor), run=scorer.floor_label, model="data", family="-", **pictures)
+    inception = net is not None and not getattr(net, "has_data_classes", True)
+    report = {"data": data.info.name, "kind": data.info.kind, **scorer.features_text(),
+              "feature_kind": None if net is None else "inception" if inception else "genlab",
+              "nll_header": scorer.nll_header, "columns": [list(c) for c in scorer.columns],
               "num_samples": num_samples, "seed": seed, "sample_settings": sample_kwargs, "device": str(dev),
               "date": datetime.date.today().isoformat(), "runs": rows, "reference": floor}
+    report["notes"] = _notes(report, scorer)
     atomic_write_text(out / "results.json", json.dumps(report, indent=2, default=str))
     atomic_write_text(out / "report.md", markdown(report))
     atomic_write_text(out / "report.html", html_page(report, out))
@@ -138,20 +131,20 @@ def compare(runs: list[str | Path], out: str | Path, features: Any, **kwargs: An
     return compare_runs(runs, out, features, **kwargs)
 
 
-COLUMNS = [  # (header, key, decimals)
-    ("model", "model", 0), ("family", "family", 0), ("parameters", "parameters", 0),
-    ("training (s)", "train_seconds", 1), ("test NLL (bits/dim)", "_nll", 0), ("Fréchet distance", "fid", 2),
-    ("KID", "kid", 3), ("precision", "precision", 3), ("recall", "recall", 3), ("class coverage", "coverage", 2),
-    ("class KL", "class_kl", 3), ("memorised", "memorisation", 3), ("ms per sample", "_ms", 0),
-]
+def columns(report: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """The report's table columns, ``(header, key, decimals)``: the run, its cost and likelihood,
+    then its kind's sample metrics."""
+    return [("model", "model", 0), ("family", "family", 0), ("parameters", "parameters", 0),
+            ("training (s)", "train_seconds", 1), (report["nll_header"], "_nll", 0),
+            *[tuple(c) for c in report["columns"]], ("ms per sample", "_ms", 0)]
 
 
 def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
     if key == "_nll":
-        if row.get("bits_per_dim") is None:
+        if row.get("nll") is None:
             return "none" if row.get("likelihood") == "none" else "-"
         kind = "exact" if row["likelihood"] == "exact" else "bound"
-        return f"{row['bits_per_dim']:.3f} ({kind})"
+        return f"{row['nll']:.3f} ({kind})"
     if key == "_ms":
         value = row.get("sampling_s_per_image")
         return "-" if value is None else f"{value * 1000:.3g}"
@@ -161,28 +154,10 @@ def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
     return "-" if value is None else str(value)
 
 
-def _notes(report: dict[str, Any]) -> list[str]:
-    ref = report["reference"]
-    if report.get("feature_kind") == "inception":
-        caveat = ("images upsampled to 299x299; these distances are comparable with others from the same weights, "
-                  "and with FIDs from papers only with the standard weights, the same data and as many samples "
-                  "(FID is biased upward at small sample counts). No class coverage: Inception has no classifier of "
-                  "this data's classes.")
-    else:
-        caveat = ("these distances are not comparable with Inception-based FIDs from papers, nor with scores from "
-                  "another feature network.")
-    notes = [
-        f"Samples: {report['num_samples']} per run (seed {report['seed']}), against the {ref['num_test']} test images "
-        f"of '{report['data']}', sampled and scored on {report.get('device', 'cpu')}. "
-        f"Features: {report['feature_description']}; {caveat}",
-        "Test NLL: exact values and bounds (upper bounds on the NLL) are listed side by side but are not ranked "
-        "against each other; GANs have no likelihood.",
-        f"Memorised: share of samples closer to a training image than that image is to any other training image. "
-        f"Held-out test images score {ref['memorisation_baseline']:.3f}; only a share clearly above that suggests "
-        "copying.",
-        "The first row scores training images exactly as the samples are scored: the floor each metric can reach "
-        "with this many examples (its 'memorised' is the test images' share).",
-    ]
+def _notes(report: dict[str, Any], scorer) -> list[str]:
+    notes = scorer.notes(report)
+    notes.insert(1, "Test NLL: exact values and bounds (upper bounds on the NLL) are listed side by side but are not "
+                    "ranked against each other; GANs and other models without a likelihood show 'none'.")
     estimated = {r["model"]: r["nll_settings"] for r in report["runs"] if r.get("nll_settings")}
     if estimated:
         notes.append("NLL settings: " + "; ".join(f"{m}: {s}" for m, s in estimated.items()) +
@@ -194,13 +169,15 @@ def _notes(report: dict[str, Any]) -> list[str]:
 
 def markdown(report: dict[str, Any]) -> str:
     rows = [report["reference"], *report["runs"]]
+    cols = columns(report)
     lines = [f"# genlab compare: {report['data']} ({report['date']})", "",
-             "| run | " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+             "| run | " + " | ".join(h for h, _, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for row in rows:
-        lines.append(f"| {row['run']} | " + " | ".join(_cell(row, k, d) for _, k, d in COLUMNS) + " |")
-    lines += [""] + [f"- {n}" for n in _notes(report)] + ["", "## Samples", ""]
+        lines.append(f"| {row['run']} | " + " | ".join(_cell(row, k, d) for _, k, d in cols) + " |")
+    lines += [""] + [f"- {n}" for n in report["notes"]] + ["", "## Samples", ""]
     for row in rows:
-        lines += [f"**{row['run']}** ({row['model']})", "", f"![{row['model']}]({row['grid']})", ""]
+        listen = f" (listen: `{row['listen']}/`)" if row.get("listen") else ""
+        lines += [f"**{row['run']}** ({row['model']}){listen}", "", f"![{row['model']}]({row['grid']})", ""]
     nearest = [row for row in rows if row.get("nearest_grid")]
     if nearest:
         lines += ["## Nearest training images", "", "Top row of each picture: samples; bottom row: the training image "
@@ -213,9 +190,10 @@ def markdown(report: dict[str, Any]) -> str:
 def html_page(report: dict[str, Any], folder: Path) -> str:
     rows = [report["reference"], *report["runs"]]
     esc = html.escape
-    head = "".join(f"<th>{esc(h)}</th>" for h, _, _ in COLUMNS)
+    cols = columns(report)
+    head = "".join(f"<th>{esc(h)}</th>" for h, _, _ in cols)
     body = "".join("<tr><td>" + esc(row["run"]) + "</td>" + "".join(f"<td>{esc(_cell(row, k, d))}</td>"
-                                                                     for _, k, d in COLUMNS) + "</tr>" for row in rows)
+                                                                     for _, k, d in cols) + "</tr>" for row in rows)
     def figure(row: dict[str, Any], key: str) -> str:
         data = base64.b64encode((folder / row[key]).read_bytes()).decode("ascii")
         return (f'<figure><img src="data:image/png;base64,{data}" alt="{esc(row["model"])}">'
@@ -226,7 +204,7 @@ def html_page(report: dict[str, Any], folder: Path) -> str:
     if nearest:
         figures += ["<h2>Nearest training images</h2><p>Top row of each picture: samples; bottom row: the training "
                     "image nearest to each (in pixels).</p>", *nearest]
-    notes = "".join(f"<li>{esc(n)}</li>" for n in _notes(report))
+    notes = "".join(f"<li>{esc(n)}</li>" for n in report["notes"])
     style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
              "figure{display:inline-block;margin:8px;text-align:center}img{image-rendering:pixelated;width:256px}")

@@ -20,7 +20,7 @@ from genlab.evaluation.audio_features import (
     mel_centres,
     mel_filterbank,
 )
-from genlab.evaluation.audio_quality import audio_sample_quality, real_reference, score_audio
+from genlab.evaluation.audio_quality import AudioScorer, real_reference, score_audio
 from genlab.evaluation.features import (
     check_feature_network,
     load_feature_extractor,
@@ -172,5 +172,7 @@ def test_audio_sample_quality_asks_classes_in_turn(audio_net, tones_long):
             test = tones_long.test
             return torch.stack([test.codes[test.labels == c][0] for c in condition.tolist()])
 
-    out = audio_sample_quality(Fake(), tones_long, audio_net, num_samples=20, batch_size=7)
+    scorer = AudioScorer(tones_long, audio_net)
+    scorer.batch_size = 7  # several batches, each asked for its own classes
+    out = scorer.score_model(Fake(), num_samples=20)
     assert out["num_samples"] == 20 and out["accuracy"] >= 0.9 and out["coverage"] == 1.0

@@ -72,10 +72,10 @@ def test_sample_quality_of_a_model(feature_net, digits):
     model = genlab.create_model("dcgan", data=digits, latent_dim=8, generator_channels=[16, 8],
                                 discriminator_channels=[8, 16])
     result = sample_quality(model, digits, net, ["fid", "coverage"], num_samples=50, batch_size=20)
-    assert result["num_samples"] == 50 and result["_images"].shape == (50, 1, 8, 8)
+    assert result["num_samples"] == 50 and result["_samples"].shape == (50, 1, 8, 8)
     assert result["fid"] > 0 and 0 <= result["coverage"] <= 1 and result["sampling_s_per_image"] > 0
     again = sample_quality(model, digits, net, ["fid"], num_samples=50, batch_size=20)
-    assert torch.equal(result["_images"], again["_images"])  # seeded: the same samples every time
+    assert torch.equal(result["_samples"], again["_samples"])  # seeded: the same samples every time
 
 
 def test_cli_eval_metrics(runs, feature_net, capsys):

@@ -374,8 +374,15 @@ def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int |
 
 def load_features(data, features: str | None):
     """The feature extractor of ``features`` (a feature-network folder or an Inception weights
-    file), else ``features/<data name>``; a one-line error if there is none."""
+    file), else ``features/<data name>``; a one-line error if there is none. None for data whose
+    samples are scored without one (piano rolls)."""
     from ..evaluation.features import default_feature_dir, load_feature_extractor
+    from ..evaluation.scorers import scorer_class
+
+    if not scorer_class(data.info.kind).needs_features:
+        if features:
+            raise ConfigError(f"{data.info.kind} samples are scored without a feature network; leave out --features")
+        return None
 
     path = Path(features) if features else default_feature_dir(data.info.name)
     if not features and not path.is_dir():
@@ -396,7 +403,7 @@ def evaluate_quality(model, data, net, metrics: list[str], num_samples: int | No
     quality = sample_quality(model, data, net, metrics, num_samples=num_samples, seed=seed, **sample_args)
     result = public(quality)
     if "_nearest_index" in quality and nearest_png is not None:
-        nearest_neighbour_grid(quality["_images"], quality["_nearest_index"], data.train.images, data.info.levels,
+        nearest_neighbour_grid(quality["_samples"], quality["_nearest_index"], data.train.images, data.info.levels,
                                nearest_png)
         result["nearest_neighbours_png"] = str(nearest_png)
     return result

@@ -1,6 +1,7 @@
 """Sample quality of any image model: draw samples, embed them with a feature network, score them.
 
-:func:`sample_quality` is what ``genlab eval RUN --metrics ...`` and ``genlab compare`` run.
+:func:`sample_quality` is what ``genlab eval RUN --metrics ...`` and ``genlab compare`` run; for
+images it is :class:`ImageScorer` (the scorer of other kinds lives in their own modules).
 Samples are compared with the data's **test** split (Fréchet distance, KID, precision and recall
 on feature vectors, class coverage from the feature network's predictions) and with the
 **train** split (memorisation, on pixels). Every result names the feature extractor's content
@@ -11,7 +12,6 @@ the standard Inception weights file (:mod:`.inception`) are comparable with FIDs
 from __future__ import annotations
 
 import functools
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import torch
 from ..data.core import DataSet
 from ..errors import ConfigError
 from .features import FeatureNet, check_feature_network
+from .scorers import Scorer, draw, get_scorer, register_scorer
 from .sample_quality import (class_coverage, frechet_distance_features, kernel_inception_distance, memorisation,
                              precision_recall)
 
@@ -40,7 +41,6 @@ def parse_metrics(text: str | list[str] | None) -> list[str]:
     return names
 
 
-@torch.no_grad()
 def draw_samples(model, num_samples: int, batch_size: int = 250, seed: int = 0,
                  **sample_kwargs: Any) -> tuple[torch.Tensor, float]:
     """``num_samples`` images from ``model`` (in batches, seeded) and the seconds it took per image.
@@ -48,16 +48,7 @@ def draw_samples(model, num_samples: int, batch_size: int = 250, seed: int = 0,
     A conditional model draws the classes in turn (its ``sample`` default), so every class is
     asked for equally often.
     """
-    model.eval()
-    gen = torch.Generator(device=model.device).manual_seed(seed)
-    chunks = []
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for first in range(0, num_samples, batch_size):
-            chunks.append(model.sample(min(batch_size, num_samples - first), generator=gen, **sample_kwargs).cpu())
-    seconds = time.perf_counter() - start
-    return torch.cat(chunks), seconds / max(num_samples, 1)
+    return draw(model, num_samples, batch_size, seed, **sample_kwargs)
 
 
 @torch.no_grad()
@@ -155,28 +146,82 @@ def protocol_num_samples(data: DataSet) -> int:
     return min(10_000, len(data.test.images)) if data.test is not None else 10_000
 
 
-def sample_quality(model, data: DataSet, net: FeatureNet, metrics: list[str] | None = None,
-                   num_samples: int | None = None, seed: int = 0, batch_size: int = 250,
-                   reference: Reference | None = None, **sample_kwargs: Any) -> dict[str, Any]:
-    """Draw ``num_samples`` samples (default :func:`protocol_num_samples`) and score them with :func:`score_images`."""
-    if model.data_info.kind == "audio":  # the audio classifier's metrics (all of them, whatever ``metrics`` names)
-        import time
+def sample_quality(model, data: DataSet, net, metrics: list[str] | None = None,
+                   num_samples: int | None = None, seed: int = 0, reference: "Scorer | None" = None,
+                   batch_size: int | None = None, **sample_kwargs: Any) -> dict[str, Any]:
+    """Draw ``num_samples`` samples (default: the scorer's protocol count) and score them with the
+    scorer of the data's kind (:mod:`genlab.evaluation.scorers`): :func:`score_images` for images,
+    the spoken-digit classifier for audio, ... Pass the same ``reference`` (a scorer of ``data`` and
+    ``net``) to score several models against what it computed once."""
+    scorer = reference if reference is not None else get_scorer(data, net)
+    return scorer.score_model(model, num_samples=num_samples, seed=seed, metrics=metrics, batch_size=batch_size,
+                              **sample_kwargs)
 
-        from .audio_quality import audio_sample_quality
 
-        start = time.perf_counter()
-        out = audio_sample_quality(model, data, net, num_samples=num_samples, seed=seed, **sample_kwargs)
-        out.update(sampling_s_per_image=(time.perf_counter() - start) / out["num_samples"], sample_settings=sample_kwargs)
+@register_scorer
+class ImageScorer(Scorer):
+    """Images: Fréchet distance, KID, precision and recall of feature vectors against the test split,
+    class coverage from the feature network's predictions, memorisation against the training pixels."""
+
+    kind = "image"
+    floor_label = "training images"
+    columns = [("Fréchet distance", "fid", 2), ("KID", "kid", 3), ("precision", "precision", 3),
+               ("recall", "recall", 3), ("class coverage", "coverage", 2), ("class KL", "class_kl", 3),
+               ("memorised", "memorisation", 3)]
+
+    def __init__(self, data: DataSet, net):
+        super().__init__(data, net)
+        self.reference = Reference(data, net)
+
+    def score_model(self, model, num_samples=None, seed=0, metrics=None, batch_size=None, **sample_kwargs):
+        num_samples = num_samples or self.default_num_samples()
+        images, per_image = draw(model, num_samples, batch_size or self.batch_size, seed, **sample_kwargs)
+        out = score_images(images, self.data, self.net, metrics, seed=seed, reference=self.reference)
+        out.update(sampling_s_per_image=per_image, sample_settings=sample_kwargs, _samples=images)
         return out
-    if not model.data_info.modality.sample_quality:
-        raise ConfigError(f"sample-quality metrics are for image and audio models; '{model.name}' models "
-                          f"{model.data_info.kind}")
-    num_samples = num_samples or protocol_num_samples(data)
-    images, per_image = draw_samples(model, num_samples, batch_size=batch_size, seed=seed, **sample_kwargs)
-    out = score_images(images, data, net, metrics, seed=seed, reference=reference)
-    out.update(sampling_s_per_image=per_image, sample_settings=sample_kwargs)
-    out["_images"] = images
-    return out
+
+    def score_data(self, num_samples, seed=0):
+        train = self.data.train.images
+        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:num_samples]
+        out = score_images(train[pick], self.data, self.net, None, seed=seed, reference=self.reference)
+        # a training image is its own nearest training image: show the held-out test images' share instead
+        out["memorisation"] = out["memorisation_baseline"]
+        out.pop("_nearest_index")
+        out["_samples"] = train[pick]
+        return out
+
+    def pictures(self, result, stem):
+        from ..data.modalities import save_image_grid
+
+        levels = self.data.info.levels
+        grid = save_image_grid(result["_samples"][:64], levels, stem.with_suffix(".png"))
+        names = {"grid": grid.name}
+        if "_nearest_index" in result:  # samples over their nearest training images, to judge copying by eye
+            nearest = stem.with_name(stem.name.replace("samples-", "nearest-", 1) + ".png")
+            nearest_neighbour_grid(result["_samples"], result["_nearest_index"], self.data.train.images, levels, nearest)
+            names["nearest_grid"] = nearest.name
+        return names
+
+    def notes(self, report):
+        ref = report["reference"]
+        if report.get("feature_kind") == "inception":
+            caveat = ("images upsampled to 299x299; these distances are comparable with others from the same weights, "
+                      "and with FIDs from papers only with the standard weights, the same data and as many samples "
+                      "(FID is biased upward at small sample counts). No class coverage: Inception has no classifier "
+                      "of this data's classes.")
+        else:
+            caveat = ("these distances are not comparable with Inception-based FIDs from papers, nor with scores from "
+                      "another feature network.")
+        return [
+            f"Samples: {report['num_samples']} per run (seed {report['seed']}), against the {ref['num_test']} test "
+            f"images of '{report['data']}', sampled and scored on {report.get('device', 'cpu')}. "
+            f"Features: {report['feature_description']}; {caveat}",
+            f"Memorised: share of samples closer to a training image than that image is to any other training image. "
+            f"Held-out test images score {ref['memorisation_baseline']:.3f}; only a share clearly above that suggests "
+            "copying.",
+            "The first row scores training images exactly as the samples are scored: the floor each metric can reach "
+            "with this many examples (its 'memorised' is the test images' share).",
+        ]
 
 
 def nearest_neighbour_grid(images: torch.Tensor, nearest_index: torch.Tensor, train: torch.Tensor, levels: int,

@@ -1,0 +1,121 @@
+"""Sample scorers: how the samples of each kind of data are judged, one scorer per data kind.
+
+``genlab compare`` and ``genlab eval --metrics`` ask :func:`get_scorer` for the scorer of the
+data's kind and never branch on the kind themselves. A scorer is built once per data set (and
+feature network, for kinds judged by one) and keeps what every model's samples are compared with
+(e.g. the test split's features), so that scoring several models computes it once.
+
+A scorer says:
+
+- ``needs_features``: whether it judges with a feature network (images: the image CNN or
+  Inception; audio: the spoken-digit classifier) or from the samples alone (piano rolls);
+- ``nll_key`` / ``nll_header``: which figure of the likelihood report is the table's test NLL
+  (bits per dimension for images, per audio sample for audio, nats per time step for music);
+- ``columns``: its metric columns, ``(header, key, decimals)``;
+- :meth:`Scorer.score_model`: draw ``num_samples`` samples from a model and score them (the
+  samples are returned under the private key ``_samples``, with the sampling time per sample);
+- :meth:`Scorer.score_data`: score training examples exactly like samples (the floor row);
+- :meth:`Scorer.pictures`: write what a person looks at or listens to for a set of samples;
+- :meth:`Scorer.notes`: the caveats the report prints under its table.
+
+A new kind registers its scorer with :func:`register_scorer` in its own evaluation module.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ..errors import ConfigError
+
+_SCORERS: dict[str, type["Scorer"]] = {}
+
+
+def register_scorer(cls: type["Scorer"]) -> type["Scorer"]:
+    """Class decorator: the scorer of the data kind ``cls.kind``."""
+    _SCORERS[cls.kind] = cls
+    return cls
+
+
+def scorer_class(kind: str) -> type["Scorer"]:
+    """The scorer class of data kind ``kind``; a one-line error for a kind no scorer judges."""
+    if kind not in _SCORERS:
+        raise ConfigError(f"no sample-quality metrics for {kind} data; they exist for {', '.join(sorted(_SCORERS))}")
+    return _SCORERS[kind]
+
+
+def get_scorer(data, net=None) -> "Scorer":
+    """The scorer of ``data``'s kind, built for ``data`` and the feature network ``net``."""
+    cls = scorer_class(data.info.kind)
+    if cls.needs_features and net is None:
+        raise ConfigError(f"{data.info.kind} samples are judged with a feature network: pass one "
+                          f"(`genlab features train --data {data.info.name}`)")
+    return cls(data, net)
+
+
+@torch.no_grad()
+def draw(model, num_samples: int, batch_size: int, seed: int, condition_for=None,
+         **sample_kwargs: Any) -> tuple[torch.Tensor, float]:
+    """``num_samples`` samples from ``model`` in batches (seeded) and the seconds per sample.
+
+    ``condition_for(first, n)`` gives the condition of samples ``first .. first + n - 1`` (None:
+    the model's default, which asks a conditional model for the classes in turn)."""
+    model.eval()
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    chunks = []
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for first in range(0, num_samples, batch_size):
+            n = min(batch_size, num_samples - first)
+            kwargs = dict(sample_kwargs)
+            if condition_for is not None:
+                kwargs["condition"] = condition_for(first, n).to(model.device)
+            chunks.append(model.sample(n, generator=gen, **kwargs).cpu())
+    return torch.cat(chunks), (time.perf_counter() - start) / max(num_samples, 1)
+
+
+class Scorer:
+    """The sample scorer of one data kind (see the module docstring)."""
+
+    kind: ClassVar[str] = ""
+    needs_features: ClassVar[bool] = True
+    nll_key: ClassVar[str] = "bits_per_dim"
+    nll_header: ClassVar[str] = "test NLL (bits/dim)"
+    columns: ClassVar[list[tuple[str, str, int]]] = []
+    batch_size: ClassVar[int] = 250
+    floor_label: ClassVar[str] = "training data"  # the reference row's name in a report
+
+    def __init__(self, data, net=None):
+        if data.test is None:
+            raise ConfigError(f"data set '{data.info.name}' has no test split to compare samples with")
+        self.data, self.net = data, net
+
+    def default_num_samples(self) -> int:
+        """DESIGN.md's sample count: 10,000, or the size of the test split where that is smaller."""
+        return min(10_000, len(self.data.test))
+
+    def score_model(self, model, num_samples: int | None = None, seed: int = 0, metrics: list[str] | None = None,
+                    batch_size: int | None = None, **sample_kwargs: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def score_data(self, num_samples: int, seed: int = 0) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def pictures(self, result: dict[str, Any], stem: Path) -> dict[str, str]:
+        """Write the pictures of ``result``'s samples beside ``stem`` (a path without suffix);
+        returns ``{"grid": file name, ...}`` (names relative to ``stem``'s folder)."""
+        raise NotImplementedError
+
+    def notes(self, report: dict[str, Any]) -> list[str]:
+        return []
+
+    def features_text(self) -> dict[str, Any]:
+        """What the report says about the feature network (nothing for a kind judged without one)."""
+        if self.net is None:
+            return {"features": None, "feature_description": "none (scored from the samples themselves)"}
+        return {"features": self.net.content_hash, "feature_test_accuracy": self.net.test_accuracy,
+                "feature_description": self.net.description}
