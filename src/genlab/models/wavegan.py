@@ -1,13 +1,18 @@
 """WaveGAN (Donahue, McAuley & Puckette 2019, "Adversarial Audio Synthesis"): a GAN of raw waveforms.
 
 The generator maps ``z`` (100-d, uniform in the paper; standard normal here, as genlab's other GANs)
-through a dense layer to ``[16 d, base]`` and ``num_layers`` transposed 1-D convolutions (kernel 25,
-stride 4) to a clip of ``base * 4^num_layers`` samples in [-1, 1] (tanh). The critic mirrors it with
-strided convolutions, LeakyReLU(0.2) and **phase shuffle** (each example's feature maps shifted by a
-random ``-n .. n`` steps with reflection padding, after every convolution but the last), then a dense
-score. It trains with the WGAN-GP loss ``L_D = D(G(z)) - D(x) + lambda (||grad D(x_hat)|| - 1)^2``
-(lambda 10) and 5 critic updates per generator update, Adam lr 1e-4, betas (0.5, 0.9), as the paper.
-The defaults are the paper's (d = 64, 5 layers): 16,384-sample clips, or FSDD's 8,192 (base 8).
+through a dense layer to ``[d * 2^(k-1), base]`` and ``k`` transposed 1-D convolutions (kernel 25,
+stride 4) to a clip of ``base * 4^k`` samples in [-1, 1] (tanh). The critic mirrors it with strided
+convolutions, LeakyReLU(0.2) and **phase shuffle** (each example's feature maps shifted by a random
+``-n .. n`` steps with reflection padding, after every convolution but the last), then a dense score.
+It trains with the WGAN-GP loss ``L_D = D(G(z)) - D(x) + lambda (||grad D(x_hat)|| - 1)^2`` (lambda
+10) and 5 critic updates per generator update, Adam lr 1e-4, betas (0.5, 0.9), as the paper.
+
+The depth ``k`` is ``num_layers``, or by default derived from the clip length: the most stride-4
+layers, up to the paper's 5, that leave a whole base length of at least 4 samples. 16,384 samples
+give the paper's network (k = 5, base 16, d = ``model_size`` = 64: 16 d channels), FSDD's 8,192
+give k = 5 and base 8, the 64-sample test tones k = 2 and base 4; a length that is not a multiple
+of 4 of at least 16 (or that ``num_layers`` does not fit) is a one-line ConfigError naming the fix.
 
 Data: clips are 8-bit mu-law codes; the critic sees waveforms. A real clip is decoded with
 :func:`mu_law_decode` after *dequantisation*: each code ``c`` is spread uniformly over its bin
