@@ -2,6 +2,7 @@
 
 from .activations import get_activation
 from .adversarial import ConvDiscriminator, ConvGenerator
+from .audio_gan import PhaseShuffle, WaveCritic, WaveGenerator, gradient_penalty, phase_shuffle
 from .attention import CausalSelfAttention, TransformerBlock
 from .conv import ConvDecoder, ConvEncoder
 from .distributions import (
@@ -56,6 +57,11 @@ __all__ = [
     "norm_groups",
     "timestep_embedding",
     "CausalConv1d",
+    "PhaseShuffle",
+    "WaveCritic",
+    "WaveGenerator",
+    "gradient_penalty",
+    "phase_shuffle",
     "GatedResidualLayer",
     "StepQueue",
 ]
