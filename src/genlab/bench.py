@@ -30,7 +30,7 @@ from .recipes import (CURVE_EXAMPLES, CURVE_POINTS, DIGITS, GAN_DIGITS, GAN_MNIS
                       LSTM_SHAKESPEARE_CPU, MNIST, MNIST_BUDGET_S, MNIST_TRAIN, SAMPLING_CASES, VAE_DIGITS, VAE_MNIST)
 from .training import TrainConfig, Trainer
 
-from .bench_audio import wavenet_fsdd
+from .bench_audio import wavegan_fsdd, wavenet_fsdd
 from .bench_superres import sr3_mnist, superres
 from .bench_common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
 
@@ -321,6 +321,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "sr-x4": functools.partial(superres, 4),
     "sr3-mnist": sr3_mnist,
     "wavenet-fsdd": wavenet_fsdd,
+    "wavegan-fsdd": wavegan_fsdd,
 }
 
 

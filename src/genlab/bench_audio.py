@@ -23,7 +23,7 @@ from .data import load_dataset
 from .evaluation import evaluate
 from .evaluation.audio_quality import real_reference, score_audio
 from .evaluation.features import load_feature_network, save_feature_network, train_feature_network
-from .recipes import AUDIO_BUDGET_S, FSDD_FEATURE_STEPS, WAVENET_FSDD, Recipe
+from .recipes import AUDIO_BUDGET_S, FSDD_FEATURE_STEPS, WAVEGAN_BUDGET_S, WAVEGAN_FSDD, WAVENET_FSDD, Recipe
 
 PER_DIGIT = 30  # clips asked of each digit: 300, as many as the test recordings
 KEEP = ("accuracy", "fd", "inception_score", "coverage", "class_kl", "missing_classes")
@@ -120,3 +120,9 @@ def wavenet_fsdd(data_root=None, quick: bool = False, seed: int = 0, out=None,
     """Class-conditional WaveNet on FSDD: test bits per sample, the classifier's verdict on 300 clips, speed."""
     return _audio_benchmark("wavenet-fsdd", WAVENET_FSDD, data_root, quick, seed, out, budget_s, _wavenet_extras)
 
+
+
+def wavegan_fsdd(data_root=None, quick: bool = False, seed: int = 0, out=None,
+                 budget_s: float = WAVEGAN_BUDGET_S) -> dict[str, Any]:
+    """Class-conditional WaveGAN on FSDD: the classifier's verdict on 300 clips, sampling speed."""
+    return _audio_benchmark("wavegan-fsdd", WAVEGAN_FSDD, data_root, quick, seed, out, budget_s)

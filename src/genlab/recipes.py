@@ -141,6 +141,12 @@ SR_CNN_MNIST = Recipe("sr-cnn", "mnist-sr", dict(width=32, blocks=4),
 # on crops of 4,096 samples (half a clip; every crop holds speech) in bf16 and is scored on whole clips.
 AUDIO_BUDGET_S = 3600.0
 FSDD_FEATURE_STEPS = 600
+# WaveGAN: the paper's network narrowed to model_size 16 (2.5 M parameters; d = 64 is 36 M and 10x slower
+# a step here), WGAN-GP with 5 critic updates per generator update, Adam 1e-4 (0.5, 0.9), batches of 16.
+WAVEGAN_BUDGET_S = 1800.0
+WAVEGAN_FSDD = Recipe("wavegan", "fsdd", dict(conditional=True, model_size=16),
+                      dict(batch_size=16, precision="bf16", eval_every=0, checkpoint_every=200, sample_every=0,
+                           log_every=50))
 WAVENET_FSDD = Recipe("wavenet", "fsdd", dict(conditional=True, train_window=4096),
                       dict(batch_size=8, lr=1e-3, warmup_steps=100, precision="bf16", ema_decay=0.999, eval_every=0,
                            checkpoint_every=500, sample_every=0, log_every=50))
