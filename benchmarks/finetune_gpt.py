@@ -129,7 +129,8 @@ def section(row: dict, args) -> str:
         f"captions, after dropping the {c['lines_dropped_for_characters']} of its {c['lines_total']:,} lines with "
         "characters outside Tiny Shakespeare's vocabulary; 90% train, 10% validation "
         f"({row['val_chars']:,} predicted characters). Fine-tuning (`genlab.load_for_finetuning`, what `genlab train "
-        f"--init-from` does) and training from scratch use the same settings: {row['steps']} steps at 1e-3 after 20 warm-up steps, validation every "
+        f"--init-from` does) and training from scratch use the same settings: {row['steps']} steps at 1e-3 "
+        "after 20 warm-up steps, validation every "
         f"{args.eval_every} steps; both read the corpus with Tiny Shakespeare's vocabulary. Multi30k is distributed "
         "for research use by its authors; Tiny Shakespeare is public domain.",
         "",

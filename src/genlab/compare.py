@@ -19,7 +19,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from .devices import pick_device
 from .errors import ConfigError
@@ -93,7 +92,8 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
         if model.likelihood != "none" and not skip_likelihood:
             kwargs = dict(model.compare_log_prob_kwargs)
             settings = {"kind": "likelihood", "data": data.info.name, "split": "test", "seed": 0, **kwargs}
-            nll, reused = stored_evaluation(run, folder, settings, lambda: evaluate(model, data, "test", **kwargs))
+            nll, reused = stored_evaluation(run, folder, settings,
+                                            lambda m=model, d=data, kw=kwargs: evaluate(m, d, "test", **kw))
             row.update(nll_nats=nll["nll_nats"], nll=nll[scorer.nll_key], nll_settings=kwargs, nll_reused=reused)
             if "bits_per_dim" in nll:
                 row["bits_per_dim"] = nll["bits_per_dim"]

@@ -82,7 +82,8 @@ def test_patches_are_random_fixed_and_degraded(tmp_path):
     assert len({bytes(p.numpy()) for p in batch["x"][:4]}) > 1  # different places in one image
     image = data.train.images[0]
     for hr, lr in zip(batch["x"][:4], batch["lowres"][:4]):
-        found = [(t, l) for t in range(40 - 15) for l in range(50 - 15) if torch.equal(image[:, t:t + 16, l:l + 16], hr)]
+        found = [(t, left) for t in range(40 - 15) for left in range(50 - 15)
+                 if torch.equal(image[:, t:t + 16, left:left + 16], hr)]
         assert found, "a patch is a crop of its image"
         assert torch.equal(lr, bicubic_resize(hr, (8, 8)))
     # augmented: each patch is one of the 8 symmetries of a crop, its low-res version made after the turn

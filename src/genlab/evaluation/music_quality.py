@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 
-from ..data.core import DataSet
 from .scorers import Scorer, draw, register_scorer
 
 KEYS = 88

@@ -112,7 +112,8 @@ class WaveNet(GenerativeModel):
         return condition
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """Input features ``[B, T, C]`` (channels last, as every layer takes them): the codes shifted one step right (silence first), embedded.
+        """Input features ``[B, T, C]`` (channels last, as every layer takes them): the codes shifted
+        one step right (silence first), embedded.
 
         ``x`` is integer codes ``[B, T]`` or one-hot floats ``[B, T, levels]`` (to take gradients with
         respect to the input)."""

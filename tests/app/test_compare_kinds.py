@@ -1,0 +1,96 @@
+"""`genlab compare` beyond images: audio runs judged by the spoken-digit classifier, piano-roll runs
+by their statistics against the test pieces; each with its own NLL unit, floor row and files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import genlab
+from cli_helpers import assert_one_line_error, run_cli
+from genlab.evaluation.audio_quality import classify
+from genlab.evaluation.features import save_feature_network, train_feature_network
+from genlab.evaluation.music_quality import roll_statistics, total_variation
+
+TONES = ["--data", "synthetic-tones", "--data-arg", "num=60", "--data-arg", "length=256"]
+TINY_WAVENET = ["--set", "channels=8", "--set", "gate_channels=8", "--set", "skip_channels=8",
+                "--set", "layers_per_stack=3", "--set", "stacks=1"]
+
+
+def test_compare_audio_runs(tmp_path):
+    for name, extra in (("wavenet", TINY_WAVENET), ("wavegan", ["--set", "latent_dim=8", "--set", "model_size=4"])):
+        code, _, err = run_cli("train", name, *TONES, "--steps", "3", "--batch-size", "8", "--set", "conditional=true",
+                               *extra, "--out", tmp_path / name, "--progress", "false")
+        assert code == 0, err
+    data = genlab.load_dataset("synthetic-tones", num=60, length=256)
+    net = train_feature_network(data, steps=5, batch_size=16, seed=0, progress=False, channels=[8, 16], feature_dim=32)
+    save_feature_network(net, tmp_path / "features")
+    code, out, err = run_cli("compare", tmp_path / "wavenet", tmp_path / "wavegan", "--out", tmp_path / "report",
+                             "--features", tmp_path / "features", "--num-samples", "12")
+    assert code == 0, err
+    report = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert report["kind"] == "audio" and report["features"] == net.content_hash
+    wavenet, wavegan = report["runs"]
+    assert wavenet["likelihood"] == "exact" and wavenet["nll"] > 0  # bits per audio sample
+    assert wavegan["likelihood"] == "none" and "nll" not in wavegan
+    for row in (wavenet, wavegan):
+        assert row["num_samples"] == 12 and 0 <= row["accuracy"] <= 1 and row["fd"] >= 0
+        assert (tmp_path / "report" / row["grid"]).is_file()  # the spectrograms
+        assert len(list((tmp_path / "report" / row["listen"]).glob("*.wav"))) == 10
+    # the floor: 12 training clips (seeded pick) with their own labels as the asked classes
+    floor = report["reference"]
+    pick = torch.randperm(len(data.train.codes), generator=torch.Generator().manual_seed(0))[:12]
+    _, probs = classify(net, data.train.codes[pick])
+    expected = float((probs.argmax(1) == data.train.labels[pick]).double().mean())
+    assert floor["run"] == "training recordings" and floor["accuracy"] == pytest.approx(expected)
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "test NLL (bits/sample)" in md and "asked class heard" in md and "| training recordings | data |" in md
+    assert "(exact)" in md and "| none |" in md  # WaveNet's likelihood, WaveGAN's lack of one
+
+
+def test_roll_statistics_by_hand():
+    """Two pieces: polyphony, empty steps, note lengths and histograms counted directly."""
+    a = np.zeros((4, 88), dtype=np.uint8)
+    a[0:2, 39] = 1  # middle C (MIDI 60 = key 39) for 2 steps: one note
+    a[1, 43] = 1  # E4 for one step
+    # step 3 and 4: silence
+    b = np.zeros((3, 88), dtype=np.uint8)
+    b[:, 39 + 12] = 1  # C5 for 3 steps
+    b = np.concatenate([b, np.full((2, 88), 2, dtype=np.uint8)])  # two padded steps are not music
+    stats = roll_statistics([torch.from_numpy(a), torch.from_numpy(b)])
+    # sounding steps: a0 (1 key), a1 (2 keys), b0-b2 (1 key each) -> 6 keys over 5 sounding steps
+    assert stats["polyphony"] == pytest.approx(6 / 5)
+    assert stats["empty_steps"] == pytest.approx(2 / 7)
+    assert stats["note_length"] == pytest.approx(6 / 3)  # notes: C4 (2), E4 (1), C5 (3)
+    pc = stats["pitch_class_histogram"].numpy()
+    assert pc[0] == pytest.approx(5 / 6) and pc[4] == pytest.approx(1 / 6) and pc.sum() == pytest.approx(1)
+    assert total_variation(stats["pitch_class_histogram"], stats["pitch_class_histogram"]) == 0
+    uniform = torch.full((12,), 1 / 12, dtype=torch.float64)
+    assert total_variation(stats["pitch_class_histogram"], uniform) == pytest.approx(
+        0.5 * np.abs(pc - 1 / 12).sum())
+
+
+def test_compare_piano_roll_runs(tiny_pianoroll, tmp_path):
+    spec = ["--data", f"rolls:{tiny_pianoroll.info.name.split(':', 1)[1]}"]
+    for name in ("lstm-roll", "rnn-nade"):
+        code, _, err = run_cli("train", name, *spec, "--steps", "3", "--batch-size", "4", "--set", "hidden_size=8",
+                               "--set", "seq_len=8", "--out", tmp_path / name, "--progress", "false")
+        assert code == 0, err
+    code, out, err = run_cli("compare", tmp_path / "lstm-roll", tmp_path / "rnn-nade", "--out", tmp_path / "report",
+                             "--num-samples", "4")
+    assert code == 0, err
+    report = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert report["kind"] == "pianoroll" and report["features"] is None
+    test = roll_statistics(tiny_pianoroll.test.rolls)
+    for row in report["runs"]:
+        assert row["nll"] == pytest.approx(row["nll_nats"]) and row["nll"] > 0  # nats per time step
+        assert 0 <= row["pitch_class_tv"] <= 1 and 0 <= row["empty_steps"] <= 1
+        assert row["test_polyphony"] == pytest.approx(test["polyphony"])
+        assert len(list((tmp_path / "report" / row["listen"]).glob("*.mid"))) == 4
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "test NLL (nats/step)" in md and "pitch-class TV" in md and "| training pieces | data |" in md
+    code, out, err = run_cli("compare", tmp_path / "lstm-roll", "--out", tmp_path / "r2", "--features", tmp_path)
+    assert_one_line_error(code, out, err, "without a feature network")
