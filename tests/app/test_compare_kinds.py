@@ -94,3 +94,14 @@ def test_compare_piano_roll_runs(tiny_pianoroll, tmp_path):
     assert "test NLL (nats/step)" in md and "pitch-class TV" in md and "| training pieces | data |" in md
     code, out, err = run_cli("compare", tmp_path / "lstm-roll", "--out", tmp_path / "r2", "--features", tmp_path)
     assert_one_line_error(code, out, err, "without a feature network")
+
+
+def test_eval_metrics_of_a_music_model(tiny_pianoroll, tmp_path):
+    """`genlab eval --metrics all` of a piano-roll model: its statistics, no feature network needed."""
+    spec = ["--data", f"rolls:{tiny_pianoroll.info.name.split(':', 1)[1]}"]
+    code, _, err = run_cli("train", "lstm-roll", *spec, "--steps", "2", "--batch-size", "4", "--set", "hidden_size=8",
+                           "--out", tmp_path / "run", "--progress", "false")
+    assert code == 0, err
+    code, out, err = run_cli("eval", tmp_path / "run", "--metrics", "all", "--num-samples", "3")
+    assert code == 0, err
+    assert "polyphony" in out and "pitch-class TV" in out and "nats per time step" in out

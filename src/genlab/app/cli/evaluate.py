@@ -42,10 +42,13 @@ def add_parser(sub) -> None:
     e.set_defaults(func=run)
 
 
-def print_quality(result: dict[str, Any]) -> None:
-    print(f"  samples           {result['num_samples']} against {result['num_test']} test images")
-    print(f"  features          {result['feature_description']}")
-    for key, label, fmt in QUALITY_LINES:
+def print_quality(result: dict[str, Any], columns=()) -> None:
+    """The sample-quality lines: the known ones, then any other column of the data kind's scorer."""
+    print(f"  samples           {result['num_samples']} against {result['num_test']} test examples")
+    print(f"  features          {result.get('feature_description') or 'none (scored from the samples themselves)'}")
+    lines = QUALITY_LINES + [(key, header, f"{{:.{max(decimals, 3)}f}}") for header, key, decimals in columns
+                             if key not in {k for k, _, _ in QUALITY_LINES}]
+    for key, label, fmt in lines:
         if key in result:
             extra = f" +- {result['kid_std']:.5f}" if key == "kid" else ""
             print(f"  {label:17s} {fmt.format(result[key])}{extra}")
@@ -126,5 +129,7 @@ def run(args, extra) -> int:
         for line in lines[1:]:
             print(f"  {line}")
     if "quality" in result:
-        print_quality(result["quality"])
+        from ...evaluation.scorers import scorer_class
+
+        print_quality(result["quality"], scorer_class(data.info.kind).columns)
     return 0
