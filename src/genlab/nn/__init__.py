@@ -4,6 +4,7 @@ from .activations import get_activation
 from .adversarial import ConvDiscriminator, ConvGenerator
 from .attention import CausalSelfAttention, TransformerBlock
 from .conv import ConvDecoder, ConvEncoder
+from .convlstm import ConvLSTMCell, ConvLSTMStack
 from .distributions import (
     discretized_gaussian_log_prob,
     discretized_logistic_log_prob,
@@ -22,6 +23,8 @@ from .wavenet import CausalConv1d, GatedResidualLayer, StepQueue
 
 __all__ = [
     "MLP",
+    "ConvLSTMCell",
+    "ConvLSTMStack",
     "ConvDiscriminator",
     "ConvGenerator",
     "GatedPixelCNNLayer",
