@@ -66,13 +66,13 @@ def test_training_lowers_the_prediction_error(moving_digits):
     model = tiny(moving_digits, hidden=[16])
     batch = moving_digits.train.get(torch.arange(16))
     opt = torch.optim.Adam(model.parameters(), 1e-2)
-    first = float(model.training_step(batch, 0).loss)
+    first = float(model.training_step(batch, 0).loss.detach())
     for step in range(25):
         out = model.training_step(batch, step)
         opt.zero_grad()
         out.loss.backward()
         opt.step()
-    assert float(model.training_step(batch, 0).loss) < 0.7 * first
+    assert float(model.training_step(batch, 0).loss.detach()) < 0.7 * first
     assert "mse_per_frame" in out.metrics
 
 
@@ -113,3 +113,15 @@ def test_sample_continues_test_clips_or_a_gif(video_run, tmp_path):
     assert code == 0, err
     assert "wrote 1 samples" in out
     assert_one_line_error(*run_cli("sample", video_run, "--context", tmp_path / "none.gif"), "does not exist")
+
+
+def test_compare_scores_video_runs_with_the_prediction_metrics(video_run, tmp_path, moving_digits):
+    other = tiny(moving_digits, hidden=[4, 4])
+    genlab.Trainer(other, moving_digits, fast_train_config(steps=1), out_dir=tmp_path / "run2").fit()
+    code, out, err = run_cli("compare", video_run, tmp_path / "run2", "--out", tmp_path / "report", "--num-samples", 8)
+    assert code == 0, err
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "MSE per frame" in report and "copy the last context frame" in report and report.count("convlstm") >= 2
+    results = last_json((tmp_path / "report" / "results.json").read_text().replace("\n", " "))
+    assert [r["num_examples"] for r in results["runs"]] == [8, 8] and results["scorer"] == "prediction"
+    assert (tmp_path / "report" / results["runs"][0]["grid"]).is_file()
