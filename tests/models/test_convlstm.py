@@ -62,8 +62,9 @@ def test_sample_keeps_the_context_and_is_deterministic(moving_digits):
     assert torch.equal(one[0], one[1])
 
 
-def test_training_lowers_the_prediction_error(moving_digits):
-    model = tiny(moving_digits, hidden=[16])
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_training_lowers_the_prediction_error(moving_digits, loss):
+    model = tiny(moving_digits, hidden=[16], loss=loss)
     batch = moving_digits.train.get(torch.arange(16))
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     first = float(model.training_step(batch, 0).loss.detach())
@@ -74,6 +75,10 @@ def test_training_lowers_the_prediction_error(moving_digits):
         opt.step()
     assert float(model.training_step(batch, 0).loss.detach()) < 0.7 * first
     assert "mse_per_frame" in out.metrics
+    clips = model.eval().sample(2, condition=batch["x"][:2, :5])
+    assert int(clips.min()) >= 0 and int(clips.max()) <= 255
+    with pytest.raises(genlab.ConfigError, match="loss must be"):
+        tiny(moving_digits, loss="l1")
 
 
 @pytest.fixture

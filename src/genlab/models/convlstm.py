@@ -17,9 +17,10 @@ encoder-forecaster:
 * training runs exactly this unroll over all ``T`` frames, so the loss sees the predictions of
   frames ``2 .. T`` (``T - 1`` of them): the context ones from true inputs, the future ones from
   the model's own, which is how it is used (no train/test mismatch to schedule away);
-* the loss is the mean squared error on intensities in [0, 1]. Shi et al. used per-pixel
-  cross-entropy; genlab uses MSE because it is the benchmark's metric (the MSE per frame) and
-  what the later ConvLSTM baselines (PredRNN, OpenSTL) train with.
+* the loss is the mean squared error on intensities in [0, 1] (``loss="mse"``, the default): the
+  benchmark's metric (the MSE per frame) and what the later ConvLSTM baselines (PredRNN, OpenSTL)
+  train with. ``loss="bce"`` is Shi et al.'s per-pixel cross-entropy (sigmoid outputs, which are
+  then the frames fed back).
 
 Prediction is deterministic: ``sample(n, condition=context)`` returns the context frames followed
 by the predicted ones (``generator`` is taken and unused). The model has no likelihood; it is
@@ -52,6 +53,7 @@ class ConvLSTMConfig(ModelConfig):
     patch: int = 4  # space to depth: patch x patch pixels become channels
     hidden: list[int] = dataclasses.field(default_factory=lambda: [64, 64, 64])  # channels of each ConvLSTM layer
     kernel: int = 5  # the gates' convolution
+    loss: str = "mse"  # "mse" on intensities in [0, 1], or "bce": per-pixel cross-entropy of sigmoid outputs (Shi et al.)
 
     def validate(self) -> None:
         if len(self.video_shape) != 4 or min(self.video_shape) < 1:
@@ -69,6 +71,8 @@ class ConvLSTMConfig(ModelConfig):
             raise ConfigError(f"hidden must list each layer's channels (>= 1), got {self.hidden}")
         if self.kernel < 1 or self.kernel % 2 == 0:
             raise ConfigError(f"kernel must be an odd number >= 1, got {self.kernel}")
+        if self.loss not in ("mse", "bce"):
+            raise ConfigError(f"loss must be mse or bce, got {self.loss!r}")
 
 
 @register_model("convlstm")
@@ -100,8 +104,9 @@ class ConvLSTM(GenerativeModel):
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         return x.float() / (self.config.levels - 1)
 
-    def unroll(self, frames: torch.Tensor, context: int, total: int) -> torch.Tensor:
-        """Predictions ``[B, total - 1, C, H, W]`` (floats, about [0, 1]) of frames ``1 .. total - 1``.
+    def unroll(self, frames: torch.Tensor, context: int, total: int, logits: bool = False) -> torch.Tensor:
+        """Predictions ``[B, total - 1, C, H, W]`` of frames ``1 .. total - 1``: intensities (about [0, 1];
+        in [0, 1] for ``loss="bce"``), or for ``logits=True`` and ``loss="bce"`` their logits.
 
         ``frames`` ``[B, T', C, H, W]`` in [0, 1] with ``T' >= context``: frame ``t < context`` is read
         from it, later ones are the model's own predictions. The prediction of frame ``t + 1`` depends
@@ -109,13 +114,15 @@ class ConvLSTM(GenerativeModel):
         """
         b, _, c, h, w = frames.shape
         p = self.config.patch
-        states, preds, previous = None, [], None
+        bce = self.config.loss == "bce"
+        states, outs, previous = None, [], None
         for t in range(total - 1):
             x = F.pixel_unshuffle(frames[:, t], p) if t < context else previous
             hidden, states = self.stack.step(x, states)
-            previous = self.head(hidden)
-            preds.append(previous)
-        out = torch.stack(preds, 1).flatten(0, 1)
+            out = self.head(hidden)
+            previous = torch.sigmoid(out) if bce else out
+            outs.append(out if logits and bce else previous)
+        out = torch.stack(outs, 1).flatten(0, 1)
         return F.pixel_shuffle(out, p).reshape(b, total - 1, c, h, w)
 
     def _predict(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,11 +131,14 @@ class ConvLSTM(GenerativeModel):
         if list(x.shape[1:]) != list(self.config.video_shape):
             raise ConfigError(f"the model takes clips {self.config.video_shape} (T, C, H, W), the data gives "
                               f"{list(x.shape[1:])}")
-        return self.unroll(x, self.config.context_frames, t).float(), x[:, 1:]
+        return self.unroll(x, self.config.context_frames, t, logits=True).float(), x[:, 1:]
 
     def training_step(self, batch, step, optimizer="model"):
-        pred, truth = self._predict(batch)
-        loss = F.mse_loss(pred, truth)
+        out, truth = self._predict(batch)
+        if self.config.loss == "bce":
+            loss, pred = F.binary_cross_entropy_with_logits(out, truth), torch.sigmoid(out)
+        else:
+            loss, pred = F.mse_loss(out, truth), out
         future = self.config.context_frames - 1
         with torch.no_grad():  # the benchmark's figure: squared error summed over a frame's pixels, future frames
             mse_frame = (pred[:, future:] - truth[:, future:]).pow(2).flatten(2).sum(2).mean()
