@@ -58,12 +58,15 @@ def print_quality(result: dict[str, Any]) -> None:
         print(f"  nearest training images: {result['nearest_neighbours_png']}")
 
 
+TRUTH_METRICS = {"restoration": "PSNR, SSIM, L1", "prediction": "MSE and SSIM per predicted frame"}
+
+
 def run_restoration(args, model, folder, sample_args: dict[str, Any]) -> int:
     """``genlab eval`` of a model judged against the truth: a super-resolution or translation model (PSNR /
     SSIM on Y and L1), a video prediction model (MSE and MAE per frame, SSIM, against copying the last frame)."""
     if args.metrics:
-        raise ConfigError(f"model '{model.name}' is scored against the truth ({model.data_info.modality.truth_scorer} "
-                          "metrics); drop --metrics")
+        metrics = TRUTH_METRICS.get(model.data_info.modality.truth_scorer, "its modality's metrics")
+        raise ConfigError(f"model '{model.name}' is scored against the truth ({metrics}); drop --metrics")
     data = service.paired_eval_data(args.run, model, args.data, args.data_root, key_values(args.data_arg, "--data-arg"))
     torch.manual_seed(args.seed)
     result = {"model": model.name, "data": data.info.name, "weights": str(folder),
