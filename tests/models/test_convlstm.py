@@ -118,6 +118,9 @@ def test_sample_continues_test_clips_or_a_gif(video_run, tmp_path):
     assert code == 0, err
     assert "wrote 1 samples" in out
     assert_one_line_error(*run_cli("sample", video_run, "--context", tmp_path / "none.gif"), "does not exist")
+    code, out, err = run_cli("sample", video_run, "--num", 10, "--out", tmp_path / "ten.png")
+    assert code == 0 and "wrote 10 samples" in out, err
+    assert_one_line_error(*run_cli("sample", video_run / "best"), "--context CLIP")
 
 
 def test_compare_scores_video_runs_with_the_prediction_metrics(video_run, tmp_path, moving_digits):

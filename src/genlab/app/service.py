@@ -132,12 +132,13 @@ def data_condition(model, run: str | Path, condition: Any, clip: str | Path | No
     info = model.data_info
     if clip is not None:
         return info.modality.parse(info, clip)[: spec.context], num or 1  # a shorter clip: all its frames
+    if not is_run_folder(run):
+        raise ConfigError(f"'{run}' is a saved model, not a training run, so it has no test clips: give the clip to "
+                          "continue with --context CLIP")
     data = run_data(run, model, None, None)
     split = data.test if data.test is not None else data.split("val")
-    count, kwargs = info.modality.preview(num or info.modality.default_num_samples, split=split)
-    if "condition" not in kwargs:
-        raise ConfigError(f"the data of '{run}' gives no context frames; pass --context CLIP")
-    return kwargs["condition"], count
+    count = min(num or info.modality.default_num_samples, len(split))
+    return split.get(torch.arange(count))["x"][:, : spec.context], count
 
 
 def write_samples(model, samples: torch.Tensor, out: str | Path) -> Path:
