@@ -117,20 +117,27 @@ def tiny_pianoroll(tmp_path_factory) -> genlab.DataSet:
     return genlab.load_dataset(f"rolls:{path}")
 
 
+@pytest.fixture(scope="session")
+def moving_digits() -> genlab.DataSet:
+    """Two 8x8 digits bouncing in 16x16 frames, 10 frames (5 context); built in, generated per clip."""
+    return genlab.load_dataset("moving-digits")  # the defaults: a resume reloads the data by name
+
+
 @pytest.fixture
-def data_for_kind(digits, text_data, digits_sr, digits_edges, tones, tiny_pianoroll):
+def data_for_kind(digits, text_data, digits_sr, digits_edges, tones, tiny_pianoroll, moving_digits):
     """The small data set used for a data kind: digits for images, the tiny text for text, digits
     paired with their 4x4 downscales for super-resolution, digits paired with their edge maps for
-    image-to-image translation, sine tones for audio, a few random piano rolls for piano rolls."""
+    image-to-image translation, sine tones for audio, a few random piano rolls for piano rolls,
+    moving digits for video."""
     return {"image": digits, "text": text_data, "superres": digits_sr, "image-pair": digits_edges,
-            "audio": tones, "pianoroll": tiny_pianoroll}.__getitem__
+            "audio": tones, "pianoroll": tiny_pianoroll, "video": moving_digits}.__getitem__
 
 
 def model_condition(model, data, n: int):
     """What a model needs to sample ``n`` examples: None, or its input images (super-resolution,
-    translation) from the data's held-out split."""
+    translation) or context frames (video prediction) from the data's held-out split."""
     spec = model.condition_spec
-    if spec is None or spec.kind != "image":
+    if spec is None or spec.kind not in ("image", "frames"):
         return None
     split = data.test if data.test is not None else data.val
     return spec.from_batch(split.get(torch.arange(n)))

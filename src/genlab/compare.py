@@ -212,3 +212,105 @@ def html_page(report: dict[str, Any], folder: Path) -> str:
             f"<style>{style}</style></head><body><h1>genlab compare: {esc(report['data'])} ({esc(report['date'])})</h1>"
             f"<table><tr><th>run</th>{head}</tr>{body}</table><ul>{notes}</ul><h2>Samples</h2>{''.join(figures)}"
             "</body></html>\n")
+
+
+# ---- models judged against the truth (video prediction, super-resolution, translation) -----------
+TRUTH_COLUMNS = {  # scorer -> (header, key, decimals), after model / family / parameters / training
+    "prediction": [("MSE per frame", "mse_per_frame", 2), ("MAE per frame", "mae_per_frame", 2), ("SSIM", "ssim", 4),
+                   ("ms per clip", "ms_per_clip", 1)],
+    "restoration": [("PSNR (dB)", "psnr", 3), ("SSIM", "ssim", 4), ("L1", "l1", 4), ("ms per image", "ms_per_image", 1)],
+}
+
+
+def compare_truth_runs(runs: list[str | Path], out: str | Path, scorer_for, *, split: str = "test",
+                       max_examples: int | None = None, data_root: str | None = None, first_data=None,
+                       device: str = "cpu", progress: bool = True) -> dict[str, Any]:
+    """``genlab compare`` for runs whose models are scored against the truth on the same data: every
+    run's model on the first ``max_examples`` clips or images of ``split``, by its modality's metrics
+    (``scorer_for(model)`` gives the scoring function: MSE / MAE per frame and SSIM for video
+    prediction, with copying the last context frame as the reference row; PSNR / SSIM / L1 for
+    image-to-image models). Writes ``report.md``, ``report.html`` and ``results.json`` into ``out``,
+    and for video a filmstrip of each run's predictions of the first 4 clips."""
+    from .data.modalities.video import prediction_filmstrip
+
+    if not runs:
+        raise ConfigError("name at least one run folder to compare")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = pick_device(device)
+    data, rows, cache, scorer_name, reference = None, [], {}, None, None
+    if first_data is not None:
+        cache[_data_key(runs[0])] = first_data
+    for i, run in enumerate(map(Path, runs)):
+        run_data = _run_data(run, data_root, cache)
+        folder = _weights_folder(run)
+        model = load(folder).to(dev).eval()
+        check_data_matches(model.data_info, run_data.info, folder)
+        if data is None:
+            data = run_data
+        elif run_data.info.to_dict() != data.info.to_dict():
+            raise ConfigError(f"'{run}' was trained on '{run_data.info.name}', the first run on '{data.info.name}'; "
+                              "compare runs on the same data")
+        modality = model.data_info.modality
+        if not modality.scored_against_truth(model):
+            raise ConfigError(f"'{run}' holds model '{model.name}', which is not scored against the truth; compare it "
+                              "with runs of its own kind")
+        scorer_name = scorer_name or modality.truth_scorer
+        if progress:
+            print(f"[{i + 1}/{len(runs)}] {run}: {model.name}", flush=True)
+        meta = read_config(find_saved_model(run, "checkpoint") or folder)
+        scores = scorer_for(model)(model, data.split(split), max_examples=max_examples)
+        row: dict[str, Any] = {"run": str(run), "model": model.name, "family": model.family,
+                               "parameters": model.num_parameters(), "steps": meta.get("step"),
+                               "train_seconds": meta.get("train_seconds"), **scores}
+        if "copy_last" in scores and reference is None:
+            reference = {"run": "copy the last context frame", "model": "copy-last", "family": "-",
+                         **scores["copy_last"]}
+        if scorer_name == "prediction":
+            clips = data.split(split).get(torch.arange(min(4, len(data.split(split)))))["x"]
+            tc = scores["context_frames"]
+            with torch.no_grad():
+                predicted = model.sample(len(clips), condition=clips[:, :tc].to(dev)).cpu()
+            picture = out / f"predictions-{i + 1}-{model.name}.png"
+            from PIL import Image
+
+            Image.fromarray(prediction_filmstrip(predicted, clips, tc, data.info.levels)).save(picture)
+            row["grid"] = picture.name
+        rows.append(row)
+    report = {"data": data.info.name, "scorer": scorer_name, "split": split, "max_examples": max_examples,
+              "device": str(dev), "date": datetime.date.today().isoformat(), "runs": rows, "reference": reference}
+    columns = [("model", "model", 0), ("family", "family", 0), ("parameters", "parameters", 0),
+               ("training (s)", "train_seconds", 1), *TRUTH_COLUMNS.get(scorer_name, [])]
+    table_rows = ([reference] if reference else []) + rows
+    lines = [f"# genlab compare: {report['data']} ({report['date']})", "",
+             f"Scored against the truth on the {split} split ({rows[0].get('num_examples', '-')} examples), "
+             f"{scorer_name} metrics" + (": errors summed over a frame's pixels in [0, 1], averaged over the predicted "
+                                         "frames and the clips." if scorer_name == "prediction" else "."), "",
+             "| run | " + " | ".join(h for h, _, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for row in table_rows:
+        lines.append(f"| {row['run']} | " + " | ".join(_cell(row, k, d) for _, k, d in columns) + " |")
+    pictures = [row for row in rows if row.get("grid")]
+    if pictures:
+        lines += ["", "## Predictions", "", "Per clip: the truth (context, then the real future) and under it the "
+                  "model's predicted frames.", ""]
+        for row in pictures:
+            lines += [f"**{row['run']}** ({row['model']})", "", f"![{row['model']}]({row['grid']})", ""]
+    markdown_text = "\n".join(lines) + "\n"
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h, _, _ in columns)
+    body = "".join("<tr><td>" + esc(row["run"]) + "</td>" + "".join(f"<td>{esc(_cell(row, k, d))}</td>"
+                                                                     for _, k, d in columns) + "</tr>"
+                   for row in table_rows)
+    figures = "".join(
+        f'<figure><img src="data:image/png;base64,{base64.b64encode((out / row["grid"]).read_bytes()).decode("ascii")}"'
+        f' alt="{esc(row["model"])}"><figcaption>{esc(row["run"])} ({esc(row["model"])})</figcaption></figure>'
+        for row in pictures)
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>genlab compare: {esc(report['data'])}</title>"
+            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+            "padding:4px 8px;text-align:right}img{image-rendering:pixelated;max-width:100%}</style></head><body>"
+            f"<h1>genlab compare: {esc(report['data'])} ({esc(report['date'])})</h1><p>{esc(lines[2])}</p>"
+            f"<table><tr><th>run</th>{head}</tr>{body}</table>{figures}</body></html>\n")
+    atomic_write_text(out / "results.json", json.dumps(report, indent=2, default=str))
+    atomic_write_text(out / "report.md", markdown_text)
+    atomic_write_text(out / "report.html", page)
+    return report

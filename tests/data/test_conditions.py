@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import genlab
-from genlab.data.conditions import ClassLabel
+from genlab.data.conditions import ClassLabel, ContextFrames
 from genlab.registry import get_model_class
 from conftest import tiny_overrides
 
@@ -87,6 +87,12 @@ def test_an_unconditional_model_refuses_a_condition(name, data_for_kind):
     cls = get_model_class(name)
     data = data_for_kind(cls.data_kinds[0])
     model = genlab.create_model(name, data=data, **tiny_overrides(name)).eval()
+    if isinstance(model.condition_spec, ContextFrames):  # a video predictor: conditioned on frames by construction
+        with pytest.raises(genlab.ConfigError, match="pass condition=FRAMES"):
+            model.sample(2)
+        with pytest.raises(genlab.ConfigError, match="context frames must be uint8|condition must be context"):
+            model.sample(2, condition=1)
+        return
     assert model.condition_spec is None
     with pytest.raises(genlab.ConfigError, match="unconditional"):
         model.sample(2, condition=1)

@@ -66,6 +66,9 @@ def test_model_follows_its_data(name, data_for_kind):
         assert model.config.levels == data.info.levels
     elif data.info.kind == "pianoroll":
         assert model.config.num_keys == 88
+    elif data.info.kind == "video":
+        assert tuple(model.config.video_shape) == data.info.shape
+        assert model.config.levels == data.info.levels
     elif data.info.kind != "text":
         assert tuple(model.config.image_shape) == data.info.shape
         assert model.config.levels == data.info.levels

@@ -118,6 +118,29 @@ def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt
         return model.sample(num, condition=condition, generator=gen, **sample_args)
 
 
+def data_condition(model, run: str | Path, condition: Any, clip: str | Path | None, num: int | None
+                   ) -> tuple[Any, int | None]:
+    """The condition and count ``genlab sample`` uses: as given, or for a model whose condition comes from
+    data (a video predictor's context frames) the first frames of ``clip`` (a GIF or frame folder), else
+    the first ``num`` clips of the run's test split (as the trainer's previews do)."""
+    spec = model.condition_spec
+    from_data = spec is not None and getattr(spec, "from_data", False)
+    if clip is not None and not from_data:
+        raise ConfigError(f"--context is for video prediction models; model '{model.name}' takes none")
+    if not from_data or condition is not None:
+        return condition, num
+    info = model.data_info
+    if clip is not None:
+        return info.modality.parse(info, clip)[: spec.context], num or 1  # a shorter clip: all its frames
+    if not is_run_folder(run):
+        raise ConfigError(f"'{run}' is a saved model, not a training run, so it has no test clips: give the clip to "
+                          "continue with --context CLIP")
+    data = run_data(run, model, None, None)
+    split = data.test if data.test is not None else data.split("val")
+    count = min(num or info.modality.default_num_samples, len(split))
+    return split.get(torch.arange(count))["x"][:, : spec.context], count
+
+
 def write_samples(model, samples: torch.Tensor, out: str | Path) -> Path:
     """Render ``samples`` for a person into the file ``out`` (a PNG grid, a text file...), or the
     folder ``out`` for a modality that writes several files (piano rolls: .mid files and a picture)."""
@@ -251,8 +274,11 @@ def paired_eval_data(run: str | Path, model, data_name: str | None, data_root: s
     problems = [f"{what} {a} vs {b}" for what, a, b in (("kind", ours.kind, theirs.kind),
                                                           ("levels", ours.levels, theirs.levels),
                                                           ("scale", ours.scale, theirs.scale)) if a != b]
-    if theirs.shape is not None and ours.shape is not None and theirs.shape[0] != ours.shape[0]:
-        problems.append(f"channels {ours.shape[0]} vs {theirs.shape[0]}")
+    if theirs.shape is not None and ours.shape is not None:
+        if len(ours.shape) == 3 and theirs.shape[0] != ours.shape[0]:  # images: any size, the same channels
+            problems.append(f"channels {ours.shape[0]} vs {theirs.shape[0]}")
+        elif len(ours.shape) != 3 and theirs.shape != ours.shape:  # clips: the model's frames, size and channels
+            problems.append(f"shape {list(ours.shape)} vs {list(theirs.shape)}")
     if problems:
         hint = f" (e.g. --data-arg scale={ours.scale})" if ours.scale != theirs.scale else ""
         raise ConfigError(f"model '{model.name}' cannot be scored on '{theirs.name}': {'; '.join(problems)} "
@@ -262,13 +288,26 @@ def paired_eval_data(run: str | Path, model, data_name: str | None, data_root: s
 
 def evaluate_restoration(model, data, split: str | None = None, max_examples: int | None = None,
                          progress: bool = False, **sample_args: Any) -> dict[str, Any]:
-    """PSNR / SSIM on Y and L1 of a model of an input image on ``split`` (default test, else val)."""
-    from ..tasks.superres import evaluate_restoration as score
-
+    """A model judged against the truth, scored on ``split`` (default test, else val) by its modality's
+    :attr:`~genlab.data.Modality.truth_scorer`: PSNR / SSIM on Y and L1 for a model of an input image
+    ("restoration"), MSE / MAE per frame and SSIM for a video prediction model ("prediction")."""
     split = split or ("test" if data.test is not None else "val")
+    score = truth_scorer(model)
     result = score(model, data.split(split), max_examples=max_examples, progress=progress,
                    **check_sample_args(model, sample_args))
-    return {"split": split, **result}
+    return {"split": split, "scorer": model.data_info.modality.truth_scorer, **result}
+
+
+def truth_scorer(model):
+    """The function that scores ``model`` against the truth, by its modality's ``truth_scorer``."""
+    from ..evaluation.prediction import evaluate_prediction
+    from ..tasks.superres import evaluate_restoration as restoration
+
+    modality = model.data_info.modality
+    scorers = {"restoration": restoration, "prediction": evaluate_prediction}
+    if not modality.scored_against_truth(model) or modality.truth_scorer not in scorers:
+        raise ConfigError(f"model '{model.name}' is not scored against the truth; judge it by likelihood or samples")
+    return scorers[modality.truth_scorer]
 
 
 # ---- image-to-image translation ----------------------------------------------------------------

@@ -17,7 +17,8 @@ from . import superres  # noqa: F401  (registers set5, set14, bsd100, sr-patches
 from . import pairs  # noqa: F401  (registers digits-edges, mnist-edges, pairs:DIR)
 from . import audio  # noqa: F401  (registers fsdd, audio:DIR, synthetic-tones)
 from . import music  # noqa: F401  (registers jsb-chorales, midi:DIR)
-from .conditions import ClassLabel, ConditionSpec, LowResImage, SourceImage
+from . import video  # noqa: F401  (registers moving-mnist, moving-digits, video:DIR)
+from .conditions import ClassLabel, ConditionSpec, ContextFrames, LowResImage, SourceImage
 from .core import DataInfo, DataSet, Split, default_data_root
 from .modalities import ImageSplit, Modality, TokenSplit, get_modality, list_modalities, register_modality
 from .registry import dataset_options, list_datasets, load_dataset, register_dataset
@@ -26,7 +27,8 @@ from .superres import PairSplit, PatchSplit, SRPair
 from .text import CharTokenizer
 
 __all__ = [
-    "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec", "DataInfo", "DataSet", "ImageSplit", "LowResImage",
+    "BatchSampler", "CharTokenizer", "ClassLabel", "ConditionSpec",
+    "ContextFrames", "DataInfo", "DataSet", "ImageSplit", "LowResImage",
     "Modality",
     "SourceImage",
     "PairSplit", "PatchSplit", "SRPair",

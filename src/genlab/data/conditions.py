@@ -3,8 +3,9 @@
 A conditional model declares a :class:`ConditionSpec` (``model.condition_spec``). The spec reads
 the condition from a training batch, checks a condition a user gives, and decides what happens
 when none is given. Class labels (:class:`ClassLabel`), low-resolution images
-(:class:`LowResImage`, for super-resolution) and source images (:class:`SourceImage`, for
-image-to-image translation) are built; further conditions (a masked image with its mask, a
+(:class:`LowResImage`, for super-resolution), source images (:class:`SourceImage`, for
+image-to-image translation) and context frames (:class:`ContextFrames`, for video prediction) are
+built; further conditions (a masked image with its mask, a
 token sequence such as a caption or a source sentence) are further subclasses with the same
 three methods.
 
@@ -168,3 +169,69 @@ class SourceImage(LowResImage):
     def describe(self) -> str:
         size = "any size" if self.size is None else f"{self.size[0]}x{self.size[1]}"
         return f"a source image ({self.channels} channel{'s' if self.channels > 1 else ''}, {size})"
+
+
+class ContextFrames(ConditionSpec):
+    """The first frames of a clip: the input of a video prediction model.
+
+    Read from a batch as ``x[:, :context]`` (the clip's own first frames); a user's is a tensor
+    ``[B, Tc, C, H, W]`` of uint8 (0..255) or integer levels, or one clip ``[Tc, C, H, W]`` used
+    for every sample. ``shape`` is the model's whole clip ``(T, C, H, W)``; a model that takes
+    other context lengths (``flexible``) accepts any ``1 <= Tc <= T - 1``, else only ``context``.
+    There is no default: sampling without context frames is refused (the CLI and the trainer's
+    previews take them from held-out clips of the data, see :attr:`from_data`).
+    """
+
+    kind = "frames"
+    field = "x"
+    from_data = True  # sampling without a condition takes it from held-out data (genlab sample, previews)
+
+    def __init__(self, context: int, shape: tuple[int, ...] | list[int], flexible: bool = True):
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 4 or min(shape) < 1:
+            raise ConfigError(f"a video shape is (frames, channels, height, width), got {list(shape)}")
+        if not 1 <= context < shape[0]:
+            raise ConfigError(f"context frames must be between 1 and {shape[0] - 1} for {shape[0]}-frame clips, "
+                              f"got {context}")
+        self.context, self.shape, self.flexible = int(context), shape, flexible
+
+    def from_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return super().from_batch(batch)[:, : self.context]
+
+    def validate(self, condition: Any, batch_size: int, device: torch.device) -> torch.Tensor:
+        """Frames ``[batch_size, Tc, C, H, W]`` on ``device`` as given (uint8 or integer levels)."""
+        if condition is None:
+            raise ConfigError(f"this model is conditioned on {self.describe()}; pass condition=FRAMES")
+        try:
+            frames = torch.as_tensor(condition, device=device)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ConfigError(f"condition must be {self.describe()} as a tensor, got {type(condition).__name__}") from e
+        if frames.is_floating_point() or frames.dtype == torch.bool or frames.is_complex():
+            raise ConfigError(f"context frames must be uint8 (0..255) or integer levels, got {frames.dtype}")
+        if frames.dim() == 4:
+            frames = frames.unsqueeze(0).expand(batch_size, -1, -1, -1, -1)
+        if frames.dim() != 5:
+            raise ConfigError(f"condition must be context frames [B, Tc, C, H, W] or one clip's [Tc, C, H, W], got "
+                              f"shape {list(frames.shape)}")
+        t, c, h, w = self.shape
+        if tuple(frames.shape[2:]) != (c, h, w):
+            raise ConfigError(f"context frames are {list(frames.shape[2:])} (C, H, W) but the model takes {[c, h, w]}; "
+                              "convert or resize them")
+        tc = frames.shape[1]
+        if (self.flexible and not 1 <= tc <= t - 1) or (not self.flexible and tc != self.context):
+            took = f"1 to {t - 1}" if self.flexible else f"{self.context}"
+            raise ConfigError(f"{tc} context frames given; the model takes {took} (it makes {t}-frame clips)")
+        if frames.shape[0] != batch_size:
+            raise ConfigError(f"condition holds {frames.shape[0]} clips for {batch_size} samples; give one clip or "
+                              f"{batch_size}")
+        if frames.numel() and (int(frames.min()) < 0 or int(frames.max()) > 255):
+            raise ConfigError("context frames must hold values in 0..255")
+        return frames
+
+    def default(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        raise ConfigError(f"this model predicts a clip's next frames from {self.describe()}, so sampling needs "
+                          "them: pass condition=FRAMES ([B, Tc, C, H, W] uint8), e.g. a test clip's first frames")
+
+    def describe(self) -> str:
+        t, c, h, w = self.shape
+        return f"context frames ({self.context} of {t}, {c}x{h}x{w})"

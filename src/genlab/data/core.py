@@ -29,7 +29,8 @@ def default_data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser() if env else Path("data")
 
 
-OPTIONAL_FACTS = ("scale", "rate", "steps_per_quarter")  # DataInfo fields only some kinds have; saved only when set
+# DataInfo fields only some kinds have; saved only when set
+OPTIONAL_FACTS = ("scale", "rate", "steps_per_quarter", "context_frames")
 
 
 @dataclasses.dataclass
@@ -40,7 +41,8 @@ class DataInfo:
         name: the data set's name as given to :func:`load_dataset`.
         kind: the modality's name: ``"image"`` (uint8 pixels) or ``"text"`` (token ids); see
             :attr:`modality`.
-        shape: image shape ``(C, H, W)``; ``(T,)`` samples per clip for audio; ``None`` for text.
+        shape: image shape ``(C, H, W)``; ``(T,)`` samples per clip for audio; ``(T, C, H, W)`` frames
+            for video; ``None`` for text.
         levels: number of discrete pixel values (17 for digits, 256 for MNIST, 2 if binary).
         num_classes: number of class labels, 0 when the data has none.
         vocab: the tokenizer's vocabulary (one string per token id) for text.
@@ -49,6 +51,8 @@ class DataInfo:
         rate: for audio, the sample rate in Hz (``shape`` is ``(T,)``, samples per clip); None for other data.
         steps_per_quarter: for piano rolls, the time grid: steps per quarter note (1, 2, 4); None
             for other data.
+        context_frames: for video (``shape`` is ``(T, C, H, W)``), how many first frames a prediction
+            model is given (the rest it predicts); None for other data.
     """
 
     name: str
@@ -60,6 +64,7 @@ class DataInfo:
     scale: int | None = None
     rate: int | None = None
     steps_per_quarter: int | None = None
+    context_frames: int | None = None
 
     @property
     def modality(self):
@@ -95,6 +100,8 @@ class DataInfo:
             out.append(f"sample rate {self.rate} vs {other.rate} Hz")
         if self.steps_per_quarter != other.steps_per_quarter:
             out.append(f"time grid {self.steps_per_quarter} vs {other.steps_per_quarter} steps per quarter note")
+        if self.context_frames != other.context_frames:
+            out.append(f"context frames {self.context_frames} vs {other.context_frames}")
         if self.num_classes != other.num_classes:
             out.append(f"classes {self.num_classes} vs {other.num_classes}")
         if self.vocab != other.vocab:

@@ -70,24 +70,43 @@ def _gaussian_window() -> torch.Tensor:
     return (w / w.sum())[None, None]
 
 
+def structural_similarity(a: torch.Tensor, b: torch.Tensor, data_range: float) -> torch.Tensor:
+    """SSIM (Wang et al. 2004) of images ``a`` and ``b`` ``[..., H, W]`` (one channel each), one value per image.
+
+    An 11 x 11 Gaussian window (sigma 1.5, normalised), K1 = 0.01, K2 = 0.03, dynamic range
+    ``data_range``, population (not sample) variances, the SSIM map over the positions where the
+    window lies inside the image, averaged: scikit-image's ``structural_similarity(a, b,
+    data_range=..., gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``. Computed in
+    float64; returns float64 ``[...]``.
+    """
+    a, b = torch.as_tensor(a).to(torch.float64), torch.as_tensor(b).to(torch.float64)
+    if a.shape != b.shape or a.dim() < 2:
+        raise DataError(f"SSIM compares images of one shape [..., H, W], got {tuple(a.shape)} and {tuple(b.shape)}")
+    if min(a.shape[-2:]) < SSIM_WINDOW:
+        raise DataError(f"SSIM needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {a.shape[-1]}x{a.shape[-2]}")
+    lead = a.shape[:-2]
+    a, b = a.reshape(-1, 1, *a.shape[-2:]), b.reshape(-1, 1, *b.shape[-2:])
+    win = _gaussian_window()
+
+    def blur(z: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(z, win)
+
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a ** 2
+    var_b = blur(b * b) - mu_b ** 2
+    cov = blur(a * b) - mu_a * mu_b
+    score = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return score.flatten(1).mean(1).reshape(lead)
+
+
 def ssim(output: Any, target: Any, border: int = 0) -> float:
     """SSIM (Wang et al. 2004) of ``output`` against ``target`` on Y, ``border`` cropped (see the module)."""
     ya, yb = _cropped_y(output, target, border)
     if min(ya.shape) < SSIM_WINDOW:
         raise DataError(f"SSIM needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels after the border, "
                         f"got {ya.shape[1]}x{ya.shape[0]}")
-    win = _gaussian_window()
-
-    def blur(z: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.conv2d(z[None, None], win)[0, 0]
-
-    c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
-    mu_a, mu_b = blur(ya), blur(yb)
-    var_a = blur(ya * ya) - mu_a ** 2
-    var_b = blur(yb * yb) - mu_b ** 2
-    cov = blur(ya * yb) - mu_a * mu_b
-    score = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return float(score.mean())
+    return float(structural_similarity(ya, yb, DATA_RANGE))
 
 
 def score_pairs(outputs: Iterable[Any], pairs: Iterable[Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from .adversarial import ConvDiscriminator, ConvGenerator
 from .audio_gan import PhaseShuffle, WaveCritic, WaveGenerator, gradient_penalty, phase_shuffle
 from .attention import CausalSelfAttention, TransformerBlock
 from .conv import ConvDecoder, ConvEncoder
+from .convlstm import ConvLSTMCell, ConvLSTMStack
 from .distributions import (
     discretized_gaussian_log_prob,
     discretized_logistic_log_prob,
@@ -23,6 +24,8 @@ from .wavenet import CausalConv1d, GatedResidualLayer, StepQueue
 
 __all__ = [
     "MLP",
+    "ConvLSTMCell",
+    "ConvLSTMStack",
     "ConvDiscriminator",
     "ConvGenerator",
     "GatedPixelCNNLayer",

@@ -433,6 +433,8 @@ class Trainer:
         gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
         split = self.val_split if self.val_split is not None else self.train_split
         num, kwargs = info.modality.preview(self.config.num_samples, split=split)
+        if model.condition_spec is None:  # a condition the data offers (video context frames) is for conditional models
+            kwargs.pop("condition", None)
         kwargs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         folder = self.out_dir / "samples"
         with torch.random.fork_rng(devices=[]), self._autocast():

@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
     c.add_argument("runs", nargs="+", metavar="RUN", help="run folders made by genlab train")
     c.add_argument("--out", required=True, help="report folder (report.md, report.html, results.json, PNGs)")
     c.add_argument("--features", help="feature network folder (default features/DATA) or Inception-v3 weights file")
-    c.add_argument("--num-samples", type=int, help="samples per run (default: 10,000, or the test split's size)")
+    c.add_argument("--num-samples", type=int, help="samples per run (default: 10,000, or the test split's size); for "
+                   "models scored against the truth (video prediction), the test clips or images scored (default all)")
     add_sample_arg(c, "sampler setting given to every model, e.g. sampler=ddim, steps=100 (repeatable)")
     c.add_argument("--data-root")
     c.add_argument("--seed", type=int, default=0)
@@ -36,6 +37,18 @@ def run(args, extra) -> int:
     for run_dir in args.runs:
         service.require_run_folder(run_dir)
     data = load_run_data(args.runs[0], args.data_root)
+    first, _ = service.load_model(args.runs[0], "best", None)
+    if first.data_info.modality.scored_against_truth(first):  # video prediction, image-to-image: the modality's metrics
+        from ...compare import compare_truth_runs
+
+        if args.features or args.sample_arg or args.skip_likelihood:
+            raise ConfigError(f"runs of '{first.name}' are scored against the truth; drop --features, --sample-arg and "
+                              "--skip-likelihood")
+        report = compare_truth_runs(args.runs, args.out, service.truth_scorer, max_examples=args.num_samples,
+                                    data_root=args.data_root, first_data=data, device=args.device or "cpu")
+        print(f"compared {len(report['runs'])} runs on {report['data']} ({report['scorer']} metrics): "
+              f"{Path(args.out) / 'report.md'}, {Path(args.out) / 'report.html'}")
+        return 0
     net = service.load_features(data, args.features)
     report = compare_runs(args.runs, args.out, net, num_samples=args.num_samples, seed=args.seed,
                           data_root=args.data_root, sample_kwargs=parse_sample_args(args.sample_arg), first_data=data,

@@ -61,10 +61,15 @@ def print_quality(result: dict[str, Any], columns=()) -> None:
         print(f"  nearest training images: {result['nearest_neighbours_png']}")
 
 
+TRUTH_METRICS = {"restoration": "PSNR, SSIM, L1", "prediction": "MSE and SSIM per predicted frame"}
+
+
 def run_restoration(args, model, folder, sample_args: dict[str, Any]) -> int:
-    """``genlab eval`` of a super-resolution or translation model: PSNR / SSIM on Y and L1 to the truth."""
+    """``genlab eval`` of a model judged against the truth: a super-resolution or translation model (PSNR /
+    SSIM on Y and L1), a video prediction model (MSE and MAE per frame, SSIM, against copying the last frame)."""
     if args.metrics:
-        raise ConfigError(f"model '{model.name}' is scored against the truth (PSNR, SSIM, L1); drop --metrics")
+        metrics = TRUTH_METRICS.get(model.data_info.modality.truth_scorer, "its modality's metrics")
+        raise ConfigError(f"model '{model.name}' is scored against the truth ({metrics}); drop --metrics")
     data = service.paired_eval_data(args.run, model, args.data, args.data_root, key_values(args.data_arg, "--data-arg"))
     torch.manual_seed(args.seed)
     result = {"model": model.name, "data": data.info.name, "weights": str(folder),
@@ -73,8 +78,16 @@ def run_restoration(args, model, folder, sample_args: dict[str, Any]) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    border = f", {result['border']}-pixel border cropped" if result.get("border") else ""
     print(f"{model.name} on {data.info.name}, weights {folder}")
+    if result["scorer"] == "prediction":
+        from ...evaluation.prediction import describe_prediction
+
+        print(f"  {result['split']} split ({result['num_examples']} clips; {result['context_frames']} context frames, "
+              f"{result['predicted_frames']} predicted; errors summed over a frame's pixels in [0, 1])")
+        for line in describe_prediction(result):
+            print(f"  {line}")
+        return 0
+    border = f", {result['border']}-pixel border cropped" if result.get("border") else ""
     print(f"  {result['split']} split ({result.get('num_examples', '')} images; Y channel{border})")
     print(f"  PSNR        {result['psnr']:.3f} dB")
     print(f"  SSIM        {result['ssim']:.4f}" if result["ssim"] is not None else
@@ -97,7 +110,7 @@ def run(args, extra) -> int:
     service.check_count("--iw-samples", args.iw_samples, 1, service.MAX_IW_SAMPLES)
     service.check_count("--max-examples", args.max_examples)
     model, folder = service.load_model(args.run, args.weights, args.device)
-    if model.data_info.modality.condition_field:  # a model of an input image: scored against the truth
+    if model.data_info.modality.scored_against_truth(model):  # a model of an input image, a video predictor
         return run_restoration(args, model, folder, sample_args)
     if args.data_arg:
         raise ConfigError("--data-arg is for models of an input image (super-resolution, translation)")

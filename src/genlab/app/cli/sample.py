@@ -31,6 +31,8 @@ def add_parser(sub) -> None:
     s.add_argument("--top-k", type=int)
     s.add_argument("--top-p", type=float)
     s.add_argument("--condition", type=int, help="class label for conditional models (default: the classes in turn)")
+    s.add_argument("--context", metavar="CLIP", help="video prediction: a clip (animated GIF or folder of frames) whose "
+                   "first frames the model continues (default: the first --num clips of the run's test split)")
     s.add_argument("--seed", type=int, default=0)
     add_sample_arg(s)
     s.set_defaults(func=run)
@@ -64,7 +66,8 @@ def run(args, extra) -> int:
     if out is not None and Path(out).is_dir() and not modality.writes_folder:  # checked before the (maybe long) sampling
         raise ConfigError(f"--out '{out}' is a folder; give a file name such as "
                           f"{Path(out) / ('samples' + modality.sample_suffix)}")
-    samples = service.draw_samples(model, args.num, condition=args.condition, prompt=args.prompt, seed=args.seed,
+    condition, num = service.data_condition(model, args.run, args.condition, args.context, args.num)
+    samples = service.draw_samples(model, num, condition=condition, prompt=args.prompt, seed=args.seed,
                                    **sample_args)
     if out is None:
         print(modality.to_text(model.data_info, samples))

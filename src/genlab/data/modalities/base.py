@@ -51,6 +51,9 @@ class Modality:
         condition_field: for image-to-image kinds (super-resolution, translation), the batch field
             of the input image a model generates from; "" for other kinds.
         task_command: the command that runs such a model on a person's own pictures.
+        truth_scorer: the metrics ``genlab eval`` and ``genlab compare`` score a model of this kind
+            against the truth with, where :meth:`scored_against_truth` says so: "restoration"
+            (PSNR, SSIM, L1) or "prediction" (MSE and SSIM per predicted frame).
     """
 
     name: ClassVar[str] = ""
@@ -63,6 +66,13 @@ class Modality:
     fields: ClassVar[dict[str, str]] = {}
     condition_field: ClassVar[str] = ""  # the input image field, for kinds whose models make one image from another
     task_command: ClassVar[str] = ""  # how a person runs such a model on their own files, named in errors
+    truth_scorer: ClassVar[str] = ""  # how `genlab eval` scores a model judged against the truth: "restoration", ...
+
+    def scored_against_truth(self, model) -> bool:
+        """Whether ``genlab eval`` scores ``model`` against the truth (by :attr:`truth_scorer`) rather
+        than by likelihood and sample quality: models of an input image (super-resolution,
+        translation) and video prediction models are."""
+        return bool(self.condition_field)
 
     # ---- data facts ---------------------------------------------------------------------------
     def check_info(self, info) -> None:

@@ -61,6 +61,7 @@ class PairedImageModality(ImageModality):
     """Shared by the two pair kinds: image facts, and previews made from the data's inputs."""
 
     sample_quality = False  # judged against the truth (PSNR, SSIM, L1) rather than by Fréchet distance alone
+    truth_scorer = "restoration"
     default_num_samples = 16
 
     def check_info(self, info) -> None:
