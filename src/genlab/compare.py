@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
 
 from .devices import pick_device
 from .errors import ConfigError
