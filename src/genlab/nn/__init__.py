@@ -1,7 +1,7 @@
 """Shared building blocks. Models import from here, never from each other."""
 
 from .activations import get_activation
-from .adversarial import ConvDiscriminator, ConvGenerator
+from .adversarial import ConvDiscriminator, ConvGenerator, VideoDiscriminator
 from .attention import CausalSelfAttention, TransformerBlock
 from .conv import ConvDecoder, ConvEncoder
 from .convlstm import ConvLSTMCell, ConvLSTMStack
@@ -27,6 +27,7 @@ __all__ = [
     "ConvLSTMStack",
     "ConvDiscriminator",
     "ConvGenerator",
+    "VideoDiscriminator",
     "GatedPixelCNNLayer",
     "HorizontalConv",
     "VerticalConv",
