@@ -1,7 +1,7 @@
 """Shared building blocks. Models import from here, never from each other."""
 
 from .activations import get_activation
-from .adversarial import ConvDiscriminator, ConvGenerator
+from .adversarial import ConvDiscriminator, ConvGenerator, VideoDiscriminator
 from .audio_gan import PhaseShuffle, WaveCritic, WaveGenerator, gradient_penalty, phase_shuffle
 from .attention import CausalSelfAttention, TransformerBlock
 from .conv import ConvDecoder, ConvEncoder
@@ -28,6 +28,7 @@ __all__ = [
     "ConvLSTMStack",
     "ConvDiscriminator",
     "ConvGenerator",
+    "VideoDiscriminator",
     "GatedPixelCNNLayer",
     "HorizontalConv",
     "VerticalConv",

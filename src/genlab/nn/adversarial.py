@@ -93,3 +93,37 @@ class ConvDiscriminator(nn.Module):
         if self.embed is not None:
             score = score + (self.embed(y) * h).sum(1)  # the projection term
         return score
+
+
+class VideoDiscriminator(nn.Module):
+    """Clips ``[N, T, C, H, W]`` in [-1, 1] -> one real-valued score per clip ``[N]`` (a 3-D convolutional critic).
+
+    VGAN's and TGAN's video discriminator: each entry of ``channels`` is a 3-D convolution over
+    (time, height, width) with a 3x4x4 kernel that halves every axis still at least 4 long (a
+    shorter axis keeps its length with a kernel of 3), optional per-clip layer norm, and
+    LeakyReLU(0.2); then one linear score. Because the kernels span neighbouring frames, the
+    score depends on the frames' order, not only on the frames. ``spectral_norm`` wraps every
+    weight (Miyato et al. 2018).
+    """
+
+    def __init__(self, video_shape: list[int], channels: list[int], norm: Literal["layer", "none"] = "none",
+                 spectral_norm: bool = True):
+        super().__init__()
+        sn = _spectral_norm if spectral_norm else (lambda m: m)
+        t, c, h, w = video_shape
+        layers: list[nn.Module] = []
+        for i, width in enumerate(channels):
+            st, sh, sw = (2 if n >= 4 else 1 for n in (t, h, w))
+            kernel = (3, 4 if sh == 2 else 3, 4 if sw == 2 else 3)
+            layers.append(sn(nn.Conv3d(c, width, kernel, stride=(st, sh, sw), padding=1)))
+            t = (t - 1) // st + 1  # kernel 3, padding 1: ceil(t / st)
+            h, w = h // sh, w // sw  # kernel 4, stride 2, padding 1 halves; kernel 3, stride 1 keeps
+            if i > 0 and norm == "layer":
+                layers.append(nn.GroupNorm(1, width))
+            layers.append(nn.LeakyReLU(0.2))
+            c = width
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.out = sn(nn.Linear(c * t * h * w, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(x.transpose(1, 2))).squeeze(1)  # Conv3d wants [N, C, T, H, W]
