@@ -105,3 +105,38 @@ def test_eval_metrics_of_a_music_model(tiny_pianoroll, tmp_path):
     code, out, err = run_cli("eval", tmp_path / "run", "--metrics", "all", "--num-samples", "3")
     assert code == 0, err
     assert "polyphony" in out and "pitch-class TV" in out and "nats per time step" in out
+
+
+def test_compare_unconditional_video_runs(digits, tmp_path):
+    """Video generation runs: the frame Fréchet distance with an image feature network (here the digits
+    network judging 16x16 moving-digits frames), the frame change, a GIF and filmstrip per run."""
+    from genlab.evaluation.video_quality import frame_change, frame_fid
+
+    tiny = ["--set", "content_dim=6", "--set", "motion_dim=4", "--set", "generator_channels=[8,4]",
+            "--set", "discriminator_channels=[4,8]", "--set", "frame_discriminator_channels=[4,8]"]
+    for name in ("a", "b"):
+        code, _, err = run_cli("train", "video-gan", "--data", "moving-digits", "--data-arg", "num_train=64",
+                               "--data-arg", "num_test=40", "--steps", "2", "--batch-size", "4", *tiny,
+                               "--seed", "1" if name == "a" else "2", "--out", tmp_path / name, "--progress", "false")
+        assert code == 0, err
+    net = train_feature_network(digits, steps=20, batch_size=32, seed=0, progress=False)
+    save_feature_network(net, tmp_path / "features")
+    code, out, err = run_cli("compare", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "report",
+                             "--features", tmp_path / "features", "--num-samples", "6")
+    assert code == 0, err
+    report = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert report["kind"] == "video" and report["features"] == net.content_hash
+    data = genlab.load_dataset("moving-digits", num_train=64, num_test=40)
+    test = data.test.get(torch.arange(40))["x"]
+    pick = torch.randperm(64, generator=torch.Generator().manual_seed(0))[:6]
+    train = data.train.get(pick)["x"]
+    floor = report["reference"]
+    assert floor["run"] == "training clips" and floor["num_test"] == 40
+    assert floor["frame_fid"] == pytest.approx(frame_fid(train, test, net), rel=1e-6)
+    assert floor["frame_change"] == pytest.approx(frame_change(train)) and floor["test_frame_change"] > 0
+    for row in report["runs"]:
+        assert row["num_samples"] == 6 and row["frame_fid"] >= 0
+        assert (tmp_path / "report" / row["grid"]).is_file() and (tmp_path / "report" / row["animation"]).is_file()
+    assert "frame Fréchet distance" in (tmp_path / "report" / "report.md").read_text()
+    code, out, err = run_cli("compare", tmp_path / "a", "--out", tmp_path / "r2")  # no features/moving-digits here
+    assert_one_line_error(code, out, err, "--features")

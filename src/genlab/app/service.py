@@ -418,17 +418,17 @@ def load_features(data, features: str | None):
     from ..evaluation.features import default_feature_dir, load_feature_extractor
     from ..evaluation.scorers import scorer_class
 
-    if not scorer_class(data.info.kind).needs_features:
+    scorer = scorer_class(data.info.kind)
+    if not scorer.needs_features:
         if features:
             raise ConfigError(f"{data.info.kind} samples are scored without a feature network; leave out --features")
         return None
-
     path = Path(features) if features else default_feature_dir(data.info.name)
     if not features and not path.is_dir():
-        raise ConfigError(f"no feature network for '{data.info.name}' at {path}; train one with "
-                          f"`genlab features train --data {data.info.name}` or pass --features DIR "
-                          "(or an Inception weights file)")
-    return load_feature_extractor(path, data.info)
+        raise ConfigError(f"no feature network for '{data.info.name}' at {path}; {scorer.features_hint(data.info)}")
+    net = load_feature_extractor(path, data.info, check=False)
+    scorer.check_features(net, data.info)
+    return net
 
 
 def evaluate_quality(model, data, net, metrics: list[str], num_samples: int | None = None, seed: int = 0,

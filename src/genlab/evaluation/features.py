@@ -448,7 +448,7 @@ def check_feature_network(net, info: DataInfo) -> None:
     net.check_data(info)
 
 
-def load_feature_extractor(path: str | os.PathLike, info: DataInfo):
+def load_feature_extractor(path: str | os.PathLike, info: DataInfo, check: bool = True):
     """The feature extractor at ``path``, checked against the data ``info``.
 
     A folder is a genlab feature network (``genlab features train``); a file is Inception-v3
@@ -458,7 +458,8 @@ def load_feature_extractor(path: str | os.PathLike, info: DataInfo):
 
     path = Path(path)
     net = load_inception(path, info.levels) if path.is_file() else load_feature_network(path)
-    check_feature_network(net, info)
+    if check:  # the caller may check it its own way (video frames are judged by an image network)
+        check_feature_network(net, info)
     return net
 
 

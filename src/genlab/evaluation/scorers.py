@@ -113,6 +113,19 @@ class Scorer:
     def notes(self, report: dict[str, Any]) -> list[str]:
         return []
 
+    @classmethod
+    def check_features(cls, net, info) -> None:
+        """Raise ConfigError unless the feature extractor ``net`` can judge samples of ``info``."""
+        from .features import check_feature_network
+
+        check_feature_network(net, info)
+
+    @classmethod
+    def features_hint(cls, info) -> str:
+        """How to get a feature network for ``info``'s data (said when none is found)."""
+        return (f"train one with `genlab features train --data {info.name}` or pass --features DIR "
+                "(or an Inception weights file)")
+
     def features_text(self) -> dict[str, Any]:
         """What the report says about the feature network (nothing for a kind judged without one)."""
         if self.net is None:
