@@ -56,10 +56,17 @@ def _draw(model, num: int, seed: int, batch_size: int = 50, **sample_kwargs) -> 
 
 
 def _keep_clips(data, clips: torch.Tensor, asked: torch.Tensor, folder: Path, per_digit: int = 2) -> str:
-    """The first ``per_digit`` clips of every digit as WAV files and one spectrogram picture (rows 0, 0, 1, 1, ...)."""
-    order = torch.cat([torch.nonzero(asked == d)[:per_digit, 0] for d in range(10)])
+    """The first ``per_digit`` clips of every digit as WAV files (``folder``) and a picture of their
+    spectrograms beside it (``folder.png``: one column per digit 0-9, ``per_digit`` rows)."""
+    from PIL import Image
+
+    from .data.modalities.audio import mu_law_decode, spectrogram_grid
+
+    order = torch.cat([torch.nonzero(asked == d)[:per_digit, 0] for d in range(10)]).view(10, -1).T.flatten()
     data.info.modality.render(data.info, clips[order], folder)
-    return str(folder / "spectrograms.png")
+    picture = folder.with_suffix(".png")
+    Image.fromarray(spectrogram_grid(mu_law_decode(clips[order].long()), columns=10)).save(picture)
+    return str(picture)
 
 
 def _reference_row(data, net) -> dict[str, Any]:

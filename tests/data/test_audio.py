@@ -173,3 +173,19 @@ def test_crops_cover_the_audible_part_and_no_more():
     assert batch["y"].tolist() == [4] * 9 + [9]
     assert torch.equal(split.get(split.eval_indices())["x"], codes)
     assert len(AudioSplit(codes).windows(20)) == 2  # a window as long as the clips: whole clips
+
+
+def test_spectrogram_grid_in_columns():
+    """Panels fill the columns row by row, each its own 96-pixel-high spectrogram, the pad grey."""
+    from genlab.data.modalities.audio import spectrogram_grid
+
+    t = torch.arange(512) / 8000
+    waves = torch.stack([torch.sin(2 * torch.pi * f * t) * 0.5 for f in (200, 400, 800, 1600, 3200)])
+    one = spectrogram_grid(waves)
+    grid = spectrogram_grid(waves, columns=3)
+    width = (one.shape[1] - 4)  # a single column: pad + panel + pad
+    assert one.shape == (5 * 98 + 2, width + 4)
+    assert grid.shape == (2 * 98 + 2, 3 * (width + 2) + 2)
+    assert (grid[2:98, 2:2 + width] == one[2:98, 2:2 + width]).all()  # the first panel is the same either way
+    assert (grid[100:196, 2 + width + 2:2 + 2 * width + 2] == one[4 * 98 + 2:5 * 98, 2:2 + width]).all()  # the 5th
+    assert (grid[100:196, -width - 2:-2] == 128).all()  # the sixth place is empty

@@ -158,21 +158,26 @@ def log_spectrogram(wave: torch.Tensor, n_fft: int = 256, hop: int = 64) -> torc
     return 20 * torch.log10(spec.abs().clamp_min(1e-5))
 
 
-def spectrogram_grid(waves: torch.Tensor, height: int = 96, pad: int = 2) -> np.ndarray:
-    """A uint8 picture: the spectrograms of ``waves`` ``[N, T]`` stacked, low frequencies at the bottom.
+def spectrogram_grid(waves: torch.Tensor, height: int = 96, pad: int = 2, columns: int = 1) -> np.ndarray:
+    """A uint8 picture: the spectrograms of ``waves`` ``[N, T]`` in ``columns`` columns (filled row by
+    row), low frequencies at the bottom.
 
     Each is scaled over a fixed 80 dB range below the loudest bin of all clips."""
     specs = [log_spectrogram(w) for w in waves]
     top = max(float(s.max()) for s in specs)
-    rows = []
+    panels = []
     for s in specs:
         s = ((s - (top - 80.0)) / 80.0).clamp(0, 1).flip(0)  # [F, frames], high frequencies first
         s = torch.nn.functional.interpolate(s[None, None], size=(height, max(s.shape[1], 64)), mode="nearest")[0, 0]
-        rows.append((s * 255).to(torch.uint8).numpy())
-    width = max(r.shape[1] for r in rows)
-    grid = np.full((len(rows) * (height + pad) + pad, width + 2 * pad), 128, dtype=np.uint8)
-    for i, r in enumerate(rows):
-        grid[pad + i * (height + pad): pad + i * (height + pad) + height, pad: pad + r.shape[1]] = r
+        panels.append((s * 255).to(torch.uint8).numpy())
+    width = max(p.shape[1] for p in panels)
+    columns = max(1, min(columns, len(panels)))
+    rows = -(-len(panels) // columns)
+    grid = np.full((rows * (height + pad) + pad, columns * (width + pad) + pad), 128, dtype=np.uint8)
+    for i, p in enumerate(panels):
+        r, c = divmod(i, columns)
+        top_px, left = pad + r * (height + pad), pad + c * (width + pad)
+        grid[top_px: top_px + height, left: left + p.shape[1]] = p
     return grid
 
 
