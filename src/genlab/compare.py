@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .evaluation.features import load_feature_extractor
 from .evaluation.likelihood import evaluate
 from .evaluation.quality import public, sample_quality
-from .evaluation.scorers import get_scorer
+from .evaluation.scorers import Scorer, get_scorer
 from .evaluation.store import stored_evaluation
 from .io import atomic_write_text, load, read_config
 from .runs.run import check_data_matches, find_saved_model, load_run_data, read_run_file, resolve_weights
@@ -52,8 +52,11 @@ def _run_data(run: Path, data_root: str | None, cache: dict[str, Any]):
 def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int | None = None, seed: int = 0,
                  data_root: str | None = None, sample_kwargs: dict[str, Any] | None = None,
                  progress: bool = True, first_data=None, device: str = "cpu",
-                 skip_likelihood: bool = False) -> dict[str, Any]:
+                 skip_likelihood: bool = False, scorer: Scorer | None = None) -> dict[str, Any]:
     """Score every run in ``runs`` and write the report into the folder ``out``; returns the results.
+
+    ``scorer``: how the runs are judged (default: the sample scorer of the data's kind with the
+    feature network ``net``; a :class:`TruthScorer` for models of an input).
 
     ``num_samples`` defaults to DESIGN.md's protocol (10,000, or the test split's size where
     smaller). ``sample_kwargs`` go to every model's ``sample`` (e.g. ``sampler="ddim", steps=50``);
@@ -70,7 +73,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
     sample_kwargs = dict(sample_kwargs or {})
     dev = pick_device(device)
     net = net.to(dev) if net is not None else None
-    data, scorer, rows, cache = None, None, [], {}
+    data, rows, cache = None, [], {}
     if first_data is not None:
         cache[_data_key(runs[0])] = first_data
     for i, run in enumerate(map(Path, runs)):
@@ -79,10 +82,14 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
         model = load(folder).to(dev)
         check_data_matches(model.data_info, run_data.info, folder)
         if data is None:
-            data, scorer = run_data, get_scorer(run_data, net)
+            data = run_data
+            scorer = scorer or get_scorer(run_data, net)
         elif run_data.info.to_dict() != data.info.to_dict():
             raise ConfigError(f"'{run}' was trained on '{run_data.info.name}', the first run on '{data.info.name}'; "
                               "compare runs on the same data")
+        if isinstance(scorer, TruthScorer) != data.info.modality.scored_against_truth(model):
+            raise ConfigError(f"'{run}' holds model '{model.name}', which is not judged like the first run's (against "
+                              "the truth, or by its samples); compare it with runs of its own kind")
         if progress:
             print(f"[{i + 1}/{len(runs)}] {run}: {model.name}", flush=True)
         # the run's own totals come from its last checkpoint; the weights may be the best ones
@@ -103,12 +110,14 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
         row.update(public(quality), **scorer.pictures(quality, out / f"samples-{i + 1}-{model.name}"))
         rows.append(row)
     num_samples = rows[0]["num_samples"]
-    # the floor: training examples scored exactly like samples
+    # the floor: training examples scored exactly like samples (or, for models of an input, a baseline)
     floor = scorer.score_data(num_samples, seed)
-    pictures = scorer.pictures(floor, out / "samples-0-data")
-    floor = dict(public(floor), run=scorer.floor_label, model="data", family="-", **pictures)
+    if floor is not None:
+        pictures = scorer.pictures(floor, out / "samples-0-data")
+        floor = {"model": "data", "family": "-", **public(floor), "run": scorer.floor_label, **pictures}
     inception = net is not None and not getattr(net, "has_data_classes", True)
     report = {"data": data.info.name, "kind": data.info.kind, **scorer.features_text(),
+              "scorer": getattr(scorer, "name", data.info.kind),
               "feature_kind": None if net is None else "inception" if inception else "genlab",
               "nll_header": scorer.nll_header, "columns": [list(c) for c in scorer.columns],
               "num_samples": num_samples, "seed": seed, "sample_settings": sample_kwargs, "device": str(dev),
@@ -157,6 +166,8 @@ def _cell(row: dict[str, Any], key: str, decimals: int) -> str:
 
 def _notes(report: dict[str, Any], scorer) -> list[str]:
     notes = scorer.notes(report)
+    if isinstance(scorer, TruthScorer):
+        return notes
     notes.insert(1, "Test NLL: exact values and bounds (upper bounds on the NLL) are listed side by side but are not "
                     "ranked against each other; GANs and other models without a likelihood show 'none'.")
     estimated = {r["model"]: r["nll_settings"] for r in report["runs"] if r.get("nll_settings")}
@@ -168,15 +179,20 @@ def _notes(report: dict[str, Any], scorer) -> list[str]:
     return notes
 
 
+def _rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The reference row (if any), then the runs."""
+    return ([report["reference"]] if report["reference"] else []) + report["runs"]
+
+
 def markdown(report: dict[str, Any]) -> str:
-    rows = [report["reference"], *report["runs"]]
+    rows = _rows(report)
     cols = columns(report)
     lines = [f"# genlab compare: {report['data']} ({report['date']})", "",
              "| run | " + " | ".join(h for h, _, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for row in rows:
         lines.append(f"| {row['run']} | " + " | ".join(_cell(row, k, d) for _, k, d in cols) + " |")
     lines += [""] + [f"- {n}" for n in report["notes"]] + ["", "## Samples", ""]
-    for row in rows:
+    for row in (r for r in rows if r.get("grid")):
         listen = f" (listen: `{row['listen']}/`)" if row.get("listen") else ""
         lines += [f"**{row['run']}** ({row['model']}){listen}", "", f"![{row['model']}]({row['grid']})", ""]
     nearest = [row for row in rows if row.get("nearest_grid")]
@@ -189,7 +205,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def html_page(report: dict[str, Any], folder: Path) -> str:
-    rows = [report["reference"], *report["runs"]]
+    rows = _rows(report)
     esc = html.escape
     cols = columns(report)
     head = "".join(f"<th>{esc(h)}</th>" for h, _, _ in cols)
@@ -200,7 +216,7 @@ def html_page(report: dict[str, Any], folder: Path) -> str:
         return (f'<figure><img src="data:image/png;base64,{data}" alt="{esc(row["model"])}">'
                 f"<figcaption>{esc(row['run'])} ({esc(row['model'])})</figcaption></figure>")
 
-    figures = [figure(row, "grid") for row in rows]
+    figures = [figure(row, "grid") for row in rows if row.get("grid")]
     nearest = [figure(row, "nearest_grid") for row in rows if row.get("nearest_grid")]
     if nearest:
         figures += ["<h2>Nearest training images</h2><p>Top row of each picture: samples; bottom row: the training "
@@ -216,102 +232,66 @@ def html_page(report: dict[str, Any], folder: Path) -> str:
 
 
 # ---- models judged against the truth (video prediction, super-resolution, translation) -----------
-TRUTH_COLUMNS = {  # scorer -> (header, key, decimals), after model / family / parameters / training
+TRUTH_COLUMNS = {  # scorer -> (header, key, decimals), after model / family / parameters / training / NLL
     "prediction": [("MSE per frame", "mse_per_frame", 2), ("MAE per frame", "mae_per_frame", 2), ("SSIM", "ssim", 4),
                    ("ms per clip", "ms_per_clip", 1)],
     "restoration": [("PSNR (dB)", "psnr", 3), ("SSIM", "ssim", 4), ("L1", "l1", 4), ("ms per image", "ms_per_image", 1)],
 }
 
 
-def compare_truth_runs(runs: list[str | Path], out: str | Path, scorer_for, *, split: str = "test",
-                       max_examples: int | None = None, data_root: str | None = None, first_data=None,
-                       device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """``genlab compare`` for runs whose models are scored against the truth on the same data: every
-    run's model on the first ``max_examples`` clips or images of ``split``, by its modality's metrics
-    (``scorer_for(model)`` gives the scoring function: MSE / MAE per frame and SSIM for video
-    prediction, with copying the last context frame as the reference row; PSNR / SSIM / L1 for
-    image-to-image models). Writes ``report.md``, ``report.html`` and ``results.json`` into ``out``,
-    and for video a filmstrip of each run's predictions of the first 4 clips."""
-    from .data.modalities.video import prediction_filmstrip
+class TruthScorer(Scorer):
+    """The scorer of models of an input (video prediction, super-resolution, translation): each run's
+    model on the first ``num_samples`` clips or images of ``split`` (all by default), scored against
+    the truth by its modality's metrics (``score`` = :func:`genlab.app.service.truth_scorer`'s function:
+    MSE / MAE per frame and SSIM for video prediction, PSNR / SSIM on Y and L1 for image-to-image
+    models). The floor row is copying the last context frame, where the metrics give it."""
 
-    if not runs:
-        raise ConfigError("name at least one run folder to compare")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    dev = pick_device(device)
-    data, rows, cache, scorer_name, reference = None, [], {}, None, None
-    if first_data is not None:
-        cache[_data_key(runs[0])] = first_data
-    for i, run in enumerate(map(Path, runs)):
-        run_data = _run_data(run, data_root, cache)
-        folder = _weights_folder(run)
-        model = load(folder).to(dev).eval()
-        check_data_matches(model.data_info, run_data.info, folder)
-        if data is None:
-            data = run_data
-        elif run_data.info.to_dict() != data.info.to_dict():
-            raise ConfigError(f"'{run}' was trained on '{run_data.info.name}', the first run on '{data.info.name}'; "
-                              "compare runs on the same data")
-        modality = model.data_info.modality
-        if not modality.scored_against_truth(model):
-            raise ConfigError(f"'{run}' holds model '{model.name}', which is not scored against the truth; compare it "
-                              "with runs of its own kind")
-        scorer_name = scorer_name or modality.truth_scorer
-        if progress:
-            print(f"[{i + 1}/{len(runs)}] {run}: {model.name}", flush=True)
-        meta = read_config(find_saved_model(run, "checkpoint") or folder)
-        scores = scorer_for(model)(model, data.split(split), max_examples=max_examples)
-        row: dict[str, Any] = {"run": str(run), "model": model.name, "family": model.family,
-                               "parameters": model.num_parameters(), "steps": meta.get("step"),
-                               "train_seconds": meta.get("train_seconds"), **scores}
-        if "copy_last" in scores and reference is None:
-            reference = {"run": "copy the last context frame", "model": "copy-last", "family": "-",
-                         **scores["copy_last"]}
-        if scorer_name == "prediction":
-            clips = data.split(split).get(torch.arange(min(4, len(data.split(split)))))["x"]
-            tc = scores["context_frames"]
-            with torch.no_grad():
-                predicted = model.sample(len(clips), condition=clips[:, :tc].to(dev)).cpu()
-            picture = out / f"predictions-{i + 1}-{model.name}.png"
-            from PIL import Image
+    kind = "truth"  # chosen by the model, not registered for a data kind
+    needs_features = False
+    floor_label = "copy the last context frame"
 
-            Image.fromarray(prediction_filmstrip(predicted, clips, tc, data.info.levels)).save(picture)
-            row["grid"] = picture.name
-        rows.append(row)
-    report = {"data": data.info.name, "scorer": scorer_name, "split": split, "max_examples": max_examples,
-              "device": str(dev), "date": datetime.date.today().isoformat(), "runs": rows, "reference": reference}
-    columns = [("model", "model", 0), ("family", "family", 0), ("parameters", "parameters", 0),
-               ("training (s)", "train_seconds", 1), *TRUTH_COLUMNS.get(scorer_name, [])]
-    table_rows = ([reference] if reference else []) + rows
-    lines = [f"# genlab compare: {report['data']} ({report['date']})", "",
-             f"Scored against the truth on the {split} split ({rows[0].get('num_examples', '-')} examples), "
-             f"{scorer_name} metrics" + (": errors summed over a frame's pixels in [0, 1], averaged over the predicted "
-                                         "frames and the clips." if scorer_name == "prediction" else "."), "",
-             "| run | " + " | ".join(h for h, _, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for row in table_rows:
-        lines.append(f"| {row['run']} | " + " | ".join(_cell(row, k, d) for _, k, d in columns) + " |")
-    pictures = [row for row in rows if row.get("grid")]
-    if pictures:
-        lines += ["", "## Predictions", "", "Per clip: the truth (context, then the real future) and under it the "
-                  "model's predicted frames.", ""]
-        for row in pictures:
-            lines += [f"**{row['run']}** ({row['model']})", "", f"![{row['model']}]({row['grid']})", ""]
-    markdown_text = "\n".join(lines) + "\n"
-    esc = html.escape
-    head = "".join(f"<th>{esc(h)}</th>" for h, _, _ in columns)
-    body = "".join("<tr><td>" + esc(row["run"]) + "</td>" + "".join(f"<td>{esc(_cell(row, k, d))}</td>"
-                                                                     for _, k, d in columns) + "</tr>"
-                   for row in table_rows)
-    figures = "".join(
-        f'<figure><img src="data:image/png;base64,{base64.b64encode((out / row["grid"]).read_bytes()).decode("ascii")}"'
-        f' alt="{esc(row["model"])}"><figcaption>{esc(row["run"])} ({esc(row["model"])})</figcaption></figure>'
-        for row in pictures)
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>genlab compare: {esc(report['data'])}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-            "padding:4px 8px;text-align:right}img{image-rendering:pixelated;max-width:100%}</style></head><body>"
-            f"<h1>genlab compare: {esc(report['data'])} ({esc(report['date'])})</h1><p>{esc(lines[2])}</p>"
-            f"<table><tr><th>run</th>{head}</tr>{body}</table>{figures}</body></html>\n")
-    atomic_write_text(out / "results.json", json.dumps(report, indent=2, default=str))
-    atomic_write_text(out / "report.md", markdown_text)
-    atomic_write_text(out / "report.html", page)
-    return report
+    def __init__(self, data, name: str, score, split: str = "test"):
+        if data.split(split) is None:
+            raise ConfigError(f"data set '{data.info.name}' has no {split} split to score against")
+        self.data, self.net, self.name, self.score, self.split = data, None, name, score, split
+        self.columns = TRUTH_COLUMNS.get(name, [])
+        self.baseline = None
+
+    def default_num_samples(self) -> int | None:
+        return None  # every example of the split
+
+    def score_model(self, model, num_samples=None, seed=0, metrics=None, batch_size=None, **sample_kwargs):
+        if sample_kwargs:
+            raise ConfigError(f"runs of '{model.name}' are scored against the truth; drop --sample-arg")
+        scores = self.score(model, self.data.split(self.split), max_examples=num_samples)
+        if "copy_last" in scores and self.baseline is None:
+            self.baseline = {**scores["copy_last"], "num_examples": scores.get("num_examples")}
+        return {**scores, "num_samples": scores.get("num_examples"), "_model": model}
+
+    def score_data(self, num_samples, seed=0):
+        return None if self.baseline is None else dict(self.baseline, model="copy-last")
+
+    def pictures(self, result, stem):
+        """For video prediction, a filmstrip of the first 4 clips: the truth and under it the predictions."""
+        if self.name != "prediction" or "_model" not in result:
+            return {}
+        from PIL import Image
+
+        from .data.modalities.video import prediction_filmstrip
+
+        model, split = result["_model"], self.data.split(self.split)
+        clips = split.get(torch.arange(min(4, len(split))))["x"]
+        tc = result["context_frames"]
+        with torch.no_grad():
+            predicted = model.sample(len(clips), condition=clips[:, :tc].to(model.device)).cpu()
+        picture = stem.with_name(stem.name.replace("samples-", "predictions-", 1) + ".png")
+        Image.fromarray(prediction_filmstrip(predicted, clips, tc, self.data.info.levels)).save(picture)
+        return {"grid": picture.name}
+
+    def notes(self, report):
+        n = report["runs"][0].get("num_examples", "-")
+        notes = [f"Scored against the truth on the {self.split} split ({n} examples), {self.name} metrics"
+                 + (": errors summed over a frame's pixels in [0, 1], averaged over the predicted frames and the "
+                    "clips. Pictures: per clip, the truth (context, then the real future) and under it the model's "
+                    "predicted frames." if self.name == "prediction" else ".")]
+        return notes

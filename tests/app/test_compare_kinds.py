@@ -140,3 +140,24 @@ def test_compare_unconditional_video_runs(digits, tmp_path):
     assert "frame Fréchet distance" in (tmp_path / "report" / "report.md").read_text()
     code, out, err = run_cli("compare", tmp_path / "a", "--out", tmp_path / "r2")  # no features/moving-digits here
     assert_one_line_error(code, out, err, "--features")
+
+
+def test_compare_super_resolution_runs_against_the_truth(tmp_path):
+    """Models of an input image are scored against the truth (PSNR / SSIM on Y, L1), with no floor row
+    and no feature network; mixing them with sample-judged runs is refused."""
+    for name, width in (("a", 8), ("b", 4)):
+        code, _, err = run_cli("train", "sr-cnn", "--data", "digits-sr", "--steps", "2", "--batch-size", "8",
+                               "--set", f"width={width}", "--set", "blocks=1", "--out", tmp_path / name,
+                               "--progress", "false")
+        assert code == 0, err
+    code, out, err = run_cli("compare", tmp_path / "a", tmp_path / "b", "--out", tmp_path / "report",
+                             "--num-samples", "10")
+    assert code == 0, err
+    report = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert report["scorer"] == "restoration" and report["reference"] is None and report["features"] is None
+    for row in report["runs"]:
+        assert row["num_examples"] == 10 and row["psnr"] > 0 and 0 <= row["l1"] <= 1
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "PSNR (dB)" in md and "Scored against the truth" in md
+    code, out, err = run_cli("compare", tmp_path / "a", "--out", tmp_path / "r2", "--features", tmp_path)
+    assert_one_line_error(code, out, err, "scored against the truth")
