@@ -2,6 +2,7 @@
 
     GENLAB_DATA=DIR python benchmarks/moving_mnist.py [--budget-s 3600] [--num-test 10000] [--threads 1]
                                                       [--seed 0] [--out DIR] [--write-dir benchmarks] [--no-write]
+    python benchmarks/moving_mnist.py --rewrite     # the BENCHMARKS.md section from benchmarks/moving-mnist.json
 
 Trains ``convlstm`` on ``moving-mnist`` (two MNIST digits bouncing in 64x64, 20 frames, generated
 by genlab as Srivastava et al. 2015 define it) for as many steps as a timing probe fits in
@@ -77,7 +78,12 @@ def main() -> None:
     p.add_argument("--out", type=Path, help="keep the run as DIR/convlstm")
     p.add_argument("--write-dir", type=Path, default=HERE, help="where moving-mnist.json and .png go (default benchmarks/)")
     p.add_argument("--no-write", action="store_true", help="leave BENCHMARKS.md alone")
+    p.add_argument("--rewrite", action="store_true",
+                   help="no training: write the BENCHMARKS.md section from --write-dir's moving-mnist.json")
     args = p.parse_args()
+    if args.rewrite:
+        write_section(json.loads((args.write_dir / JSON_FILE).read_text(encoding="utf-8")))
+        return
     torch.set_num_threads(args.threads)
     start, date = time.perf_counter(), datetime.date.today().isoformat()
     data = genlab.load_dataset("moving-mnist", root=genlab.data.default_data_root(args.data_root),

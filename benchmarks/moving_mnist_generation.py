@@ -77,7 +77,13 @@ def main() -> None:
     p.add_argument("--data-root", default=None, help="the data root (default $GENLAB_DATA, else ./data)")
     p.add_argument("--out", type=Path, help="keep the run as DIR/video-gan")
     p.add_argument("--write-dir", type=Path, default=HERE, help="where the .json, .png and .gif go (default benchmarks/)")
+    p.add_argument("--no-write", action="store_true", help="leave BENCHMARKS.md alone")
+    p.add_argument("--rewrite", action="store_true",
+                   help="no training: write the BENCHMARKS.md section from --write-dir's moving-mnist-generation.json")
     args = p.parse_args()
+    if args.rewrite:
+        write_section(json.loads((args.write_dir / f"{NAME}.json").read_text(encoding="utf-8")))
+        return
     torch.set_num_threads(args.threads)
     start, date = time.perf_counter(), datetime.date.today().isoformat()
     root = genlab.data.default_data_root(args.data_root)
@@ -112,6 +118,35 @@ def main() -> None:
     (args.write_dir / f"{NAME}.json").write_text(json.dumps(row, indent=2) + "\n", encoding="utf-8")
     save_filmstrip(samples[:8], args.write_dir / f"{NAME}.png", data.info.levels)
     save_gif(samples[:16], args.write_dir / f"{NAME}.gif", data.info.levels)
+    if not args.no_write:
+        write_section(row)
+
+
+def write_section(row: dict) -> None:
+    """The BENCHMARKS.md section (between its markers, after the moving_mnist section)."""
+    sys.path.insert(0, str(HERE))
+    from write_benchmarks import machine, write_kept_section
+
+    r, t = row["video_gan"], row["train"]
+    command = (f"GENLAB_DATA=DIR python benchmarks/moving_mnist_generation.py --budget-s {row['budget_s']:g} "
+               f"--num-samples {r['num_samples']} --num-test {r['num_test']} --threads {row['threads']} "
+               f"--seed {row['seed']}")
+    lines = [f"<!-- begin: {NAME.replace('-', '_')} -->", "## Video generation: Moving MNIST, Fréchet distance of frames",
+             "", f"Command: `{command}`, on {row['date']}. Machine: {machine()}, {row['threads']} thread(s); "
+             f"{row['total_wall_s']:.0f} s in all, the MNIST feature network's training included.", "",
+             f"`video-gan` (MoCoGAN's content + GRU-motion generator, a 3-D convolutional and a frame critic, hinge "
+             f"loss with spectral norm; {r['parameters']:,} generator parameters) trains on `moving-mnist` for as "
+             f"many steps as a timing probe fits in {row['budget_s']:g} s (batch {t['batch_size']}, Adam "
+             f"{t.get('lr', 2e-4):g}), then {r['num_samples']} clips of its EMA generator are scored: every frame "
+             f"({r['resize']}) embedded by genlab's MNIST feature network (test accuracy "
+             f"{r['feature_network_accuracy']:.3f}, hash `{r['feature_network']}`), the Fréchet distance to the frames "
+             f"of the first {r['num_test']:,} test clips, beside the floor: as many real training clips scored the "
+             "same way. The distance judges the frames, not the motion; it is not comparable with image FIDs.", "",
+             *table(row), "",
+             f"Generated clips (8, a row each; `benchmarks/{NAME}.gif` animates 16):", "",
+             f"![video-gan samples](benchmarks/{NAME}.png)", "", f"<!-- end: {NAME.replace('-', '_')} -->"]
+    write_kept_section(NAME.replace("-", "_"), "\n".join(lines), after="moving_mnist")
+    print("wrote BENCHMARKS.md", file=sys.stderr)
 
 
 if __name__ == "__main__":
