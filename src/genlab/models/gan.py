@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ..data.core import DataInfo
 from ..errors import ConfigError
-from ..nn import ConvDiscriminator, ConvGenerator
+from ..nn import ConvDiscriminator, ConvGenerator, gradient_penalty
 from ..registry import register_model
 from .base import GenerativeModel, ImageModelConfig, StepOutput, adam_groups
 
@@ -125,15 +125,6 @@ class _GAN(GenerativeModel):
         z = torch.randn(n, self.config.latent_dim, device=device, generator=generator) * truncation
         return self.generator(z, y)
 
-    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """``mean (||grad_x D(x_hat)||_2 - 1)^2`` at ``x_hat = e real + (1 - e) fake``, e ~ U(0, 1) per image."""
-        eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
-        x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-        with torch.autocast(real.device.type, enabled=False):  # second-order gradients in fp32
-            score = self.discriminator(x_hat.float(), y)
-            (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
-        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-
     def training_step(self, batch, step, optimizer="model"):
         if optimizer not in ("discriminator", "generator"):
             raise ConfigError(f"a GAN steps the optimizers 'discriminator' and 'generator', not '{optimizer}'")
@@ -153,7 +144,7 @@ class _GAN(GenerativeModel):
                 loss = d_fake.mean() - d_real.mean()
             metrics = {"d_real": d_real.detach().float().mean(), "d_fake": d_fake.detach().float().mean()}
             if self.config.gradient_penalty > 0:
-                gp = self._gradient_penalty(real, fake, y)
+                gp = gradient_penalty(lambda x_hat: self.discriminator(x_hat, y), real, fake)
                 loss = loss + self.config.gradient_penalty * gp
                 metrics["gradient_penalty"] = gp.detach()
             return StepOutput(loss, metrics)

@@ -1,8 +1,8 @@
 """Shared building blocks. Models import from here, never from each other."""
 
 from .activations import get_activation
-from .adversarial import ConvDiscriminator, ConvGenerator, VideoDiscriminator
-from .audio_gan import PhaseShuffle, WaveCritic, WaveGenerator, gradient_penalty, phase_shuffle
+from .adversarial import ConvDiscriminator, ConvGenerator, VideoDiscriminator, gradient_penalty
+from .audio_gan import PhaseShuffle, WaveCritic, WaveGenerator, phase_shuffle
 from .attention import CausalSelfAttention, TransformerBlock
 from .conv import ConvDecoder, ConvEncoder
 from .convlstm import ConvLSTMCell, ConvLSTMStack

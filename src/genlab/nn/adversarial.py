@@ -11,7 +11,7 @@ at ``ceil(H / 2^k)`` and crops its output to ``H x W``.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from torch import nn
@@ -127,3 +127,20 @@ class VideoDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.features(x.transpose(1, 2))).squeeze(1)  # Conv3d wants [N, C, T, H, W]
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
+    """``mean (||grad_x critic(x_hat)||_2 - 1)^2`` at ``x_hat = eps real + (1 - eps) fake``.
+
+    ``eps`` ``[B]`` (default: uniform in [0, 1) per example, from the global RNG). Computed in fp32
+    with autocast off, with ``create_graph`` so that the penalty trains the critic.
+    """
+    if eps is None:
+        eps = torch.rand(real.shape[0], device=real.device)
+    eps = eps.to(real.device, torch.float32).view(-1, *[1] * (real.dim() - 1))
+    x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
+    with torch.autocast(real.device.type, enabled=False):  # second-order gradients in fp32
+        score = critic(x_hat)
+        (grad,) = torch.autograd.grad(score.float().sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()

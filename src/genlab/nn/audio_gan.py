@@ -9,13 +9,10 @@
 - :class:`WaveCritic`: stride-4 convolutions (kernel 25) that double the channels and quarter the
   length, LeakyReLU(0.2), phase shuffle after every convolution but the last, a dense score, and
   the projection term ``embed(y) . h(x)`` for class conditioning.
-- :func:`gradient_penalty`: the WGAN-GP penalty ``mean (||grad D(x_hat)||_2 - 1)^2`` at random
-  interpolates of real and fake examples.
+- the WGAN-GP penalty is :func:`genlab.nn.adversarial.gradient_penalty`, shared with the image GANs.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 from torch import nn
@@ -123,18 +120,3 @@ class WaveCritic(nn.Module):
         return score
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                     eps: torch.Tensor | None = None) -> torch.Tensor:
-    """``mean (||grad_x critic(x_hat)||_2 - 1)^2`` at ``x_hat = eps real + (1 - eps) fake``.
-
-    ``eps`` ``[B]`` (default: uniform in [0, 1) per example, from the global RNG). Computed in fp32
-    with autocast off, with ``create_graph`` so that the penalty trains the critic.
-    """
-    if eps is None:
-        eps = torch.rand(real.shape[0], device=real.device)
-    eps = eps.to(real.device, torch.float32).view(-1, *[1] * (real.dim() - 1))
-    x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
-    with torch.autocast(real.device.type, enabled=False):  # second-order gradients in fp32
-        score = critic(x_hat)
-        (grad,) = torch.autograd.grad(score.float().sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
