@@ -24,7 +24,8 @@ def test_sample_writes_midi_files_and_a_picture_into_a_folder(roll_run, tmp_path
     out = tmp_path / "chorales"
     code, stdout, err = run_cli("sample", roll_run, "--num", "3", "--out", out, "--sample-arg", "num_steps=6")
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["pianoroll.png", "sample-0.mid", "sample-1.mid", "sample-2.mid"]
+    names = ["pianoroll.png", "sample-0.mid", "sample-1.mid", "sample-2.mid"]  # each with its provenance sidecar
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + [n + ".provenance.json" for n in names])
     assert read_midi(out / "sample-0.mid", 1).shape[1] == 88
     # a folder that exists already is fine too; a MIDI file is a prompt the model continues
     code, _, err = run_cli("sample", roll_run, "--num", "2", "--out", out, "--prompt", out / "sample-0.mid",

@@ -86,8 +86,9 @@ def test_sample_cli_writes_wavs(tmp_path):
     (tmp_path / "wavs").mkdir()
     code, out, err = run_cli("sample", run, "--num", "3", "--out", tmp_path / "wavs", "--condition", "4")
     assert code == 0, err
-    names = sorted(p.name for p in (tmp_path / "wavs").iterdir())
+    names = sorted(p.name for p in (tmp_path / "wavs").iterdir() if not p.name.endswith(".provenance.json"))
     assert names == ["sample-000.wav", "sample-001.wav", "sample-002.wav", "spectrograms.png"]
+    assert all((tmp_path / "wavs" / f"{name}.provenance.json").is_file() for name in names)
     assert sf.info(str(tmp_path / "wavs" / "sample-000.wav")).frames == 64
     code, out, err = run_cli("eval", run, "--json")
     assert code == 0, err

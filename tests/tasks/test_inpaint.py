@@ -169,7 +169,8 @@ def test_cli_writes_the_masked_input_mask_and_completions(files):
                                 "--out", out, "--num", "3", "--inpaint-arg", "temperature=0.5")
     assert code == 0, err
     assert "inpainted 32 of 64 pixels" in stdout
-    assert sorted(p.name for p in out.iterdir()) == ["inpainted.png", "mask.png", "masked.png"]
+    names = ["inpainted.png", "mask.png", "masked.png"]  # each with its provenance sidecar
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + [n + ".provenance.json" for n in names])
     shown = np.asarray(Image.open(out / "mask.png"))
     assert shown.max() == 255 and shown.min() == 0
     before = (out / "inpainted.png").read_bytes()

@@ -141,14 +141,77 @@ def data_condition(model, run: str | Path, condition: Any, clip: str | Path | No
     return split.get(torch.arange(count))["x"][:, : spec.context], count
 
 
-def write_samples(model, samples: torch.Tensor, out: str | Path) -> Path:
+def render_stamped(model, samples: torch.Tensor, out: str | Path, rec: dict[str, Any]) -> Path:
+    """Render ``samples`` to ``out`` with the modality's ``render`` and stamp every file it wrote with
+    the provenance record ``rec`` (:func:`stamp_written`)."""
+    before = _file_states(out)
+    path = model.data_info.modality.render(model.data_info, samples, out)
+    stamp_written(out, before, rec)
+    return path
+
+
+def write_samples(model, samples: torch.Tensor, out: str | Path, rec: dict[str, Any] | None = None) -> Path:
     """Render ``samples`` for a person into the file ``out`` (a PNG grid, a text file...), or the
-    folder ``out`` for a modality that writes several files (piano rolls: .mid files and a picture)."""
+    folder ``out`` for a modality that writes several files (piano rolls: .mid files and a picture);
+    with ``rec``, every file written carries that provenance record."""
     out = Path(out)
     if out.is_dir() and not model.data_info.modality.writes_folder:
         suffix = model.data_info.modality.sample_suffix
         raise ConfigError(f"--out '{out}' is a folder; give a file name such as {out / ('samples' + suffix)}")
-    return model.data_info.modality.render(model.data_info, samples, out)
+    if rec is None:
+        return model.data_info.modality.render(model.data_info, samples, out)
+    return render_stamped(model, samples, out, rec)
+
+
+# ---- provenance ---------------------------------------------------------------------------------
+def provenance_record(model, folder: str | Path, run: str | Path, command: str, seed: int | None,
+                      sampling: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The provenance record of what ``model`` (loaded from the saved-model ``folder`` of ``run``)
+    generates: its run, registry name, weights hash and step, the seed and sampling arguments."""
+    import hashlib
+
+    from ..files import WEIGHTS_FILE
+    from ..pretrained import read_config
+    from ..provenance import record
+
+    folder = Path(folder)
+    meta = read_config(folder)
+    digest = meta.get("weights_sha256")  # load() checked the weights against it; older saves lack one
+    if digest is None:
+        digest = hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()
+    return record(model=model.name, weights_sha256=digest,
+                  run=str(Path(run).resolve()) if is_run_folder(run) else None, weights=str(folder.resolve()),
+                  step=meta.get("step"), seed=seed, sampling=sampling, command=command, kind=model.data_info.kind)
+
+
+def _file_states(out: str | Path) -> dict[Path, tuple[int, int, int]]:
+    """``{file: (inode, mtime, size)}`` of the files a render to ``out`` may write: those in the folder
+    ``out``, or ``out`` and the files beside it of the same stem (a GIF's filmstrip)."""
+    out = Path(out)
+    if out.is_dir():
+        candidates = list(out.iterdir())
+    elif out.parent.is_dir():
+        candidates = [p for p in out.parent.iterdir() if p.name.split(".")[0] == out.name.split(".")[0]]
+    else:
+        candidates = []
+    states = {}
+    for p in candidates:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        if p.is_file():
+            states[p] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return states
+
+
+def stamp_written(out: str | Path, before: dict[Path, tuple[int, int, int]], rec: dict[str, Any]) -> list[Path]:
+    """Stamp with ``rec`` every file a render to ``out`` wrote: new or changed since ``before``
+    (:func:`_file_states` taken before the render); provenance sidecars are not stamped."""
+    from ..provenance import is_sidecar, stamp
+
+    written = [p for p, state in sorted(_file_states(out).items()) if before.get(p) != state and not is_sidecar(p)]
+    return stamp(written, rec)
 
 
 def samples_as_text(model, samples: torch.Tensor) -> str | None:
@@ -240,9 +303,12 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
     from ..files import storage_errors
     from ..tasks.superres import check_superres_model, upscale
 
-    model, _ = load_model(run, weights, device)
+    from ..provenance import embed
+
+    model, folder = load_model(run, weights, device)
     check_superres_model(model)
     sample_args = check_sample_args(model, sample_args or {})
+    rec = provenance_record(model, folder, run, "superres", seed, {**sample_args, "tile": tile, "overlap": overlap})
     if tile is not None and tile < 1 or overlap < 0:
         raise ConfigError(f"--tile must be >= 1 and --overlap >= 0, got {tile} and {overlap}")
     paths = picture_outputs(out, images, suffix=f"_x{model.config.scale}")
@@ -254,6 +320,7 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
         with storage_errors(path.parent):
             path.parent.mkdir(parents=True, exist_ok=True)
         write_picture(model.config.levels, big, path)
+        embed(path, {**rec, "source": str(Path(source).resolve())})
         written.append((str(source), path, (x.shape[2], x.shape[1]), (big.shape[2], big.shape[1])))
     return written
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ...errors import ConfigError
@@ -30,6 +32,7 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra) -> int:
+    from ...provenance import stamp
     from ...tasks.inpaint import check_settings, inpaint, inpaint_method
 
     if extra:
@@ -51,6 +54,10 @@ def run(args, extra) -> int:
     write(model.data_info, shown, masked_png)
     write(model.data_info, (mask.long() * (levels - 1))[None, None].expand(1, x.shape[1], -1, -1), mask_png)
     write(model.data_info, filled, inpainted_png)
+    rec = service.provenance_record(model, folder, args.run, "inpaint", args.seed,
+                                    {**settings, "num": args.num, "condition": args.condition, "mask": args.mask,
+                                     "box": args.box, "mask_kind": args.mask_kind})
+    stamp([masked_png, mask_png, inpainted_png], {**rec, "source": str(Path(args.image).resolve())})
     print(f"inpainted {int(mask.sum())} of {mask.numel()} pixels of {args.image} with {folder} "
           f"({args.num} completions): {inpainted_png}")
     return 0

@@ -72,7 +72,11 @@ def run(args, extra) -> int:
     if out is None:
         print(modality.to_text(model.data_info, samples))
         return 0
-    path = service.write_samples(model, samples, out)
+    sampling = {**sample_args, "num": len(samples), "condition": args.condition, "prompt": args.prompt,
+                "context": args.context}
+    rec = service.provenance_record(model, folder, args.run, "sample", args.seed,
+                                    {k: v for k, v in sampling.items() if v is not None})
+    path = service.write_samples(model, samples, out, rec)
     print(f"wrote {len(samples)} samples from {folder} to {path}")
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ...errors import ConfigError
@@ -26,6 +28,7 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra) -> int:
+    from ...provenance import embed
     from ...tasks.translate import check_translator, model_size, training_size, translate_images
 
     if extra:
@@ -40,11 +43,14 @@ def run(args, extra) -> int:
     size = None if args.keep_size else (fixed or training_size(model))
     sources = [service.read_source_image(model, image, size) for image in args.images]  # all read before writing
     levels = model.data_info.levels
-    for source, path in zip(sources, outputs):
+    rec = service.provenance_record(model, folder, args.run, "translate-image", args.seed,
+                                    {"keep_size": args.keep_size})
+    for image, source, path in zip(args.images, sources, outputs):
         gen = torch.Generator(device=model.device).manual_seed(args.seed)  # an output does not depend on the others
         out = translate_images(model, source, generator=gen)
         path.parent.mkdir(parents=True, exist_ok=True)
         service.write_picture(levels, out[0], path)
+        embed(path, {**rec, "source": str(Path(image).resolve())})
     shown = ", ".join(str(p) for p in outputs[:3]) + (f" and {len(outputs) - 3} more" if len(outputs) > 3 else "")
     print(f"translated {len(outputs)} picture(s) with {folder}: {shown}")
     return 0
