@@ -8,6 +8,7 @@
     genlab superres RUN IMAGE... --out DIR [--tile N]
     genlab translate-image RUN IMAGE... --out DIR [--overwrite] [--keep-size]
     genlab compare RUN [RUN ...] --out DIR
+    genlab provenance FILE [FILE ...] [--json]
     genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
 
 Errors the user can fix are printed as one line (``--debug`` shows the traceback) and the
@@ -20,10 +21,10 @@ import argparse
 import sys
 
 from ...errors import GenlabError
-from . import bench, compare, data, evaluate, features, info, inpaint, sample, superres, train, translate
+from . import bench, compare, data, evaluate, features, info, inpaint, provenance, sample, superres, train, translate
 
 # each adds its sub-commands
-COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data)
+COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data, provenance)
 
 
 class OneLineParser(argparse.ArgumentParser):
