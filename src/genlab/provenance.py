@@ -373,6 +373,7 @@ def check_synthetic(examples: Iterable[str | Path | Iterable[str | Path]], folde
         if hit is not None:
             marked.append(hit)
     if marked and not allow:
-        raise DataError(f"{len(marked)} {what} in {folder} are marked synthetic by genlab (e.g. {marked[0].name}); "
-                        "pass --allow-synthetic (or --data-arg allow_synthetic=true) to train on them")
+        count = f"{len(marked)} {what} in {folder} are" if len(marked) > 1 else f"1 of the {what} in {folder} is"
+        raise DataError(f"{count} marked synthetic by genlab (e.g. {marked[0].name}); pass --allow-synthetic "
+                        "(or --data-arg allow_synthetic=true) to train on them")
     return len(marked)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..provenance import check_synthetic
 from .core import DataInfo, DataSet
 from .modalities.audio import LEVELS, SILENCE, AudioSplit, mu_law_encode, soundfile_module
 from .registry import register_dataset
@@ -121,16 +122,17 @@ def load_fsdd(root: Path, length: int = 8192, val_takes: int = 5, rate: int = 80
 
 
 @register_dataset("audio:", "a folder of WAV/FLAC files (sub-folders are classes), resampled to mono; "
-                  "options length, rate, mix, seed")
+                  "options length, rate, mix, seed, allow_synthetic")
 def load_audio_folder(path: str | Path, length: int = 8192, rate: int = 8000, mix: bool = False,
-                      seed: int = 0) -> DataSet:
+                      seed: int = 0, allow_synthetic: bool = False) -> DataSet:
     """A folder of audio files (``.wav``, ``.flac``, ``.ogg``), each resampled to ``rate`` Hz with
     ``scipy.signal.resample_poly``.
 
     Files in sub-folders get the sub-folder as their class label. Multichannel files are refused
     unless ``mix=true`` (the channels are averaged). Clips are ``length`` samples: the first
     ``length`` of a longer file, a shorter one padded with silence at the end. The files are split
-    80/10/10 into train/val/test by a fixed-seed shuffle.
+    80/10/10 into train/val/test by a fixed-seed shuffle. A file genlab generated (marked synthetic,
+    :mod:`genlab.provenance`) is refused unless ``allow_synthetic``.
     """
     _check_length(length)
     _check_rate(rate)
@@ -142,6 +144,7 @@ def load_audio_folder(path: str | Path, length: int = 8192, rate: int = 8000, mi
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg") and p.is_file())
     if len(files) < 3:
         raise DataError(f"audio folder '{folder}' holds {len(files)} audio files (WAV/FLAC/OGG); at least 3 are needed")
+    synthetic = check_synthetic(files, folder, allow_synthetic, "audio files")
     clips = [_clip(p, rate, length, mix) for p in files]
     codes = torch.stack(clips)
     classes = sorted({p.parent.relative_to(folder).as_posix() for p in files})
@@ -155,7 +158,7 @@ def load_audio_folder(path: str | Path, length: int = 8192, rate: int = 8000, mi
     splits = [AudioSplit(codes[i], None if labels is None else labels[i]) for i in parts]
     info = DataInfo(name=f"audio:{folder}", kind="audio", shape=(length,), levels=LEVELS,
                     num_classes=len(classes) if labels is not None else 0, rate=rate)
-    return DataSet(info, *splits)
+    return DataSet(info, *splits, synthetic_examples=synthetic)
 
 
 @register_dataset("synthetic-tones", "seeded sine tones, one pitch per class (no files; for tests and quick "

@@ -145,13 +145,18 @@ class Split(Protocol):
 
 @dataclasses.dataclass
 class DataSet:
-    """A named data set: its :class:`DataInfo` and its train / val / test splits."""
+    """A named data set: its :class:`DataInfo` and its train / val / test splits.
+
+    ``synthetic_examples`` counts the examples whose files genlab marked synthetic (see
+    :mod:`genlab.provenance`), which a loader takes only when given ``allow_synthetic=true``; a run
+    records it in ``run.json`` as ``data.synthetic_examples``."""
 
     info: DataInfo
     train: Split
     val: Split | None
     test: Split | None
     tokenizer: Any = None
+    synthetic_examples: int = 0  # examples read from files genlab generated (loaded with allow_synthetic)
 
     def split(self, name: str) -> Split:
         if name not in ("train", "val", "test"):

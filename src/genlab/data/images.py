@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..provenance import check_synthetic
 from .core import DataInfo, DataSet
 from .download import REMOTE, is_gzip, verified_path
 from .modalities.image import ImageSplit
@@ -111,9 +112,9 @@ MAX_PIXELS = 1 << 26
 
 
 @register_dataset("images:", "a folder of PNG/JPEG images (sub-folders are classes); "
-                  "options size, channels, seed, max_pixels")
+                  "options size, channels, seed, max_pixels, allow_synthetic")
 def load_image_folder(path: str | Path, size: int = 32, channels: int | None = None, seed: int = 0,
-                      max_pixels: int = MAX_PIXELS) -> DataSet:
+                      max_pixels: int = MAX_PIXELS, allow_synthetic: bool = False) -> DataSet:
     """A folder of PNG/JPEG images, each resized (shorter side) and centre-cropped to ``size``.
 
     Images in sub-folders get the sub-folder as their class label. ``channels`` is 1 (grey)
@@ -121,6 +122,7 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     enlarged more than ``MAX_UPSCALE`` times (a 1-pixel image, a thin strip) is refused, and so is an
     image of more than ``max_pixels`` pixels, before it is decoded (DataError naming the file and the
     limit). The files are split 80/10/10 into train/val/test by a fixed-seed shuffle.
+    A file genlab generated (marked synthetic, :mod:`genlab.provenance`) is refused unless ``allow_synthetic``.
     """
     from PIL import UnidentifiedImageError
 
@@ -134,6 +136,7 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if len(files) < 3:
         raise DataError(f"image folder '{folder}' holds {len(files)} images (PNG/JPEG); at least 3 are needed")
+    synthetic = check_synthetic(files, folder, allow_synthetic, "images")
     classes = sorted({p.parent.relative_to(folder).as_posix() for p in files})
     has_labels = len(classes) > 1
     if max_pixels < 1:
@@ -167,7 +170,7 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     splits = [ImageSplit(images[i], None if labels is None else labels[i]) for i in parts]
     info = DataInfo(name=f"images:{folder}", kind="image", shape=(channels, size, size), levels=256,
                     num_classes=len(classes) if has_labels else 0)
-    return DataSet(info, *splits)
+    return DataSet(info, *splits, synthetic_examples=synthetic)
 
 
 def _read_image(path: Path, max_pixels: int, raise_hint: str | None = "raise the limit with --data-arg max_pixels=N"):

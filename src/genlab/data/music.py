@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DataError
+from ..provenance import check_synthetic
 from .core import DataInfo, DataSet
 from .modalities.pianoroll import RollSplit, grid_steps, pitches_to_roll, read_midi
 from .registry import register_dataset
@@ -63,10 +64,12 @@ def load_jsb_chorales(root: Path, grid: str = "quarter") -> DataSet:
 
 
 @register_dataset("midi:", "a folder of MIDI files (.mid/.midi, searched recursively) as piano rolls; options grid "
-                  "(quarter|8th|16th, default 16th) and val_fraction; needs pip install genlab[music]")
-def load_midi_folder(path: Path, grid: str = "16th", val_fraction: float = 0.1) -> DataSet:
+                  "(quarter|8th|16th, default 16th), val_fraction and allow_synthetic; needs pip install genlab[music]")
+def load_midi_folder(path: Path, grid: str = "16th", val_fraction: float = 0.1, allow_synthetic: bool = False
+                     ) -> DataSet:
     """Every MIDI file under ``path``, sorted by name, quantised to ``grid``; the last ``val_fraction``
-    of the files (at least one, when there are two or more) validate. There is no test split."""
+    of the files (at least one, when there are two or more) validate. There is no test split.
+    A file genlab generated (marked synthetic, :mod:`genlab.provenance`) is refused unless ``allow_synthetic``."""
     spq = grid_steps(grid)
     if not 0 <= val_fraction < 1:
         raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -76,7 +79,10 @@ def load_midi_folder(path: Path, grid: str = "16th", val_fraction: float = 0.1) 
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".mid", ".midi") and p.is_file())
     if not files:
         raise DataError(f"no .mid or .midi files under '{path}'")
+    synthetic = check_synthetic(files, path, allow_synthetic, "MIDI files")
     rolls = [read_midi(f, spq) for f in files]
     n_val = 0 if val_fraction == 0 or len(rolls) < 2 else max(1, round(len(rolls) * val_fraction))
     train, val = rolls[: len(rolls) - n_val], rolls[len(rolls) - n_val:]
-    return roll_dataset(f"midi:{path}", {"train": train, "val": val or None, "test": None}, spq)
+    data = roll_dataset(f"midi:{path}", {"train": train, "val": val or None, "test": None}, spq)
+    data.synthetic_examples = synthetic
+    return data

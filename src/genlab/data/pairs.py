@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DataError
+from ..provenance import check_synthetic
 from .core import DataInfo, DataSet
 from .modalities import ImagePairSplit
 from .registry import register_dataset
@@ -98,9 +99,10 @@ def _listed(names: list[str], limit: int = 5) -> str:
 
 
 @register_dataset("pairs:", "a folder with A/ (sources) and B/ (targets), pictures of the same names; "
-                  "options size, channels, val_fraction, test_fraction, seed, max_pixels")
+                  "options size, channels, val_fraction, test_fraction, seed, max_pixels, allow_synthetic")
 def load_pair_folder(path: str | Path, size: int = 256, channels: int | None = None, val_fraction: float = 0.1,
-                     test_fraction: float = 0.0, seed: int = 0, max_pixels: int = 1 << 26) -> DataSet:
+                     test_fraction: float = 0.0, seed: int = 0, max_pixels: int = 1 << 26,
+                     allow_synthetic: bool = False) -> DataSet:
     """Aligned picture pairs: ``DIR/A/NAME.png`` (the source) with ``DIR/B/NAME.png`` (the target).
 
     Both pictures of a pair are resized (shorter side) and centre-cropped to ``size`` x ``size``
@@ -109,7 +111,8 @@ def load_pair_folder(path: str | Path, size: int = 256, channels: int | None = N
     shuffle seeded by ``seed``: ``val_fraction`` of them (at least one when above 0) for validation,
     ``test_fraction`` for a test split, the rest (at least one) for training. One-line errors for a
     missing ``A/`` or ``B/``, names in one folder but not the other, unreadable pictures, pairs of
-    different aspect ratios, and too few pairs.
+    different aspect ratios, and too few pairs. A pair with a picture genlab generated (marked
+    synthetic, :mod:`genlab.provenance`) is refused unless ``allow_synthetic``.
     """
     from .images import MAX_UPSCALE, _read_image, _resize_crop
 
@@ -143,6 +146,7 @@ def load_pair_folder(path: str | Path, size: int = 256, channels: int | None = N
     if len(names) - n_val - n_test < 1:
         raise DataError(f"'{folder}' holds {len(names)} pair(s): too few for {n_val} validation and {n_test} test "
                         f"pair(s) and at least one to train on; add pairs or lower val_fraction / test_fraction")
+    synthetic = check_synthetic([(sources[n], targets[n]) for n in names], folder, allow_synthetic, "pairs")
     pictures, bad = {}, []
     for name in names:
         for side, files in (("A", sources), ("B", targets)):
@@ -180,4 +184,4 @@ def load_pair_folder(path: str | Path, size: int = 256, channels: int | None = N
     parts = order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
     splits = [ImagePairSplit(b[i], a[i], "source") if len(i) else None for i in parts]
     info = DataInfo(name=f"pairs:{folder}", kind="image-pair", shape=(channels, size, size), levels=256)
-    return DataSet(info, *splits)
+    return DataSet(info, *splits, synthetic_examples=synthetic)

@@ -53,6 +53,10 @@ class DatasetEntry:
         out = {}
         for key, value in options.items():
             if key not in known:
+                if key == "allow_synthetic":
+                    raise ConfigError(f"data set '{self.name}' is not read from your files, so it holds nothing genlab "
+                                      "generated; allow_synthetic (--allow-synthetic) is for images:, audio:, midi:, "
+                                      "video: and pairs: folders")
                 if not known:
                     raise ConfigError(f"data set '{self.name}' takes no options, got '{key}'")
                 raise unknown_key_error(key, list(known), f"'{self.name}' data set")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..provenance import check_synthetic
 from .core import DataInfo, DataSet
 from .modalities.video import CLIP_SUFFIXES, FRAME_SUFFIXES, GeneratedVideoSplit, VideoSplit, read_clip
 from .registry import register_dataset
@@ -139,14 +140,15 @@ def load_moving_digits(num_train: int = 1000, num_val: int = 100, num_test: int 
 
 
 @register_dataset("video:", "a folder of clips (animated GIFs, or sub-folders of PNG/JPEG frames sorted by name); "
-                  "options size, frames, context_frames, channels, seed")
+                  "options size, frames, context_frames, channels, seed, allow_synthetic")
 def load_video_folder(path: str | Path, size: int = 64, frames: int = 20, context_frames: int = 10, channels: int = 1,
-                      seed: int = 0) -> DataSet:
+                      seed: int = 0, allow_synthetic: bool = False) -> DataSet:
     """A folder of short clips, each an animated ``.gif`` or a sub-folder of frames (PNG/JPEG, in name
     order). Frames are converted to grey (``channels=1``) or RGB (3), resized (shorter side) and
     centre-cropped to ``size`` x ``size``, and the first ``frames`` of each clip kept; a shorter clip
     is refused. MP4 and other video files are refused with how to convert them (genlab reads no
     video codecs). The clips are split 80/10/10 into train/val/test by a fixed-seed shuffle.
+    A file genlab generated (marked synthetic, :mod:`genlab.provenance`) is refused unless ``allow_synthetic``.
     """
     import torch
 
@@ -174,10 +176,13 @@ def load_video_folder(path: str | Path, size: int = 64, frames: int = 20, contex
     if stills and len(clips) - sum(p.is_file() for p in clips) == 0:
         raise DataError(f"video folder '{folder}' holds single pictures ({stills[0].name}); put each clip's frames "
                         "in a sub-folder of its own")
+    frames_of = [[p] if p.is_file() else sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in
+                                                 FRAME_SUFFIXES) for p in clips]
+    synthetic = check_synthetic(frames_of, folder, allow_synthetic, "clips")
     data = torch.from_numpy(np.stack([read_clip(p, channels, size, frames)[:frames] for p in clips]))
     order = torch.randperm(len(clips), generator=torch.Generator().manual_seed(seed))
     n_val = n_test = max(1, len(clips) // 10)
     parts = order[: len(clips) - n_val - n_test], order[-n_val - n_test: -n_test], order[-n_test:]
     info = DataInfo(name=f"video:{folder}", kind="video", shape=(frames, channels, size, size), levels=256,
                     context_frames=context_frames)
-    return DataSet(info, *(VideoSplit(data[i], None, context_frames) for i in parts))
+    return DataSet(info, *(VideoSplit(data[i], None, context_frames) for i in parts), synthetic_examples=synthetic)

@@ -463,7 +463,10 @@ class Trainer:
     def _write_run_file(self) -> None:
         from ..version import __version__
 
-        run = {"model": self.model.name, "data": self.data_spec, "train": self.config.to_dict(),
+        data = {k: v for k, v in self.data_spec.items() if k != "synthetic_examples"}  # counted again on resume
+        if getattr(self.data, "synthetic_examples", 0):  # files genlab generated, taken with allow_synthetic
+            data["synthetic_examples"] = self.data.synthetic_examples
+        run = {"model": self.model.name, "data": data, "train": self.config.to_dict(),
                "total_steps": self.total_steps, "genlab_version": __version__}
         if self.init_from is not None:
             run["init_from"] = self.init_from

@@ -22,6 +22,9 @@ def add_parser(sub) -> None:
     t.add_argument("--data-arg", action="append", metavar="KEY=VALUE",
                    help="a data set option, e.g. val_size=0 for MNIST or size=64 for an image folder (repeatable)")
     t.add_argument("--data-root", help="folder with the data sets (default $GENLAB_DATA, else ./data)")
+    t.add_argument("--allow-synthetic", action="store_true",
+                   help="train on files genlab generated (marked synthetic by their provenance); run.json records "
+                        "how many (a data option: allow_synthetic=true)")
     t.add_argument("--steps", type=int, help="optimizer steps (on resume: a new total)")
     t.add_argument("--epochs", type=float)
     t.add_argument("--batch-size", type=int)
@@ -83,6 +86,8 @@ def _train(args, extra) -> int:
     if args.track is not None:  # "tensorboard,mlflow"; metrics.jsonl is always written
         overrides["track"] = [name.strip() for name in args.track.split(",") if name.strip()]
     data_options = key_values(args.data_arg, "--data-arg")
+    if args.allow_synthetic:
+        data_options["allow_synthetic"] = "true"
     if args.resume:
         if args.model:
             raise ConfigError("give either MODEL or --resume DIR, not both")
