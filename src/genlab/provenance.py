@@ -108,6 +108,34 @@ def stamp(paths: Iterable[str | Path], rec: dict[str, Any]) -> list[Path]:
     return done
 
 
+def file_states(out: str | Path) -> dict[Path, tuple[int, int, int]]:
+    """``{file: (inode, mtime, size)}`` of the files a render to ``out`` may write: those in the folder
+    ``out``, or ``out`` and the files beside it of the same stem (a GIF's filmstrip). Taken before a
+    render, it tells :func:`stamp_written` which files the render wrote."""
+    out = Path(out)
+    if out.is_dir():
+        candidates = list(out.iterdir())
+    elif out.parent.is_dir():
+        candidates = [p for p in out.parent.iterdir() if p.name.split(".")[0] == out.name.split(".")[0]]
+    else:
+        candidates = []
+    states = {}
+    for p in candidates:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        if p.is_file() and not is_sidecar(p):
+            states[p] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return states
+
+
+def stamp_written(out: str | Path, before: dict[Path, tuple[int, int, int]], rec: dict[str, Any]) -> list[Path]:
+    """Stamp with ``rec`` every file a render to ``out`` wrote: new or changed since ``before``
+    (:func:`file_states` taken before the render)."""
+    return stamp([p for p, state in sorted(file_states(out).items()) if before.get(p) != state], rec)
+
+
 def _format(head: bytes) -> str | None:
     if head.startswith(PNG_SIGNATURE):
         return "png"

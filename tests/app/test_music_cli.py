@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cli_helpers import run_cli
+from genlab import provenance
 from genlab.data.modalities.pianoroll import read_midi
 
 
@@ -45,5 +46,6 @@ def test_sample_without_out_draws_the_piano_roll_picture(roll_run):
     code, stdout, err = run_cli("sample", roll_run, "--num", "2", "--sample-arg", "num_steps=5")
     assert code == 0, err
     assert (roll_run / "samples.png").is_file()
-    previews = list((roll_run / "samples").iterdir())  # the trainer's previews are pictures too
-    assert previews and all(p.suffix == ".png" for p in previews)
+    previews = [p for p in (roll_run / "samples").iterdir() if not p.name.endswith(".provenance.json")]
+    assert previews and all(p.suffix == ".png" for p in previews)  # the trainer's previews are pictures too
+    assert all(provenance.read(p).record["command"] == "train preview" for p in previews)

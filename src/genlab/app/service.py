@@ -143,8 +143,10 @@ def data_condition(model, run: str | Path, condition: Any, clip: str | Path | No
 
 def render_stamped(model, samples: torch.Tensor, out: str | Path, rec: dict[str, Any]) -> Path:
     """Render ``samples`` to ``out`` with the modality's ``render`` and stamp every file it wrote with
-    the provenance record ``rec`` (:func:`stamp_written`)."""
-    before = _file_states(out)
+    the provenance record ``rec`` (:func:`genlab.provenance.stamp_written`)."""
+    from ..provenance import file_states, stamp_written
+
+    before = file_states(out)
     path = model.data_info.modality.render(model.data_info, samples, out)
     stamp_written(out, before, rec)
     return path
@@ -182,36 +184,6 @@ def provenance_record(model, folder: str | Path, run: str | Path, command: str, 
     return record(model=model.name, weights_sha256=digest,
                   run=str(Path(run).resolve()) if is_run_folder(run) else None, weights=str(folder.resolve()),
                   step=meta.get("step"), seed=seed, sampling=sampling, command=command, kind=model.data_info.kind)
-
-
-def _file_states(out: str | Path) -> dict[Path, tuple[int, int, int]]:
-    """``{file: (inode, mtime, size)}`` of the files a render to ``out`` may write: those in the folder
-    ``out``, or ``out`` and the files beside it of the same stem (a GIF's filmstrip)."""
-    out = Path(out)
-    if out.is_dir():
-        candidates = list(out.iterdir())
-    elif out.parent.is_dir():
-        candidates = [p for p in out.parent.iterdir() if p.name.split(".")[0] == out.name.split(".")[0]]
-    else:
-        candidates = []
-    states = {}
-    for p in candidates:
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        if p.is_file():
-            states[p] = (st.st_ino, st.st_mtime_ns, st.st_size)
-    return states
-
-
-def stamp_written(out: str | Path, before: dict[Path, tuple[int, int, int]], rec: dict[str, Any]) -> list[Path]:
-    """Stamp with ``rec`` every file a render to ``out`` wrote: new or changed since ``before``
-    (:func:`_file_states` taken before the render); provenance sidecars are not stamped."""
-    from ..provenance import is_sidecar, stamp
-
-    written = [p for p, state in sorted(_file_states(out).items()) if before.get(p) != state and not is_sidecar(p)]
-    return stamp(written, rec)
 
 
 def samples_as_text(model, samples: torch.Tensor) -> str | None:

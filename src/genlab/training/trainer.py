@@ -32,7 +32,7 @@ from ..io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, load_state_file
                   save_pretrained, storage_errors)
 from ..runs import run as runs
 from ..runs.run import RUN_FILE, STATE_FILE, load_run_data, read_run_file, resolve_checkpoint_dir  # noqa: F401 (old imports)
-from .. import distributed
+from .. import distributed, provenance
 from .config import TrainConfig
 from .ema import EMA
 from .loggers import JsonlLogger, Logger, open_trackers, require_backends
@@ -440,9 +440,15 @@ class Trainer:
         with torch.random.fork_rng(devices=[]), self._autocast():
             torch.manual_seed(EVAL_SEED)
             samples = model.sample(num, generator=gen, **kwargs)
+        out = folder / f"step-{self.step:06d}{info.modality.sample_suffix}"
         with storage_errors(folder):
             folder.mkdir(parents=True, exist_ok=True)
-            path = info.modality.render(info, samples, folder / f"step-{self.step:06d}{info.modality.sample_suffix}")
+            before = provenance.file_states(out)
+            path = info.modality.render(info, samples, out)
+            rec = provenance.record(model=model.name, weights_sha256=None, run=str(self.out_dir.resolve()),
+                                    step=self.step, seed=EVAL_SEED, sampling={"num": num}, command="train preview",
+                                    kind=info.kind)  # the weights of this step, not (yet) a saved file
+            provenance.stamp_written(out, before, rec)
         model.train(was_training)
         self._trackers.log_artifact(path, step=self.step, folder="samples")
         return path
