@@ -154,3 +154,32 @@ def test_audio_midi_and_pair_folders_check_too(tmp_path):
 
     with pytest.raises(ConfigError, match="allow_synthetic"):
         load_dataset("digits", allow_synthetic=True)
+
+
+def test_every_file_a_render_writes_is_stamped_and_nothing_else(tmp_path):
+    import torch
+
+    from genlab.data import DataInfo
+
+    pytest.importorskip("soundfile")
+    video = DataInfo(name="v", kind="video", shape=(4, 1, 8, 8), levels=256, context_frames=2)
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "clips.txt").write_text("mine too")
+    out = tmp_path / "clips.gif"
+    before = provenance.file_states(out)
+    video.modality.render(video, torch.randint(0, 256, (2, 4, 1, 8, 8)), out)
+    stamped = provenance.stamp_written(out, before, REC)
+    assert stamped == [tmp_path / "clips.gif", tmp_path / "clips.png"]  # the animation and its filmstrip
+    assert provenance.read(tmp_path / "clips.png").record == REC and provenance.read(tmp_path / "notes.txt") is None
+    assert embedded_only(tmp_path / "clips.gif").source == "gif"
+
+    audio = DataInfo(name="a", kind="audio", shape=(64,), levels=256, rate=8000)
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    (folder / "old.wav").write_bytes(b"not ours")
+    before = provenance.file_states(folder)
+    audio.modality.render(audio, torch.randint(0, 256, (3, 64)), folder)
+    names = [p.name for p in provenance.stamp_written(folder, before, REC)]
+    assert names == ["sample-000.wav", "sample-001.wav", "sample-002.wav", "spectrograms.png"]
+    assert embedded_only(folder / "sample-001.wav").source == "wav"
+    assert provenance.read(folder / "old.wav") is None
