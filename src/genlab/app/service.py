@@ -273,9 +273,8 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
     file, (w, h), (W, H))`` per picture.
     """
     from ..files import storage_errors
-    from ..tasks.superres import check_superres_model, upscale
-
     from ..provenance import embed
+    from ..tasks.superres import check_superres_model, upscale
 
     model, folder = load_model(run, weights, device)
     check_superres_model(model)
