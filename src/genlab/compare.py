@@ -29,6 +29,7 @@ from .evaluation.quality import public, sample_quality
 from .evaluation.scorers import Scorer, get_scorer
 from .evaluation.store import stored_evaluation
 from .io import atomic_write_text, load, read_config
+from .progress import reporting
 from .runs.run import check_data_matches, find_saved_model, load_run_data, read_run_file, resolve_weights
 
 
@@ -101,12 +102,14 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
             kwargs = dict(model.compare_log_prob_kwargs)
             settings = {"kind": "likelihood", "data": data.info.name, "split": "test", "seed": 0, **kwargs}
             nll, reused = stored_evaluation(run, folder, settings,
-                                            lambda m=model, d=data, kw=kwargs: evaluate(m, d, "test", **kw))
+                                            lambda m=model, d=data, kw=kwargs: evaluate(m, d, "test", progress=progress,
+                                                                                        **kw))
             row.update(nll_nats=nll["nll_nats"], nll=nll[scorer.nll_key], nll_settings=kwargs, nll_reused=reused)
             if "bits_per_dim" in nll:
                 row["bits_per_dim"] = nll["bits_per_dim"]
-        quality = sample_quality(model, data, net, None, num_samples=num_samples, seed=seed, reference=scorer,
-                                 **sample_kwargs)
+        with reporting(f"[{i + 1}/{len(runs)}] {run.name} samples", progress):  # bars with the time left, on stderr
+            quality = sample_quality(model, data, net, None, num_samples=num_samples, seed=seed, reference=scorer,
+                                     **sample_kwargs)
         row.update(public(quality), **scorer.pictures(quality, out / f"samples-{i + 1}-{model.name}"))
         rows.append(row)
     num_samples = rows[0]["num_samples"]

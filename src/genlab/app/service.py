@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, ConfigError
+from ..progress import reporting
 from ..runs import RUN_FILE, check_data_matches, is_run_folder, load_run_data, resolve_weights
 
 __all__ = ["check_data_matches", "resolve_weights"]  # re-exported: the service is where callers find them
@@ -91,7 +92,7 @@ def check_count(name: str, value: int | None, low: int = 1, high: int | None = N
 
 
 def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt: str | None = None, seed: int = 0,
-                 **sample_args: Any) -> torch.Tensor:
+                 progress: bool = False, **sample_args: Any) -> torch.Tensor:
     """Samples of ``model`` in data space, reproducible from ``seed``.
 
     Args:
@@ -99,6 +100,8 @@ def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt
         condition: what a conditional model conditions on (e.g. a class label); see
             :mod:`genlab.data.conditions` for the rule when None.
         prompt: text a sequence model continues, parsed by the data's modality.
+        progress: show a bar over the sampler's steps (denoising steps, pixels, tokens...) with the
+            time left, on stderr.
         sample_args: the model's own sampling settings (``temperature``, ``steps``...), checked
             against its ``sample`` signature.
     """
@@ -114,7 +117,7 @@ def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt
         sample_args["prompt"] = modality.parse(model.data_info, prompt)
     gen = torch.Generator(device=model.device).manual_seed(seed)
     torch.manual_seed(seed)
-    with torch.no_grad():
+    with torch.no_grad(), reporting("sample", progress):
         return model.sample(num, condition=condition, generator=gen, **sample_args)
 
 
@@ -470,14 +473,17 @@ def load_features(data, features: str | None):
 
 
 def evaluate_quality(model, data, net, metrics: list[str], num_samples: int | None = None, seed: int = 0,
-                     nearest_png: str | Path | None = None, **sample_args: Any) -> dict[str, Any]:
+                     nearest_png: str | Path | None = None, progress: bool = False,
+                     **sample_args: Any) -> dict[str, Any]:
     """Sample-quality metrics of ``model``'s samples against ``data``'s test split (JSON-ready);
-    with ``nearest_png``, the memorisation picture is written there."""
+    with ``nearest_png``, the memorisation picture is written there. ``progress`` shows bars with
+    the time left on stderr: over the samples drawn, and within a batch over the sampler's steps."""
     from ..evaluation.quality import nearest_neighbour_grid, public, sample_quality
 
     check_count("the number of samples", num_samples, 1, MAX_SAMPLES)
     sample_args = check_sample_args(model, sample_args)
-    quality = sample_quality(model, data, net, metrics, num_samples=num_samples, seed=seed, **sample_args)
+    with reporting("samples", progress):
+        quality = sample_quality(model, data, net, metrics, num_samples=num_samples, seed=seed, **sample_args)
     result = public(quality)
     if "_nearest_index" in quality and nearest_png is not None:
         nearest_neighbour_grid(quality["_samples"], quality["_nearest_index"], data.train.images, data.info.levels,

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import ConfigError
+from ..progress import bar, current, reporting
 
 _SCORERS: dict[str, type["Scorer"]] = {}
 
@@ -62,19 +63,26 @@ def draw(model, num_samples: int, batch_size: int, seed: int, condition_for=None
     """``num_samples`` samples from ``model`` in batches (seeded) and the seconds per sample.
 
     ``condition_for(first, n)`` gives the condition of samples ``first .. first + n - 1`` (None:
-    the model's default, which asks a conditional model for the classes in turn)."""
+    the model's default, which asks a conditional model for the classes in turn).
+
+    Inside :func:`genlab.progress.reporting`, a bar over the samples drawn shows the time left, and
+    one within each batch over the sampler's steps (silent otherwise)."""
     model.eval()
     gen = torch.Generator(device=model.device).manual_seed(seed)
     chunks = []
+    desc = current()
+    batches = -(-num_samples // batch_size)
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), bar(num_samples, f"{desc} drawn", desc is not None, "sample") as drawn:
         torch.manual_seed(seed)
-        for first in range(0, num_samples, batch_size):
+        for k, first in enumerate(range(0, num_samples, batch_size)):
             n = min(batch_size, num_samples - first)
             kwargs = dict(sample_kwargs)
             if condition_for is not None:
                 kwargs["condition"] = condition_for(first, n).to(model.device)
-            chunks.append(model.sample(n, generator=gen, **kwargs).cpu())
+            with reporting(f"{desc} batch {k + 1}/{batches}", desc is not None):
+                chunks.append(model.sample(n, generator=gen, **kwargs).cpu())
+            drawn.update(n)
     return torch.cat(chunks), (time.perf_counter() - start) / max(num_samples, 1)
 
 

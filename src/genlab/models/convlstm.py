@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import progress
 from ..data.conditions import ContextFrames
 from ..data.core import DataInfo
 from ..errors import ConfigError
@@ -116,7 +117,7 @@ class ConvLSTM(GenerativeModel):
         p = self.config.patch
         bce = self.config.loss == "bce"
         states, outs, previous = None, [], None
-        for t in range(total - 1):
+        for t in progress.steps(range(total - 1), unit="frame"):
             x = F.pixel_unshuffle(frames[:, t], p) if t < context else previous
             hidden, states = self.stack.step(x, states)
             out = self.head(hidden)

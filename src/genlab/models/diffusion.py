@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from .. import progress
 from ..data.conditions import LowResImage
 from ..data.core import DataInfo
 from ..errors import ConfigError
@@ -292,7 +293,7 @@ class DDPM(GenerativeModel):
             if not 1 <= steps <= T:
                 raise ConfigError(f"steps must be in [1, {T}], got {steps}")
             seq = sorted(set(torch.linspace(0, T - 1, steps).round().long().tolist()))
-        for i in reversed(range(len(seq))):
+        for i in progress.steps(reversed(range(len(seq))), len(seq), "step"):
             t = torch.full((num_samples,), seq[i], device=device, dtype=torch.long)
             eps = self.guided_eps(x, t, condition, guidance_scale)
             x0 = self.predict_x0(x, t, eps, clip)
@@ -369,7 +370,7 @@ class DDPM(GenerativeModel):
         noise = lambda: torch.randn(x.shape, generator=generator, device=device)  # noqa: E731
         states = self.repaint_schedule(self.config.timesteps, resample, jump)
         xt = noise()
-        for prev, t in zip(states[:-1], states[1:]):
+        for prev, t in progress.steps(zip(states[:-1], states[1:]), len(states) - 1, "step"):
             if t > prev:  # a jump back up: x_t ~ q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t)
                 beta = float(self.betas[t - 1])
                 xt = math.sqrt(1 - beta) * xt + math.sqrt(beta) * noise()

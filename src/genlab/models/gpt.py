@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import progress
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import TransformerBlock, sample_next
@@ -134,7 +135,7 @@ class GPT(GenerativeModel):
             raise ConfigError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         block = self.config.block_size
         caches: list[dict] | None = None
-        for _ in range(max_new_tokens):
+        for _ in progress.steps(range(max_new_tokens), unit="token"):
             if use_cache and caches is not None and caches[0]["k"].size(2) < block:
                 logits = self(idx[:, -1:], caches, start=caches[0]["k"].size(2))
             else:  # first step, or the context is full: (re)compute from the last `block` tokens

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import progress
 from ..data.core import DataInfo
 from ..data.modalities.pianoroll import PAD, step_mask
 from ..errors import ConfigError
@@ -147,7 +148,7 @@ class RollRNN(GenerativeModel):
         frames = [prompt.to(torch.uint8)]
         inp = torch.cat([torch.zeros(num_samples, 1, K, device=self.device), v], dim=1)
         out, state = self.rnn(inp)  # the prompt once; out[:, -1] conditions the first new frame
-        for i in range(num_steps):
+        for i in progress.steps(range(num_steps), unit="frame"):
             frame = self.sample_frame(out[:, -1], generator, temperature)  # [N, K]
             frames.append(frame.to(torch.uint8)[:, None])
             if i + 1 < num_steps:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import progress
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import GatedPixelCNNLayer, sample_next
@@ -124,12 +125,11 @@ class PixelCNN(GenerativeModel):
         c, h, w = self.config.image_shape
         levels = self.config.levels
         x = torch.zeros(num_samples, c, h, w, dtype=torch.long, device=self.device)
-        for r in range(h):
-            for col in range(w):
-                # pixels at and after (r, col) are still 0 but cannot affect these logits
-                logits = self(x, condition)[:, :, r, col]  # [N, C, levels]
-                levels_drawn = sample_next(logits.reshape(-1, levels), temperature, generator=generator)
-                x[:, :, r, col] = levels_drawn.view(num_samples, c)
+        for r, col in progress.steps(((r, col) for r in range(h) for col in range(w)), h * w, "pixel"):
+            # pixels at and after (r, col) are still 0 but cannot affect these logits
+            logits = self(x, condition)[:, :, r, col]  # [N, C, levels]
+            levels_drawn = sample_next(logits.reshape(-1, levels), temperature, generator=generator)
+            x[:, :, r, col] = levels_drawn.view(num_samples, c)
         return x
 
     @torch.no_grad()
@@ -150,7 +150,7 @@ class PixelCNN(GenerativeModel):
         mask = mask.to(self.device)
         n, c = x.shape[:2]
         rows, cols = torch.nonzero(mask.any(0)[0], as_tuple=True)  # raster order: row-major
-        for r, col in zip(rows.tolist(), cols.tolist()):
+        for r, col in progress.steps(zip(rows.tolist(), cols.tolist()), len(rows), "pixel"):
             logits = self(x, condition)[:, :, r, col]  # [B, C, levels]; depends on pixels before (r, col) only
             drawn = sample_next(logits.reshape(-1, levels), temperature, generator=generator).view(n, c)
             x[:, :, r, col] = torch.where(mask[:, :, r, col], drawn, x[:, :, r, col])

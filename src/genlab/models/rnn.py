@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import progress
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import sample_next
@@ -143,7 +144,7 @@ class RNNLanguageModel(GenerativeModel):
             return idx.clone()
         logits, state = self(idx)  # [N, T0, V]: the whole prompt once
         new = []
-        for i in range(max_new_tokens):
+        for i in progress.steps(range(max_new_tokens), unit="token"):
             next_id = sample_next(logits[:, -1].float(), temperature, top_k, top_p, generator)  # [N, 1]
             new.append(next_id)
             if i + 1 < max_new_tokens:  # the last token needs no forward pass

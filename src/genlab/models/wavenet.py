@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import progress
 from ..data.core import DataInfo
 from ..data.modalities.audio import DEFAULT_RATE, LEVELS, SILENCE
 from ..errors import ConfigError
@@ -198,12 +199,12 @@ class WaveNet(GenerativeModel):
         if cache:
             queues = self.new_queues(num_samples)
             prev = torch.full((num_samples,), SILENCE, dtype=torch.long, device=self.device)
-            for t in range(length):
+            for t in progress.steps(range(length), unit="sample"):
                 logits = self.step_logits(prev, queues, label)
                 prev = sample_next(logits, temperature, generator=generator)[:, 0]
                 x[:, t] = prev
             return x
-        for t in range(length):
+        for t in progress.steps(range(length), unit="sample"):
             logits = self(x[:, : t + 1], condition if self.config.conditional else None)[:, t]
             x[:, t] = sample_next(logits, temperature, generator=generator)[:, 0]
         return x

@@ -129,7 +129,7 @@ def run(args, extra) -> int:
         result["quality"] = service.evaluate_quality(model, data, net, metrics, num_samples=args.num_samples,
                                                      seed=args.seed,
                                                      nearest_png=Path(args.run) / "nearest_training_images.png",
-                                                     **sample_args)
+                                                     progress=True, **sample_args)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -68,7 +68,7 @@ def run(args, extra) -> int:
                           f"{Path(out) / ('samples' + modality.sample_suffix)}")
     condition, num = service.data_condition(model, args.run, args.condition, args.context, args.num)
     samples = service.draw_samples(model, num, condition=condition, prompt=args.prompt, seed=args.seed,
-                                   **sample_args)
+                                   progress=True, **sample_args)
     if out is None:
         print(modality.to_text(model.data_info, samples))
         return 0

@@ -1,0 +1,106 @@
+"""Progress bars with the time left (genlab.progress): the CLI's sampling and evaluation show them on
+stderr; library calls stay silent; the setting does not leak out of its block."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+import genlab
+from genlab.progress import current, reporting, steps
+
+from cli_helpers import run_cli
+
+TIME_LEFT = r"\[\d\d:\d\d<\d\d:\d\d"  # tqdm's [elapsed<remaining]
+
+
+def final_counts(err: str, desc: str) -> list[tuple[int, int]]:
+    """The ``n/total`` of every state of the bars labelled ``desc`` that shows the time left."""
+    return [(int(n), int(t)) for n, t in re.findall(re.escape(desc) + r": .*?(\d+)/(\d+) " + TIME_LEFT, err)]
+
+
+@pytest.fixture(scope="module")
+def ddpm_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("progress") / "ddpm"
+    code, out, err = run_cli("train", "ddpm", "--data", "digits", "--steps", "2", "--out", run, "--batch-size", "8",
+                             "--progress", "false", "--set", "timesteps=20", "--set", "channels=[8,16]",
+                             "--set", "num_res_blocks=1", "--set", "attention=false", "--eval-every", "0")
+    assert code == 0, err
+    return run
+
+
+def test_sample_shows_a_bar_over_the_denoising_steps(ddpm_run, tmp_path):
+    model = genlab.load(ddpm_run / "best")
+    T = model.config.timesteps
+    code, out, err = run_cli("sample", ddpm_run, "--num", "2", "--out", tmp_path / "s.png")
+    assert code == 0, err
+    assert out.startswith("wrote 2 samples") and "|" not in out  # stdout holds the result only
+    counts = final_counts(err, "sample")
+    assert counts and counts[-1] == (T, T), err
+
+    # DDIM with 5 steps: the bar counts the sampler's steps, not the model's timesteps
+    code, out, err = run_cli("sample", ddpm_run, "--num", "2", "--out", tmp_path / "d.png",
+                             "--sample-arg", "sampler=ddim", "--sample-arg", "steps=5")
+    assert code == 0, err
+    assert final_counts(err, "sample")[-1] == (5, 5), err
+
+
+def test_library_sampling_is_silent(ddpm_run, capsys):
+    model = genlab.load(ddpm_run / "best")
+    model.sample(2, generator=torch.Generator().manual_seed(0))
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    with reporting("asked"):
+        model.sample(2, generator=torch.Generator().manual_seed(0))
+    assert final_counts(capsys.readouterr().err, "asked")[-1] == (model.config.timesteps,) * 2
+
+
+def test_eval_metrics_shows_the_sampling_bars(ddpm_run, tmp_path):
+    from genlab.evaluation.features import save_feature_network, train_feature_network
+
+    net = train_feature_network(genlab.load_dataset("digits"), steps=2, batch_size=16, progress=False)
+    save_feature_network(net, tmp_path / "features")
+    code, out, err = run_cli("eval", ddpm_run, "--metrics", "fid", "--features", tmp_path / "features",
+                             "--num-samples", "12", "--max-examples", "4", "--json")
+    assert code == 0, err
+    assert out.count("\n") == 1 and "|" not in out  # the JSON line only
+    assert final_counts(err, "samples drawn")[-1] == (12, 12), err  # the bar over the samples
+    steps_total = genlab.load(ddpm_run / "best").config.timesteps  # and within the batch, the denoising steps
+    assert re.search(rf"samples batch 1/1: .*\d+/{steps_total} \[", err), err
+
+
+def test_the_setting_is_reset_after_an_exception(ddpm_run, capsys, monkeypatch):
+    model = genlab.load(ddpm_run / "best")
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return original(*args, **kwargs)
+
+    original = model.guided_eps
+    monkeypatch.setattr(model, "guided_eps", failing)
+    with pytest.raises(RuntimeError, match="boom"), reporting("failing"):
+        assert current() == "failing"
+        model.sample(2)
+    assert current() is None
+    capsys.readouterr()
+    monkeypatch.undo()
+    model.sample(2)  # a later library call: no bar
+    assert list(steps(range(3))) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+
+
+def test_only_the_outermost_loop_shows_a_bar(capsys):
+    with reporting("outer"):
+        seen = [(i, j) for i in steps(range(3), unit="row") for j in steps(range(4), unit="pixel")]
+    assert len(seen) == 12
+    err = capsys.readouterr().err
+    assert final_counts(err, "outer")[-1] == (3, 3) and "pixel" not in err
+    with reporting("off", enabled=False):
+        assert current() is None
+        assert list(steps(range(2))) == [0, 1]
+    assert capsys.readouterr().err == ""
