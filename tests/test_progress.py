@@ -3,6 +3,7 @@ stderr; library calls stay silent; the setting does not leak out of its block.""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -104,3 +105,19 @@ def test_only_the_outermost_loop_shows_a_bar(capsys):
         assert current() is None
         assert list(steps(range(2))) == [0, 1]
     assert capsys.readouterr().err == ""
+
+
+def test_eval_shows_a_bar_within_a_batch_of_the_vae_bound(tmp_path, monkeypatch):
+    import genlab.models.vae as vae
+
+    run = tmp_path / "vae"
+    code, _, err = run_cli("train", "vae", "--data", "digits", "--steps", "2", "--out", run, "--set", "hidden=[16]",
+                           "--set", "latent_dim=2", "--progress", "false", "--eval-every", "0")
+    assert code == 0, err
+    # K = 40 importance samples of 8 examples, decoded 5 at a time: 8 chunks (by default, one)
+    monkeypatch.setattr(vae, "CHUNK_ROWS", 40)
+    code, out, err = run_cli("eval", run, "--iw-samples", "40", "--max-examples", "8", "--json")
+    assert code == 0, err
+    assert json.loads(out)["num_examples"] == 8
+    assert re.search(r"eval test: .*0/8 \[", err), err  # the bar over the examples
+    assert re.search(r"eval test batch: .*0/8 \[", err), err  # and within the batch, over K's 8 chunks

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from ..data.core import DataSet
 from ..errors import GenlabError
+from ..progress import reporting
 
 
 @torch.no_grad()
@@ -25,7 +26,8 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
         batch_size: examples per forward pass.
         seed: seeds the RNG of stochastic bounds (VAE importance samples), so results repeat.
         max_examples: score only the first N examples (or token windows).
-        progress: show a progress bar over the examples, with the time left, on stderr.
+        progress: show a progress bar over the examples, with the time left, on stderr, and one
+            within a batch over a model's long inner loop (the VAE's K, the DDPM's timesteps).
         log_prob_kwargs: passed to ``model.log_prob`` (e.g. ``num_samples=1000`` for the VAE's K).
 
     Returns:
@@ -48,7 +50,8 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
         for idx in indices.split(batch_size):
             batch = {k: v.to(device) for k, v in part.get(idx).items()}
             cond = model.condition_from_batch(batch)
-            logp = model.log_prob(batch["x"], condition=cond, **log_prob_kwargs)
+            with reporting(f"eval {split} batch", progress):  # long per-example work (K, T) shows a bar too
+                logp = model.log_prob(batch["x"], condition=cond, **log_prob_kwargs)
             total += float(-logp.double().sum())
             count += len(idx)
             bar.update(len(idx))

@@ -222,7 +222,7 @@ class DDPM(GenerativeModel):
         x = x.to(self.betas.device)
         B, T = x.shape[0], self.config.timesteps
         terms = torch.zeros(B, T + 1, dtype=torch.float64, device=x.device)
-        for start in range(0, T, chunk):
+        for start in progress.steps(range(0, T, chunk), unit="chunk of steps"):
             ts = torch.arange(start, min(start + chunk, T), device=x.device)  # [k]
             k = len(ts)
             t = ts.repeat_interleave(B)  # [k * B], timestep-major

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from .. import progress
 from ..data.core import DataInfo
 from ..errors import ConfigError, GenlabError
 from ..nn import (MLP, ConvDecoder, ConvEncoder, discretized_logistic_log_prob, gaussian_kl_standard,
@@ -224,7 +225,7 @@ class VAE(GenerativeModel):
         std = torch.exp(0.5 * logvar)
         z_all = mean + std * torch.randn(k_total, *mean.shape, device=x.device)  # [K, B, L]
         log_w = []
-        for start in range(0, k_total, chunk):
+        for start in progress.steps(range(0, k_total, chunk), unit="chunk of K"):
             z = z_all[start:start + chunk]
             k = len(z)
             log_q = gaussian_log_prob(z, mean, 0.5 * logvar).sum(-1)
