@@ -58,18 +58,35 @@ def test_library_sampling_is_silent(ddpm_run, capsys):
     assert final_counts(capsys.readouterr().err, "asked")[-1] == (model.config.timesteps,) * 2
 
 
-def test_eval_metrics_shows_the_sampling_bars(ddpm_run, tmp_path):
+@pytest.fixture(scope="module")
+def features(tmp_path_factory):
     from genlab.evaluation.features import save_feature_network, train_feature_network
 
     net = train_feature_network(genlab.load_dataset("digits"), steps=2, batch_size=16, progress=False)
-    save_feature_network(net, tmp_path / "features")
-    code, out, err = run_cli("eval", ddpm_run, "--metrics", "fid", "--features", tmp_path / "features",
+    folder = tmp_path_factory.mktemp("progress-features") / "digits"
+    save_feature_network(net, folder)
+    return folder
+
+
+def test_eval_metrics_shows_the_sampling_bars(ddpm_run, features):
+    code, out, err = run_cli("eval", ddpm_run, "--metrics", "fid", "--features", features,
                              "--num-samples", "12", "--max-examples", "4", "--json")
     assert code == 0, err
     assert out.count("\n") == 1 and "|" not in out  # the JSON line only
     assert final_counts(err, "samples drawn")[-1] == (12, 12), err  # the bar over the samples
     steps_total = genlab.load(ddpm_run / "best").config.timesteps  # and within the batch, the denoising steps
     assert re.search(rf"samples batch 1/1: .*\d+/{steps_total} \[", err), err
+
+
+def test_compare_shows_each_runs_bars_under_its_name(ddpm_run, features, tmp_path):
+    code, out, err = run_cli("compare", ddpm_run, "--out", tmp_path / "report", "--features", features,
+                             "--num-samples", "6")
+    assert code == 0, err
+    assert "|" not in out  # stdout: the run's line and the report's paths
+    assert final_counts(err, "[1/1] ddpm samples drawn")[-1] == (6, 6), err  # the sampling, under the run's name
+    steps_total = genlab.load(ddpm_run / "best").config.timesteps
+    assert re.search(rf"\[1/1\] ddpm samples batch 1/1: .*\d+/{steps_total} \[", err), err
+    assert re.search(r"eval test: .*0/447 \[", err), err  # the test NLL
 
 
 def test_the_setting_is_reset_after_an_exception(ddpm_run, capsys, monkeypatch):
