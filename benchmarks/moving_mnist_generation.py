@@ -135,7 +135,7 @@ def write_section(row: dict) -> None:
              "", f"Command: `{command}`, on {row['date']}. Machine: {machine()}, {row['threads']} thread(s); "
              f"{row['total_wall_s']:.0f} s in all, the MNIST feature network's training included.", "",
              f"`video-gan` (MoCoGAN's content + GRU-motion generator, a 3-D convolutional and a frame critic, hinge "
-             f"loss with spectral norm; {r['parameters']:,} generator parameters) trains on `moving-mnist` for as "
+             f"loss with spectral norm; {r['parameters']:,} parameters, critics included) trains on `moving-mnist` for as "
              f"many steps as a timing probe fits in {row['budget_s']:g} s (batch {t['batch_size']}, Adam "
              f"{t.get('lr', 2e-4):g}), then {r['num_samples']} clips of its EMA generator are scored: every frame "
              f"({r['resize']}) embedded by genlab's MNIST feature network (test accuracy "
@@ -143,7 +143,8 @@ def write_section(row: dict) -> None:
              f"of the first {r['num_test']:,} test clips, beside the floor: as many real training clips scored the "
              "same way. The distance judges the frames, not the motion; it is not comparable with image FIDs.", "",
              *table(row), "",
-             f"Generated clips (8, a row each; `benchmarks/{NAME}.gif` animates 16):", "",
+             f"Generated clips (8, a row each; the script also writes `{NAME}.gif`, 16 clips animated, which the "
+             "repository does not keep):", "",
              f"![video-gan samples](benchmarks/{NAME}.png)", "", f"<!-- end: {NAME.replace('-', '_')} -->"]
     write_kept_section(NAME.replace("-", "_"), "\n".join(lines), after="moving_mnist")
     print("wrote BENCHMARKS.md", file=sys.stderr)
