@@ -539,6 +539,7 @@ def fsdd_section(results: dict) -> list[str]:
                      f"they share one classifier), on {r['date']}, {r['machine']}, {r['threads']} thread. Model "
                      f"settings {r['model_settings']}, training {r['train']}; the steps are what a timing probe of "
                      f"this machine fitted into {r['budget_s'] / 60:.0f} minutes.")
+        lines.append("")
     lines += ["", f"Each model is asked for {first['num_samples']} clips, 30 of every digit (8,192 samples = 1.024 s at "
               "8 kHz, temperature 1), scored against the 300 test recordings (takes 0-4) by the FSDD classifier (hash "
               f"`{first['features']}`, test accuracy {first['feature_test_accuracy']:.3f}; see the classifier section "
@@ -565,11 +566,14 @@ def fsdd_section(results: dict) -> list[str]:
                   "clips in batches of 50, cached.",
                   "", f"Target (the classifier hears the asked digit in at least 80% of WaveNet's clips after at most "
                   f"60 minutes of CPU training): {w['accuracy']:.1%} after {w['steps']:,} steps, "
-                  f"{'**met**' if ok else '**not met**'}."]
+                  f"{'**met**' if ok else '**not met**'}. The steps are 60 minutes of one thread at the timing "
+                  f"probe's speed; the run itself took {w['train_s'] / 60:.0f} minutes because other benchmarks "
+                  "shared the two cores."]
     lines += ["", "The WaveGAN paper's inception scores (SC09, another classifier on a larger data set: real 9.18, "
               "WaveGAN 4.67, SpecGAN 6.03) are not comparable with these figures; the real row here is the ceiling "
               "this classifier gives. Training wall times come from a 2-core machine shared with other jobs.", "",
-              "Spectrograms of two clips per digit (rows 0, 0, 1, 1, ...):", ""]
+              "Spectrograms of two clips per digit (a column per digit, 0 to 9; `genlab bench NAME --out DIR` keeps "
+              "them as WAV files in `DIR/NAME-samples/`):", ""]
     for name in found:
         lines += [f"![{name}: spectrograms of two clips per digit](benchmarks/{name}.png)", ""]
     return lines
