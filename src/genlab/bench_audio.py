@@ -21,7 +21,7 @@ import torch
 from .bench_common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
 from .data import load_dataset
 from .evaluation import evaluate
-from .evaluation.audio_quality import real_reference, score_audio
+from .evaluation.audio_quality import AudioScorer, real_reference
 from .evaluation.features import load_feature_network, save_feature_network, train_feature_network
 from .recipes import AUDIO_BUDGET_S, FSDD_FEATURE_STEPS, WAVEGAN_BUDGET_S, WAVEGAN_FSDD, WAVENET_FSDD, Recipe
 
@@ -38,21 +38,6 @@ def _classifier(data, out, quick: bool, seed: int):
     if folder is not None:
         save_feature_network(net, folder)
     return net
-
-
-@torch.no_grad()
-def _draw(model, num: int, seed: int, batch_size: int = 50, **sample_kwargs) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """``num`` clips asked for the digits in turn (0, 1, ..., 9, 0, ...), the asked digits, and the seconds it took."""
-    asked = torch.arange(num) % 10
-    gen = torch.Generator().manual_seed(seed)
-    chunks = []
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for first in range(0, num, batch_size):
-            chunks.append(model.sample(len(asked[first:first + batch_size]), condition=asked[first:first + batch_size],
-                                       generator=gen, **sample_kwargs).cpu())
-    return torch.cat(chunks), asked, time.perf_counter() - start
 
 
 def _keep_clips(data, clips: torch.Tensor, asked: torch.Tensor, folder: Path, per_digit: int = 2) -> str:
@@ -90,11 +75,12 @@ def _audio_benchmark(name: str, recipe: Recipe, data_root, quick: bool, seed: in
     train_s = time.perf_counter() - start
     model = trainer.eval_model().eval()
     num = 20 if quick else PER_DIGIT * 10
-    clips, asked, sample_s = _draw(model, num, seed)
-    scores = score_audio(clips, data, net, asked=asked)
+    # the digits asked in turn (0, 1, ..., 9, 0, ...), drawn and judged as `genlab compare` does
+    scores = AudioScorer(data, net).score_model(model, num_samples=num, seed=seed)
+    clips, asked = scores["_samples"], torch.arange(num) % net.config.num_classes
     row = {"model": recipe.model, "parameters": model.num_parameters(), "steps": steps, "train_s": train_s,
-           **{k: scores[k] for k in KEEP}, "sample_s_per_clip": sample_s / num,
-           "samples_per_s": num * clips.shape[1] / sample_s}
+           **{k: scores[k] for k in KEEP}, "sample_s_per_clip": scores["sampling_s_per_image"],
+           "samples_per_s": clips.shape[1] / scores["sampling_s_per_image"]}
     if extra_row is not None:
         row.update(extra_row(model, data, quick))
     result = {"name": name, "rows": [_reference_row(data, net), row], "budget_s": budget_s, "seed": seed,

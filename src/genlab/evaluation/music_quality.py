@@ -28,10 +28,9 @@ from typing import Any
 
 import torch
 
+from ..data.modalities.pianoroll import KEYS, LOWEST, step_mask
 from .scorers import Scorer, draw, register_scorer
 
-KEYS = 88
-LOWEST = 21  # MIDI pitch of key 0 (A0)
 
 
 def _steps(rolls) -> list[torch.Tensor]:
@@ -39,7 +38,7 @@ def _steps(rolls) -> list[torch.Tensor]:
     out = []
     for r in rolls:
         r = torch.as_tensor(r)
-        out.append(r[r[:, 0] != 2] == 1)
+        out.append(r[step_mask(r[None])[0]] == 1)
     return out
 
 
