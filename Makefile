@@ -12,7 +12,7 @@ $(BIN)/genlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[test,tracking,audio,music]"
+	$(BIN)/pip install -q -e ".[test,tracking,audio,music,serve]"
 	@touch $@
 
 venv: $(BIN)/genlab

@@ -32,3 +32,7 @@ class StorageError(GenlabError):
 
 class RunLockedError(GenlabError):
     """Another training process holds the run folder."""
+
+
+class TimeLimitExceeded(GenlabError):
+    """Work ran past the time limit it was given (a server's limit per request)."""

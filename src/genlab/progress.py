@@ -1,6 +1,6 @@
 """Progress bars with the time left, on stderr, for long work (sampling, evaluation, compare).
 
-Shared by all layers: it imports nothing of genlab. Two pieces:
+Shared by all layers: it imports only genlab's errors. Three pieces:
 
 * :func:`bar` makes a tqdm bar on stderr that shows the elapsed time and the time left; library
   functions take ``progress=False`` and pass it as ``enabled``.
@@ -10,6 +10,9 @@ Shared by all layers: it imports nothing of genlab. Two pieces:
   iterate through :func:`steps`, which is the plain iterable when no one asked for a bar. The
   setting lives in a context variable, so it is reset when the block ends, also by an exception.
   Only the outermost such loop of a call shows a bar (a loop within a loop does not open another).
+* :func:`deadline` gives the work in a block a time limit: every step of a :func:`steps` loop (and
+  every :func:`check_deadline`) raises :class:`~genlab.errors.TimeLimitExceeded` once it has passed,
+  so a server can stop a generation between two steps rather than wait for it to end.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ import contextlib
 import contextvars
 import dataclasses
 import sys
+import time
 from typing import Iterable, Iterator, TypeVar
 
 from tqdm import tqdm
+
+from .errors import TimeLimitExceeded
 
 T = TypeVar("T")
 
@@ -32,6 +38,26 @@ class _Reporter:
 
 
 _ACTIVE: contextvars.ContextVar[_Reporter | None] = contextvars.ContextVar("genlab_progress", default=None)
+_DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar("genlab_deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Within the block, :func:`steps` loops and :func:`check_deadline` raise
+    :class:`~genlab.errors.TimeLimitExceeded` once ``seconds`` have passed (None: no limit)."""
+    token = _DEADLINE.set(None if seconds is None else (time.monotonic() + seconds, seconds))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_deadline() -> None:
+    """Raise :class:`~genlab.errors.TimeLimitExceeded` if the block's :func:`deadline` has passed."""
+    limit = _DEADLINE.get()
+    if limit is not None and time.monotonic() > limit[0]:
+        raise TimeLimitExceeded(f"the work ran past its time limit of {limit[1]:g} s; ask for less (fewer samples, "
+                                "tokens or steps)")
 
 
 def bar(total: int | None, desc: str, enabled: bool = True, unit: str = "it", leave: bool | None = None) -> tqdm:
@@ -63,10 +89,16 @@ def steps(iterable: Iterable[T], total: int | None = None, unit: str = "step") -
     ``iterable`` itself otherwise, or inside a loop that already shows a bar."""
     reporter = _ACTIVE.get()
     if reporter is None or reporter.open:
-        return iterable
+        return iterable if _DEADLINE.get() is None else _checking(iterable)
     if total is None:
         total = len(iterable)  # type: ignore[arg-type]
     return _ticking(reporter, iterable, total, unit)
+
+
+def _checking(iterable: Iterable[T]) -> Iterator[T]:
+    for item in iterable:
+        check_deadline()
+        yield item
 
 
 def _ticking(reporter: _Reporter, iterable: Iterable[T], total: int, unit: str) -> Iterator[T]:
@@ -74,6 +106,7 @@ def _ticking(reporter: _Reporter, iterable: Iterable[T], total: int, unit: str) 
     try:
         with bar(total, reporter.desc, unit=unit) as b:
             for item in iterable:
+                check_deadline()
                 yield item
                 b.update(1)
     finally:

@@ -253,6 +253,38 @@ def inpaint_outputs(out: str | Path) -> list[Path]:
     return paths
 
 
+def inpaint_picture(model, image: str | Path, out: str | Path, *, mask: str | Path | None = None,
+                    box: str | None = None, mask_kind: str | None = None, num: int = 4, condition: Any = None,
+                    seed: int = 0, settings: dict[str, Any] | None = None) -> tuple[list[Path], torch.Tensor]:
+    """Fill the masked part of the picture ``image`` ``num`` times with ``model``, into the folder ``out``
+    (:data:`INPAINT_FILES`: the masked input, the mask, the completions). Exactly one of ``mask`` (a
+    picture, white = to fill), ``box`` (``x,y,w,h``) and ``mask_kind``. Returns the files and the mask."""
+    from ..tasks.inpaint import check_settings, inpaint, inpaint_method
+
+    masked_png, mask_png, inpainted_png = paths = inpaint_outputs(out)
+    inpaint_method(model)  # a family that cannot inpaint is refused before reading files
+    settings = check_settings(model, settings or {})
+    x, size = read_image(model, image)
+    hole = inpaint_mask(model, None if mask is None else str(mask), box, mask_kind, size, seed=seed)
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    torch.manual_seed(seed)
+    filled = inpaint(model, x.repeat(num, 1, 1, 1), hole, condition=condition, generator=gen, **settings)
+    levels = model.data_info.levels
+    shown = torch.where(hole, torch.full_like(x.long(), levels // 2), x.long())  # the unknown part in mid-grey
+    write = model.data_info.modality.render
+    write(model.data_info, shown, masked_png)
+    write(model.data_info, (hole.long() * (levels - 1))[None, None].expand(1, x.shape[1], -1, -1), mask_png)
+    write(model.data_info, filled, inpainted_png)
+    return paths, hole
+
+
+def stamp_files(paths: list[Path], rec: dict[str, Any], source: str | Path | None = None) -> list[Path]:
+    """Stamp generated ``paths`` with the provenance ``rec`` (and the input picture they were made from)."""
+    from ..provenance import stamp
+
+    return stamp(paths, rec if source is None else {**rec, "source": str(source)})
+
+
 # ---- super-resolution ---------------------------------------------------------------------------
 def read_picture(model, path: str | Path) -> torch.Tensor:
     """A picture of any size as levels ``[C, h, w]`` in the model's channels: a grey picture for an
@@ -275,9 +307,8 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
     Every picture is read and checked before the first is written. Returns ``(picture, written
     file, (w, h), (W, H))`` per picture.
     """
-    from ..files import storage_errors
     from ..provenance import embed
-    from ..tasks.superres import check_superres_model, upscale
+    from ..tasks.superres import check_superres_model
 
     model, folder = load_model(run, weights, device)
     check_superres_model(model)
@@ -289,14 +320,33 @@ def superres(run: str | Path, images: list[str | Path], out: str | Path, *, weig
     pictures = [read_picture(model, p) for p in images]
     written = []
     for source, path, x in zip(images, paths, pictures):
-        gen = torch.Generator(device=model.device).manual_seed(seed)
-        big = upscale(model, x, tile=tile, overlap=overlap, generator=gen, **sample_args)
-        with storage_errors(path.parent):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        write_picture(model.config.levels, big, path)
+        big = upscale_levels(model, x, path, tile=tile, overlap=overlap, seed=seed, sample_args=sample_args)
         embed(path, {**rec, "source": str(Path(source).resolve())})
         written.append((str(source), path, (x.shape[2], x.shape[1]), (big.shape[2], big.shape[1])))
     return written
+
+
+def upscale_levels(model, x: torch.Tensor, path: str | Path, *, tile: int | None = None, overlap: int = 16,
+                   seed: int = 0, sample_args: dict[str, Any] | None = None) -> torch.Tensor:
+    """Enlarge one picture of levels ``x`` ``[C, h, w]`` with ``model`` into the PNG ``path``; the enlargement."""
+    from ..files import storage_errors
+    from ..tasks.superres import upscale
+
+    gen = torch.Generator(device=model.device).manual_seed(seed)  # an output does not depend on the others
+    big = upscale(model, x, tile=tile, overlap=overlap, generator=gen, **(sample_args or {}))
+    with storage_errors(Path(path).parent):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_picture(model.config.levels, big, path)
+    return big
+
+
+def upscale_picture(model, image: str | Path, path: str | Path, *, tile: int | None = None, seed: int = 0
+                    ) -> torch.Tensor:
+    """Enlarge the picture file ``image`` with the super-resolution ``model`` into the PNG ``path``."""
+    from ..tasks.superres import check_superres_model
+
+    check_superres_model(model)
+    return upscale_levels(model, read_picture(model, image), path, tile=tile, seed=seed)
 
 
 def paired_eval_data(run: str | Path, model, data_name: str | None, data_root: str | None = None,
@@ -416,6 +466,34 @@ def read_source_image(model, path: str | Path, size: tuple[int, int] | None) -> 
     levels = model.data_info.levels
     x = ((x.long() * (levels - 1) + 127) // 255) if levels != 256 else x.long()
     return x[None]
+
+
+def translation_size(model, keep_size: bool = False) -> tuple[int, int] | None:
+    """The (height, width) pictures are brought to before ``model`` translates them: the model's fixed
+    size, else the training pictures' (None with ``keep_size``: each at its own size)."""
+    from ..tasks.translate import check_translator, model_size, training_size
+
+    check_translator(model)
+    fixed = model_size(model)
+    if keep_size and fixed is not None:
+        raise ConfigError(f"model '{model.name}' takes {fixed[1]}x{fixed[0]} pictures only; leave out --keep-size")
+    return None if keep_size else (fixed or training_size(model))
+
+
+def translate_levels(model, source: torch.Tensor, path: str | Path, seed: int = 0) -> Path:
+    """Translate one source picture (levels ``[1, C, H, W]``) with ``model`` into the PNG ``path``."""
+    from ..tasks.translate import translate_images
+
+    gen = torch.Generator(device=model.device).manual_seed(seed)  # an output does not depend on the others
+    out = translate_images(model, source, generator=gen)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return write_picture(model.data_info.levels, out[0], path)
+
+
+def translate_picture(model, image: str | Path, path: str | Path, seed: int = 0, keep_size: bool = False) -> Path:
+    """Translate the picture file ``image`` with the pix2pix ``model`` into the PNG ``path``."""
+    size = translation_size(model, keep_size)
+    return translate_levels(model, read_source_image(model, image, size), path, seed)
 
 
 def write_picture(levels: int, image: torch.Tensor, path: str | Path) -> Path:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from ..data.core import DataSet
 from ..errors import GenlabError
-from ..progress import reporting
+from ..progress import check_deadline, reporting
 
 
 @torch.no_grad()
@@ -48,6 +48,7 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
     with bar, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for idx in indices.split(batch_size):
+            check_deadline()
             batch = {k: v.to(device) for k, v in part.get(idx).items()}
             cond = model.condition_from_batch(batch)
             with reporting(f"eval {split} batch", progress):  # long per-example work (K, T) shows a bar too

@@ -23,6 +23,7 @@ import torch
 
 from ..data.modalities.image import levels_to_uint8, uint8_to_levels
 from ..errors import ConfigError, DataError
+from ..progress import check_deadline
 
 MAX_OUTPUT_PIXELS = 4_000_000  # a whole image enlarged at once; larger ones need tile=
 
@@ -71,6 +72,7 @@ def upscale(model, image: torch.Tensor, *, tile: int | None = None, overlap: int
     out = torch.empty(c, h * s, w * s)
     for y0, y1 in tiles(h, tile):
         for x0, x1 in tiles(w, tile):
+            check_deadline()  # a server's time limit stops the work between two tiles
             # the tile plus its context, clipped to the image
             cy0, cy1, cx0, cx1 = max(0, y0 - overlap), min(h, y1 + overlap), max(0, x0 - overlap), min(w, x1 + overlap)
             big = model.upscale(x[:, :, cy0:cy1, cx0:cx1], generator=generator, **sample_args)[0].float().cpu()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from ...errors import ConfigError
 from ...tasks import masks
 from .. import service
@@ -32,32 +30,20 @@ def add_parser(sub) -> None:
 
 
 def run(args, extra) -> int:
-    from ...provenance import stamp
-    from ...tasks.inpaint import check_settings, inpaint, inpaint_method
-
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     service.check_count("--num", args.num, 1, 1024)
     key_values(args.inpaint_arg, "--inpaint-arg")  # a malformed pair is refused before the model loads
-    masked_png, mask_png, inpainted_png = service.inpaint_outputs(args.out)
+    service.inpaint_outputs(args.out)  # refused before the model loads if any output is there already
     model, folder = service.load_model(args.run, args.weights, args.device)
-    inpaint_method(model)  # a family that cannot inpaint is refused before reading files
-    settings = check_settings(model, parse_sample_args(args.inpaint_arg))
-    x, size = service.read_image(model, args.image)
-    mask = service.inpaint_mask(model, args.mask, args.box, args.mask_kind, size, seed=args.seed)
-    gen = torch.Generator(device=model.device).manual_seed(args.seed)
-    torch.manual_seed(args.seed)
-    filled = inpaint(model, x.repeat(args.num, 1, 1, 1), mask, condition=args.condition, generator=gen, **settings)
-    levels = model.data_info.levels
-    shown = torch.where(mask, torch.full_like(x.long(), levels // 2), x.long())  # the unknown part in mid-grey
-    write = model.data_info.modality.render
-    write(model.data_info, shown, masked_png)
-    write(model.data_info, (mask.long() * (levels - 1))[None, None].expand(1, x.shape[1], -1, -1), mask_png)
-    write(model.data_info, filled, inpainted_png)
+    paths, mask = service.inpaint_picture(model, args.image, args.out, mask=args.mask, box=args.box,
+                                          mask_kind=args.mask_kind, num=args.num, condition=args.condition,
+                                          seed=args.seed, settings=parse_sample_args(args.inpaint_arg))
     rec = service.provenance_record(model, folder, args.run, "inpaint", args.seed,
-                                    {**settings, "num": args.num, "condition": args.condition, "mask": args.mask,
-                                     "box": args.box, "mask_kind": args.mask_kind})
-    stamp([masked_png, mask_png, inpainted_png], {**rec, "source": str(Path(args.image).resolve())})
+                                    {**parse_sample_args(args.inpaint_arg), "num": args.num,
+                                     "condition": args.condition, "mask": args.mask, "box": args.box,
+                                     "mask_kind": args.mask_kind})
+    service.stamp_files(paths, rec, source=Path(args.image).resolve())
     print(f"inpainted {int(mask.sum())} of {mask.numel()} pixels of {args.image} with {folder} "
-          f"({args.num} completions): {inpainted_png}")
+          f"({args.num} completions): {paths[2]}")
     return 0

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from ...errors import ConfigError
 from .. import service
 from .sample import add_weights
@@ -29,27 +27,18 @@ def add_parser(sub) -> None:
 
 def run(args, extra) -> int:
     from ...provenance import embed
-    from ...tasks.translate import check_translator, model_size, training_size, translate_images
 
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     service.check_count("the number of pictures", len(args.images), 1, MAX_IMAGES)
     outputs = service.picture_outputs(args.out, args.images, overwrite=args.overwrite)  # before the model loads
     model, folder = service.load_model(args.run, args.weights, args.device)
-    check_translator(model)  # a model that does not translate is refused before reading pictures
-    fixed = model_size(model)
-    if args.keep_size and fixed is not None:
-        raise ConfigError(f"model '{model.name}' takes {fixed[1]}x{fixed[0]} pictures only; leave out --keep-size")
-    size = None if args.keep_size else (fixed or training_size(model))
+    size = service.translation_size(model, args.keep_size)  # a model that does not translate is refused here
     sources = [service.read_source_image(model, image, size) for image in args.images]  # all read before writing
-    levels = model.data_info.levels
     rec = service.provenance_record(model, folder, args.run, "translate-image", args.seed,
                                     {"keep_size": args.keep_size})
     for image, source, path in zip(args.images, sources, outputs):
-        gen = torch.Generator(device=model.device).manual_seed(args.seed)  # an output does not depend on the others
-        out = translate_images(model, source, generator=gen)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        service.write_picture(levels, out[0], path)
+        service.translate_levels(model, source, path, args.seed)
         embed(path, {**rec, "source": str(Path(image).resolve())})
     shown = ", ".join(str(p) for p in outputs[:3]) + (f" and {len(outputs) - 3} more" if len(outputs) > 3 else "")
     print(f"translated {len(outputs)} picture(s) with {folder}: {shown}")

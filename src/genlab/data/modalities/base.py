@@ -42,6 +42,8 @@ class Modality:
         name: the ``DataInfo.kind`` this modality describes ("image", "text", ...).
         unit: what one likelihood term is per ("image", "token", "audio sample", "time step").
         sample_suffix: the file suffix :meth:`render` writes (".png", ".txt", ...); "" for a folder.
+        display_suffix: the file :meth:`render` writes for a person to look at or play (the server's
+            answer): :attr:`sample_suffix` unless a richer one exists (video: an animated ".gif").
         writes_folder: :meth:`render` can write a folder of files (audio: one WAV per sample; piano
             rolls: one MIDI file per sample), so an existing folder is a fine ``--out``.
         default_num_samples: how many samples ``genlab sample`` draws when not told.
@@ -59,6 +61,7 @@ class Modality:
     name: ClassVar[str] = ""
     unit: ClassVar[str] = ""
     sample_suffix: ClassVar[str] = ""
+    display_suffix: ClassVar[str | None] = None  # None: the sample_suffix
     writes_folder: ClassVar[bool] = False
     default_num_samples: ClassVar[int] = 16
     sample_quality: ClassVar[bool] = False

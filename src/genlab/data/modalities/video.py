@@ -251,6 +251,7 @@ class VideoModality(Modality):
     name = "video"
     unit = "video"
     sample_suffix = ".png"  # a filmstrip; a .gif path gets an animated GIF (and the filmstrip beside it)
+    display_suffix = ".gif"
     default_num_samples = 8
     sample_quality = False
     truth_scorer = "prediction"  # a prediction model is scored against the true future frames

@@ -1,0 +1,57 @@
+"""``genlab serve RUN [RUN ...]``: the REST API and the web playground (the ``serve`` extra)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from ...errors import ConfigError
+
+
+def add_parser(sub) -> None:
+    from ..limits import Limits
+
+    s = sub.add_parser("serve", help="serve trained models: a REST API (OpenAPI at /docs) and a playground at /")
+    s.add_argument("runs", nargs="+", metavar="RUN", help="run folders or saved-model folders, each loaded once")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--token", help="require this token on every request (default: $GENLAB_SERVE_TOKEN, else none)")
+    s.add_argument("--store", help="folder for generated files (default: RUN/served)")
+    s.add_argument("--registry", help="registry of samples to record generated files in "
+                   "(default: $GENLAB_REGISTRY, else runs/registry.sqlite3)")
+    s.add_argument("--weights", default="best", help="best (by validation, if kept) or last")
+    s.add_argument("--device", help="device to run on (default cpu)")
+    defaults = Limits()
+    for f in dataclasses.fields(Limits):
+        kind = type(getattr(defaults, f.name))
+        s.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=getattr(defaults, f.name),
+                       help=f"limit (default {getattr(defaults, f.name)})")
+    s.set_defaults(func=run)
+
+
+def run(args, extra) -> int:
+    from ..limits import Limits
+
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port must be in 1..65535, got {args.port}")
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigError("genlab serve needs the 'serve' extra: pip install 'genlab[serve]'") from None
+    from ..server import create_app, default_token
+
+    limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
+    token = args.token or default_token()
+    app = create_app(args.runs, limits=limits, token=token, store=args.store, registry=args.registry,
+                     weights=args.weights, device=args.device)
+    address = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"
+    names = ", ".join(app.state.served)
+    print(f"genlab serve: {names}", file=sys.stderr)
+    print(f"playground: {address}{'?token=' + token if token else ''}", file=sys.stderr)
+    print(f"API docs:   {address}docs", file=sys.stderr)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not token:
+        print("genlab serve: warning: listening beyond this machine without a token (--token)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
