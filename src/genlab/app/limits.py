@@ -24,9 +24,15 @@ class Limits:
     queue: int = 8  # requests that may wait for a slot; beyond this, 503
 
     def check(self) -> Limits:
+        """The limits, or a one-line error naming the first that is not a number in range."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             low = 0 if f.name == "queue" else 1
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= low):
-                raise ConfigError(f"the limit {f.name} must be a number >= {low}, got {value!r}")
+            if f.name == "timeout_s":
+                ok = isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+            else:
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+            if not ok:
+                wanted = "a number > 0" if f.name == "timeout_s" else f"a whole number >= {low}"
+                raise ConfigError(f"the limit {f.name} must be {wanted}, got {value!r}; set --{f.name.replace('_', '-')}")
         return self

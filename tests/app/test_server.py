@@ -1,0 +1,235 @@
+"""The REST API (``genlab serve``) in-process: what each endpoint answers, that it gives the same
+results as the CLI and the library, and that every limit and bad request gets a 4xx JSON answer."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from genlab import provenance  # noqa: E402
+from genlab.app import service  # noqa: E402
+from genlab.app.limits import Limits  # noqa: E402
+from genlab.app.server import Admission, APIError, create_app  # noqa: E402
+
+from cli_helpers import run_cli  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, session_text_file):
+    root = tmp_path_factory.mktemp("served")
+    commands = {
+        "vae": ("train", "vae", "--data", "digits", "--steps", "3", "--set", "hidden=[16]"),
+        "lstm": ("train", "lstm", "--data", f"text:{session_text_file}", "--steps", "3", "--set", "hidden_size=16",
+                 "--set", "embedding_dim=8", "--set", "block_size=16"),
+        "sr": ("train", "sr-cnn", "--data", "digits-sr", "--data-arg", "scale=2", "--steps", "2", "--set", "width=8",
+               "--set", "blocks=1"),
+    }
+    for name, argv in commands.items():
+        code, out, err = run_cli(*argv, "--out", root / name, "--eval-every", "2", "--progress", "false")
+        assert code == 0, err
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    app = create_app([runs / "vae", runs / "lstm", runs / "sr"], limits=Limits(max_samples=8, max_upload_bytes=20_000,
+                                                                               max_image_pixels=64 * 64))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def fetch_png(client, url) -> np.ndarray:
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    return np.asarray(Image.open(io.BytesIO(r.content)))
+
+
+def assert_error(r, status: int, field: str | None, *needles: str) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "field"} and body["field"] == field, body
+    for needle in needles:
+        assert needle in body["error"], body
+
+
+def test_models_lists_each_run_with_what_it_takes(client, runs):
+    body = client.get("/api/models").json()
+    by_id = {m["id"]: m for m in body["models"]}
+    assert list(by_id) == ["vae", "lstm", "sr"]
+    vae, lstm, sr = by_id["vae"], by_id["lstm"], by_id["sr"]
+    saved = json.loads((runs / "vae" / "best" / "config.json").read_text())
+    assert vae["family"] == "vae" and vae["likelihood"] == "bound" and vae["kind"] == "image"
+    assert vae["weights_sha256"] == saved["weights_sha256"] and vae["step"] == saved["step"]
+    assert vae["tasks"] == ["generate", "inpaint", "evaluate"] and "temperature" in vae["sample_args"]
+    assert "nelbo" in vae["metrics"]  # the last validation row of metrics.jsonl
+    assert lstm["likelihood"] == "exact" and "prompt" in lstm["sample_args"] and lstm["reads_as_text"]
+    assert lstm["sample_args"]["max_new_tokens"] == {"default": 200, "type": "int"}
+    assert sr["tasks"] == ["superres", "evaluate"]
+    assert body["limits"]["max_samples"] == 8
+    assert client.get("/api/models/vae").json() == vae
+    assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/models/{model_id}/generate",
+                                                                   "/api/models/{model_id}/inpaint"}
+
+
+def test_generate_gives_the_library_samples_with_provenance(client, runs):
+    r = client.post("/api/models/vae/generate", json={"num": 4, "seed": 3, "temperature": 0.5})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [f["name"] for f in body["files"]] == ["samples.png"]
+    got = fetch_png(client, body["files"][0]["url"])
+    model, _ = service.load_model(runs / "vae")
+    expected = service.draw_samples(model, 4, seed=3, temperature=0.5)
+    reference = runs / "reference.png"
+    service.write_samples(model, expected, reference)
+    assert np.array_equal(got, np.asarray(Image.open(reference)))  # the same pixels as the library's, seed for seed
+    rec = body["provenance"]
+    assert rec["synthetic"] and rec["seed"] == 3 and rec["sampling"] == {"temperature": 0.5, "num": 4}
+    stored = runs / "vae" / "served" / body["request"] / "samples.png"
+    assert provenance.read(stored).record == rec  # the file itself carries it
+    again = client.get(f"/api/requests/vae/{body['request']}").json()
+    assert again["provenance"] == rec and again["files"] == body["files"]
+
+
+def test_text_generation_continues_the_prompt(client):
+    r = client.post("/api/models/lstm/generate", json={"num": 2, "prompt": "the ", "max_new_tokens": 12, "seed": 1})
+    assert r.status_code == 200, r.text
+    texts = r.json()["text"].split("\n-----\n")
+    assert len(texts) == 2 and all(t.startswith("the ") and len(t) == 4 + 12 for t in texts), texts
+
+
+def test_inpaint_with_an_uploaded_mask_matches_the_cli(client, runs, tmp_path):
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (8, 8)).astype(np.uint8)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[4:, :] = 255
+    (tmp_path / "p.png").write_bytes(png_bytes(picture))
+    (tmp_path / "m.png").write_bytes(png_bytes(mask))
+    r = client.post("/api/models/vae/inpaint", files={"image": ("p.png", png_bytes(picture), "image/png"),
+                                                      "mask": ("m.png", png_bytes(mask), "image/png")},
+                    data={"num": "2", "seed": "4"})
+    assert r.status_code == 200, r.text
+    served = {f["name"]: fetch_png(client, f["url"]) for f in r.json()["files"]}
+    assert set(served) == {"inpainted.png", "mask.png", "masked.png"}
+    code, out, err = run_cli("inpaint", runs / "vae", tmp_path / "p.png", "--mask", tmp_path / "m.png", "--num", "2",
+                             "--seed", "4", "--out", tmp_path / "cli")
+    assert code == 0, err
+    for name, array in served.items():
+        assert np.array_equal(array, np.asarray(Image.open(tmp_path / "cli" / name))), name
+
+
+def test_superres_and_evaluate_match_the_library(client, runs):
+    picture = np.random.default_rng(1).integers(0, 256, (6, 7)).astype(np.uint8)
+    r = client.post("/api/models/sr/superres", files={"image": ("p.png", png_bytes(picture), "image/png")})
+    assert r.status_code == 200, r.text
+    big = fetch_png(client, r.json()["files"][0]["url"])
+    assert big.shape == (12, 14)
+    r = client.post("/api/models/vae/evaluate", json={"max_examples": 10, "iw_samples": 4, "seed": 2})
+    assert r.status_code == 200, r.text
+    model, _ = service.load_model(runs / "vae")
+    torch.manual_seed(2)
+    expected = service.evaluate_likelihood(model, service.run_data(runs / "vae", model), None, 4, 10)
+    assert r.json()["result"]["nll_nats"] == pytest.approx(expected["nll_nats"], rel=1e-6)
+
+
+@pytest.mark.parametrize("path, body, status, field, needle", [
+    ("/api/models/vae/generate", {"num": 9}, 413, "num", "at most 8"),
+    ("/api/models/vae/generate", {"num": "many"}, 422, "num", "integer"),
+    ("/api/models/vae/generate", {"num": 0}, 422, "num", "greater than or equal to 1"),
+    ("/api/models/vae/generate", {"nmu": 2}, 422, "nmu", "unknown field"),
+    ("/api/models/vae/generate", {"top_p": 2}, 422, "top_p", "less than or equal to 1"),
+    ("/api/models/vae/generate", {"sample_args": {"temperature": "hot"}}, 422, "sample_args.temperature", "float"),
+    ("/api/models/vae/generate", {"sample_args": {"bogus": 1}}, 400, None, "does not take the sample argument"),
+    ("/api/models/vae/generate", {"condition": 1}, 400, None, "condition"),
+    ("/api/models/lstm/generate", {"max_new_tokens": 10_000}, 413, "max_new_tokens", "at most 512"),
+    ("/api/models/nope/generate", {}, 404, "model", "vae, lstm, sr"),
+    ("/api/models/sr/generate", {}, 400, "model", "/api/models/sr/superres"),
+    ("/api/models/vae/evaluate", {"max_examples": 5000}, 413, "max_examples", "at most 1,000"),
+    ("/api/models/vae/evaluate", {"split": "train"}, 422, "split", "pattern"),
+])
+def test_bad_requests_get_a_json_4xx_naming_the_field(client, path, body, status, field, needle):
+    assert_error(client.post(path, json=body), status, field, needle)
+
+
+def test_bad_uploads_are_refused_with_the_field_named(client):
+    big = np.random.default_rng(0).integers(0, 256, (200, 200)).astype(np.uint8)  # incompressible: over 20,000 bytes
+    cases = [
+        ("/api/models/sr/superres", {"image": ("x.png", b"not a picture", "image/png")}, 400, "image", "not a readable"),
+        ("/api/models/sr/superres", {"image": ("x.png", png_bytes(big), "image/png")}, 413, "image", "20,000 bytes"),
+        ("/api/models/sr/superres", {"image": ("x.png", png_bytes(np.zeros((80, 80))), "image/png")}, 413, "image",
+         "80x80"),
+        ("/api/models/sr/superres", {"image": ("x.png", png_bytes(np.zeros((8, 8)))[:40], "image/png")}, 400, "image",
+         "not a readable"),
+        ("/api/models/vae/superres", {"image": ("x.png", png_bytes(np.zeros((8, 8))), "image/png")}, 400, "model",
+         "does not enlarge"),
+        ("/api/models/lstm/inpaint", {"image": ("x.png", png_bytes(np.zeros((8, 8))), "image/png")}, 400, "model",
+         "cannot inpaint"),
+    ]
+    for path, files, status, field, needle in cases:
+        assert_error(client.post(path, files=files), status, field, needle)
+    r = client.post("/api/models/vae/inpaint", files={"image": ("x.png", png_bytes(np.zeros((8, 8))), "image/png")})
+    assert r.status_code == 400 and "give one of" in r.json()["error"]  # no mask: the CLI's own message
+    assert_error(client.get("/api/files/vae/20261206T000000-00000000/..%2Fconfig.json"), 404, "name")
+    assert_error(client.get("/api/files/vae/not-an-id/samples.png"), 404, "request")
+
+
+def test_a_token_is_needed_on_every_request_when_set(runs):
+    client = TestClient(create_app([runs / "vae"], token="s3cret"), raise_server_exceptions=False)
+    assert_error(client.get("/api/models"), 401, "token", "Bearer")
+    assert_error(client.get("/api/models", headers={"Authorization": "Bearer wrong"}), 401, "token")
+    assert client.get("/api/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert client.get("/", params={"token": "s3cret"}).status_code == 200  # the playground's address sets a cookie
+    assert client.get("/api/models").status_code == 200  # so the page's own requests (and images) pass
+    assert TestClient(create_app([runs / "vae"], token="s3cret")).get("/").status_code == 401
+
+
+def test_the_time_limit_stops_sampling_with_a_408(runs):
+    client = TestClient(create_app([runs / "lstm"], limits=Limits(timeout_s=1e-6)), raise_server_exceptions=False)
+    assert_error(client.post("/api/models/lstm/generate", json={"num": 1, "max_new_tokens": 50}), 408, None,
+                 "time limit")
+    assert client.get("/api/health").json()["running"] == 0  # the slot was given back
+
+
+def test_a_full_queue_is_answered_503_with_retry_after():
+    async def scenario():
+        admission = Admission(concurrency=1, queue=1)
+        release = asyncio.Event()
+
+        async def hold():
+            async with admission.slot():
+                await release.wait()
+
+        first, second = asyncio.create_task(hold()), asyncio.create_task(hold())
+        await asyncio.sleep(0.01)
+        assert (admission.running, admission.waiting) == (1, 1)
+        with pytest.raises(APIError) as refused:
+            async with admission.slot():
+                pass
+        release.set()
+        await asyncio.gather(first, second)
+        return refused.value, admission
+
+    error, admission = asyncio.run(scenario())
+    assert error.status == 503 and int(error.headers["Retry-After"]) >= 1 and "busy" in error.message
+    assert (admission.running, admission.waiting) == (0, 0)
+
+
+def test_bad_limits_and_runs_are_one_line_errors(runs, tmp_path):
+    from cli_helpers import assert_one_line_error
+
+    assert_one_line_error(*run_cli("serve", runs / "vae", "--max-samples", "0"), "max_samples", "--max-samples")
+    assert_one_line_error(*run_cli("serve", runs / "vae", "--port", "70000"), "--port")
+    assert_one_line_error(*run_cli("serve", tmp_path / "nothing"))
