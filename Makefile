@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # torch is pinned to the CPU build first so the declared range (torch>=2.3) installs nothing more.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo serve browser test bench clean
 
 $(BIN)/genlab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,19 @@ venv: $(BIN)/genlab
 demo: venv
 	$(BIN)/genlab demo
 
-test: venv
+# The demo model served: the REST API and the playground (prints the address). Trains the demo first if needed.
+serve: venv
+	@test -f runs/demo/best/config.json || $(BIN)/genlab demo
+	$(BIN)/genlab serve runs/demo
+
+# Chromium and its driver from Debian, for the playground's browser test (needs root or sudo; skipped when present).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "make browser: cannot install chromium (not root, no sudo): the playground's browser test will be skipped"; fi
+
+test: venv browser
 	$(BIN)/python -m pytest tests
 
 bench: venv

@@ -180,16 +180,20 @@ function clearMask() {
   redraw();
 }
 
+let last = null;  // the brush's last point, joined to the next by a line
+
 function paint(event) {
   if (!drawing) return;
   const r = canvas.getBoundingClientRect();
   const x = (event.clientX - r.left) * canvas.width / r.width, y = (event.clientY - r.top) * canvas.height / r.height;
   const s = strokes.getContext("2d");
-  s.fillStyle = "white"; s.beginPath(); s.arc(x, y, +$("brush").value / 2, 0, 2 * Math.PI); s.fill();
+  s.strokeStyle = "white"; s.lineWidth = +$("brush").value; s.lineCap = "round";
+  s.beginPath(); s.moveTo(...(last || [x, y])); s.lineTo(x, y); s.stroke();
+  last = [x, y];
   redraw();
 }
 
-canvas.addEventListener("pointerdown", (e) => { drawing = true; paint(e); });
+canvas.addEventListener("pointerdown", (e) => { drawing = true; last = null; paint(e); });
 canvas.addEventListener("pointermove", paint);
 window.addEventListener("pointerup", () => { drawing = false; });
 $("clear-mask").addEventListener("click", clearMask);
@@ -197,17 +201,35 @@ $("task-image").addEventListener("change", () => {
   const file = $("task-image").files[0];
   if (!file) return;
   const img = new Image();
-  img.onload = () => { picture = img; clearMask(); };
+  img.onload = () => { picture = img; clearMask(); canvas.dataset.picture = file.name; };
   img.src = URL.createObjectURL(file);
 });
 clearMask();
 
 function maskBlob() {
-  // the drawn mask at the picture's own size, as a PNG
+  // the drawn mask at the picture's own size, as a PNG: a pixel of the picture is to be filled if the
+  // brush touched any part of it (a plain downscale would miss thin strokes on a small picture)
+  const width = picture ? picture.naturalWidth : canvas.width, height = picture ? picture.naturalHeight : canvas.height;
   const out = document.createElement("canvas");
-  out.width = picture ? picture.naturalWidth : canvas.width;
-  out.height = picture ? picture.naturalHeight : canvas.height;
-  out.getContext("2d").drawImage(strokes, 0, 0, out.width, out.height);
+  out.width = width; out.height = height;
+  const c = out.getContext("2d");
+  c.drawImage(strokes, 0, 0, width, height);
+  const pixels = c.getImageData(0, 0, width, height);
+  const drawn = strokes.getContext("2d").getImageData(0, 0, strokes.width, strokes.height).data;
+  const touched = new Uint8Array(width * height);
+  for (let y = 0; y < strokes.height; y++) {
+    for (let x = 0; x < strokes.width; x++) {
+      if (drawn[4 * (y * strokes.width + x)] > 8) {
+        touched[Math.floor(y * height / strokes.height) * width + Math.floor(x * width / strokes.width)] = 1;
+      }
+    }
+  }
+  for (let i = 0; i < touched.length; i++) {
+    const v = touched[i] || pixels.data[4 * i] > 8 ? 255 : 0;
+    pixels.data[4 * i] = pixels.data[4 * i + 1] = pixels.data[4 * i + 2] = v;
+    pixels.data[4 * i + 3] = 255;
+  }
+  c.putImageData(pixels, 0, 0);
   return new Promise((resolve) => out.toBlob(resolve, "image/png"));
 }
 
