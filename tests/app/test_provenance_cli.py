@@ -76,3 +76,22 @@ def test_training_on_generated_pictures_needs_allow_synthetic(vae_run, tmp_path)
     assert last_json(out)["steps"] == 1
     assert_one_line_error(*run_cli("train", "vae", "--data", "digits", "--allow-synthetic", "--steps", "1",
                                    "--out", tmp_path / "digits"), "allow_synthetic")
+
+
+def test_training_on_generated_text_needs_allow_synthetic(tmp_path, session_text_file):
+    run = tmp_path / "lstm"
+    code, _, err = run_cli("train", "lstm", "--data", f"text:{session_text_file}", "--steps", "1", "--out", run,
+                           "--set", "hidden_size=8", "--set", "embedding_dim=8", "--set", "block_size=8",
+                           "--progress", "false")
+    assert code == 0, err
+    generated = tmp_path / "generated.txt"
+    code, _, err = run_cli("sample", run, "--num", "2", "--max-new-tokens", "200", "--out", generated)
+    assert code == 0, err
+    assert provenance.read(generated).source == "sidecar"  # text files carry the sidecar only
+    train = ("train", "lstm", "--data", f"text:{generated}", "--steps", "1", "--set", "hidden_size=8",
+             "--set", "embedding_dim=8", "--set", "block_size=8", "--progress", "false")
+    assert_one_line_error(*run_cli(*train, "--out", tmp_path / "refused"), "marked synthetic", "--allow-synthetic")
+    assert not (tmp_path / "refused").exists()
+    code, _, err = run_cli(*train, "--out", tmp_path / "taken", "--allow-synthetic")
+    assert code == 0, err
+    assert json.loads((tmp_path / "taken" / "run.json").read_text())["data"]["synthetic_examples"] == 1

@@ -77,7 +77,14 @@ def load_tinyshakespeare(root: Path, tokenizer: CharTokenizer | None = None, tra
     return load_text(path, name="tinyshakespeare", train_fraction=train_fraction, tokenizer=tokenizer)
 
 
-@register_dataset("text:", "a UTF-8 text file, character level, 90/10 split; option train_fraction")
-def load_text_file(path: Path, tokenizer: CharTokenizer | None = None, train_fraction: float = 0.9) -> DataSet:
-    """A UTF-8 text file at character level, named ``text:PATH``."""
-    return load_text(path, train_fraction=train_fraction, tokenizer=tokenizer)
+@register_dataset("text:", "a UTF-8 text file, character level, 90/10 split; options train_fraction, allow_synthetic")
+def load_text_file(path: Path, tokenizer: CharTokenizer | None = None, train_fraction: float = 0.9,
+                   allow_synthetic: bool = False) -> DataSet:
+    """A UTF-8 text file at character level, named ``text:PATH``. A file genlab generated (its
+    provenance sidecar marks it synthetic, :mod:`genlab.provenance`) is refused unless ``allow_synthetic``."""
+    from ..provenance import check_synthetic
+
+    synthetic = check_synthetic([path], Path(path).parent, allow_synthetic, "text files")
+    data = load_text(path, train_fraction=train_fraction, tokenizer=tokenizer)
+    data.synthetic_examples = synthetic
+    return data
