@@ -98,23 +98,31 @@ def check_scores(scores: dict[str, Any] | None) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def run_home(run: str | os.PathLike, rec: dict[str, Any] | None = None) -> Path:
+def run_home(run: str | os.PathLike, rec: dict[str, Any] | list[dict[str, Any]] | None = None) -> Path:
     """The folder whose log records what ``run`` generated: the training run named by the provenance
-    record ``rec``, else ``run`` itself (a saved-model folder), resolved."""
+    record ``rec`` (or the first of a list), else ``run`` itself (a saved-model folder), resolved."""
+    if isinstance(rec, list):
+        rec = rec[0] if rec else None
     named = ((rec or {}).get("generator") or {}).get("run")
     return Path(named or run).resolve()
 
 
 # ---- the log in a run folder ----------------------------------------------------------------------
-def sample_entries(home: str | os.PathLike, paths: Iterable[str | os.PathLike], rec: dict[str, Any],
-                   tags: Iterable[str] = (), scores: dict[str, Any] | None = None,
-                   score_info: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The log lines (``event: sample``) of the generated files ``paths``, made with provenance record ``rec``."""
+def sample_entries(home: str | os.PathLike, paths: Iterable[str | os.PathLike],
+                   rec: dict[str, Any] | list[dict[str, Any]], tags: Iterable[str] = (),
+                   scores: dict[str, Any] | None = None, score_info: dict[str, Any] | None = None
+                   ) -> list[dict[str, Any]]:
+    """The log lines (``event: sample``) of the generated files ``paths``, made with provenance record
+    ``rec`` (or a list of records, one per path)."""
     home = Path(home).resolve()
-    gen = rec.get("generator") or {}
+    paths = list(paths)
+    recs = rec if isinstance(rec, list) else [rec] * len(paths)
+    if len(recs) != len(paths):
+        raise ValueError(f"{len(recs)} provenance records for {len(paths)} files")
     tags = check_tags(tags)
     entries = []
-    for path in paths:
+    for path, rec in zip(paths, recs):
+        gen = rec.get("generator") or {}
         full = Path(path).resolve()
         try:
             shown = str(full.relative_to(home))
@@ -303,7 +311,8 @@ class Registry:
             db.close()
 
     # ---- writing ----
-    def record_files(self, run: str | os.PathLike, paths: Iterable[str | os.PathLike], rec: dict[str, Any],
+    def record_files(self, run: str | os.PathLike, paths: Iterable[str | os.PathLike],
+                     rec: dict[str, Any] | list[dict[str, Any]],
                      tags: Iterable[str] = (), scores: dict[str, Any] | None = None,
                      score_info: dict[str, Any] | None = None) -> list[str]:
         """Record the generated files ``paths`` of ``run`` (made with provenance record ``rec``): a line

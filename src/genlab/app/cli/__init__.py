@@ -9,6 +9,8 @@
     genlab translate-image RUN IMAGE... --out DIR [--overwrite] [--keep-size]
     genlab compare RUN [RUN ...] --out DIR
     genlab provenance FILE [FILE ...] [--json]
+    genlab registry rebuild [ROOT ...] | runs
+    genlab samples list [--run R] [--tag T] [--min-score NAME=VALUE] [--json] | show ID | tag ID TAG...
     genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
 
 Errors the user can fix are printed as one line (``--debug`` shows the traceback) and the
@@ -21,10 +23,12 @@ import argparse
 import sys
 
 from ...errors import GenlabError
-from . import bench, compare, data, evaluate, features, info, inpaint, provenance, sample, superres, train, translate
+from . import (bench, compare, data, evaluate, features, info, inpaint, provenance, registry, sample, samples, superres,
+               train, translate)
 
 # each adds its sub-commands
-COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data, provenance)
+COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data, provenance,
+            registry, samples)
 
 
 class OneLineParser(argparse.ArgumentParser):
