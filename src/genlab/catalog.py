@@ -59,7 +59,8 @@ JSON_COLUMNS = ("sampling", "scores", "score_info")
 
 # ---- small helpers --------------------------------------------------------------------------------
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    """The time in UTC, ISO 8601 to the microsecond (samples are listed in this order)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
 
 
 def new_id() -> str:
@@ -132,7 +133,7 @@ def sample_entries(home: str | os.PathLike, paths: Iterable[str | os.PathLike],
             "event": "sample", "id": new_id(), "path": shown, "sha256": sha256_file(full),
             "weights_sha256": gen.get("weights_sha256"), "model": gen.get("model"), "command": rec.get("command"),
             "kind": rec.get("kind"), "seed": rec.get("seed"), "sampling": rec.get("sampling") or {},
-            "source": rec.get("source"), "time": rec.get("created") or now(), "tags": tags,
+            "source": rec.get("source"), "time": now(), "tags": tags,
             "scores": check_scores(scores) if scores else None,
             "score_info": score_info if scores else None,
         })
@@ -293,7 +294,7 @@ class Registry:
             elif not self.path.is_file():
                 raise StorageError(f"there is no registry at {self.path}; run `genlab registry rebuild` to make one")
             db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise StorageError(f"cannot open the registry {self.path} ({e}); {hint}") from e
         try:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
