@@ -91,6 +91,21 @@ def test_sample_score_records_the_batch_scores_with_the_feature_network(vae_run,
     assert listed("--min-score", "nosuchscore=0", "--registry", db) == []
 
 
+def test_inpaint_records_its_three_pictures_with_the_source(vae_run, tmp_path):
+    db = tmp_path / "registry.sqlite3"
+    assert run_cli("sample", vae_run, "--num", "1", "--out", tmp_path / "digit.png", "--registry", db)[0] == 0
+    code, out, err = run_cli("inpaint", vae_run, tmp_path / "digit.png", "--mask-kind", "bottom", "--out",
+                             tmp_path / "filled", "--num", "2", "--inpaint-arg", "steps=3", "--inpaint-arg",
+                             "restarts=1", "--tag", "filled", "--registry", db)
+    assert code == 0, err
+    rows = listed("--tag", "filled", "--registry", db)
+    assert [r["path"] for r in rows] == [str((tmp_path / "filled" / n).resolve())
+                                         for n in ("masked.png", "mask.png", "inpainted.png")]
+    assert {r["command"] for r in rows} == {"inpaint"}
+    assert {r["source"] for r in rows} == {str((tmp_path / "digit.png").resolve())}
+    assert out.strip().splitlines()[-1] == "recorded as samples " + ", ".join(r["id"] for r in rows)
+
+
 def test_bad_input_is_one_line_and_exit_code_2(vae_run, tmp_path):
     db = tmp_path / "registry.sqlite3"
     assert_one_line_error(*run_cli("samples", "list", "--registry", db), "there is no registry", "registry rebuild")

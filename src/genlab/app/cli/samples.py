@@ -72,7 +72,7 @@ def list_samples(args, extra) -> int:
             continue
         tags = f"  [{', '.join(s['tags'])}]" if s["tags"] else ""
         scores = "  " + ", ".join(f"{k}={v:.4g}" for k, v in s["scores"].items()) if s["scores"] else ""
-        print(f"{s['id']}  {s['time']}  {s['model'] or '?':<8} {s['command'] or '?':<8} {state(s):<7} "
+        print(f"{s['id']}  {(s['time'] or '?')[:19]}  {s['model'] or '?':<8} {s['command'] or '?':<8} {state(s):<7} "
               f"{s['path']}{tags}{scores}")
     if not rows and not args.json:
         print("no samples match")
