@@ -27,6 +27,7 @@ import json
 import os
 import secrets
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -253,6 +254,24 @@ def _last_metrics(home: Path) -> dict[str, Any] | None:
 
 
 # ---- the index ------------------------------------------------------------------------------------
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (kept in the file). The switch needs the database to itself, so
+    when writers make a new registry at once it is retried until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("database is locked (could not switch it to WAL mode)")
+        time.sleep(0.02)
+
+
 class Registry:
     """The SQLite index of run folders and the samples they generated (see the module docstring).
 
@@ -298,8 +317,8 @@ class Registry:
             raise StorageError(f"cannot open the registry {self.path} ({e}); {hint}") from e
         try:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            if write and db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                db.execute("PRAGMA journal_mode=WAL")
+            if write:
+                _use_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             yield db
         except sqlite3.DatabaseError as e:
