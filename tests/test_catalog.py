@@ -172,3 +172,11 @@ def test_several_processes_write_at_once(tmp_path):
     before = reg.list_samples()
     report = reg.rebuild([run])
     assert report["bad_lines"] == [] and report["samples"] == 200 and reg.list_samples() == before
+
+
+def test_the_log_lives_in_the_run_folder(tmp_path):
+    run = make_run(tmp_path, "run")
+    (run / "best").mkdir()
+    assert catalog.run_home(run / "best") == run.resolve()  # RUN/best is replaced by training; its run is not
+    assert catalog.run_home(tmp_path / "bare-model") == (tmp_path / "bare-model").resolve()
+    assert catalog.run_home(tmp_path / "elsewhere", rec_of(run)) == run.resolve()

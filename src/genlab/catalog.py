@@ -102,11 +102,15 @@ def check_scores(scores: dict[str, Any] | None) -> dict[str, float]:
 
 def run_home(run: str | os.PathLike, rec: dict[str, Any] | list[dict[str, Any]] | None = None) -> Path:
     """The folder whose log records what ``run`` generated: the training run named by the provenance
-    record ``rec`` (or the first of a list), else ``run`` itself (a saved-model folder), resolved."""
+    record ``rec`` (or the first of a list), else the run holding the saved-model folder ``run``
+    (``RUN/best``, which training replaces), else ``run`` itself (a bare saved model), resolved."""
     if isinstance(rec, list):
         rec = rec[0] if rec else None
     named = ((rec or {}).get("generator") or {}).get("run")
-    return Path(named or run).resolve()
+    folder = Path(named or run).resolve()
+    if not named and (folder.parent / "run.json").is_file():
+        return folder.parent
+    return folder
 
 
 # ---- the log in a run folder ----------------------------------------------------------------------
