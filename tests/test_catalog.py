@@ -124,6 +124,11 @@ def test_a_damaged_or_unwritable_index_is_a_one_line_error(tmp_path):
         catalog.open_registry(tmp_path / "junk.sqlite3")
     with pytest.raises(StorageError, match="there is no registry"):
         catalog.open_registry(tmp_path / "absent.sqlite3", create=False)
+    catalog.open_registry(tmp_path / "newer.sqlite3")
+    with sqlite3.connect(tmp_path / "newer.sqlite3") as con:
+        con.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    with pytest.raises(StorageError, match="made by a newer genlab"):
+        catalog.open_registry(tmp_path / "newer.sqlite3")
     # a command still succeeds when the index cannot be written: the run's log records the file
     run = make_run(tmp_path, "run")
     (tmp_path / "a-file").write_text("")

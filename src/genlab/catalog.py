@@ -327,7 +327,8 @@ class Registry:
             yield db
         except sqlite3.DatabaseError as e:
             if db.in_transaction:
-                db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             readonly = "readonly" in str(e) or "unable to open" in str(e)
             why = "it is not writable" if readonly else "it is damaged or not a genlab registry"
             raise StorageError(f"cannot use the registry {self.path}: {why} ({e}); {hint}") from e
