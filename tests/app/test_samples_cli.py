@@ -90,6 +90,23 @@ def test_sample_score_records_the_batch_scores_with_the_feature_network(vae_run,
     assert listed("--min-score", f"precision={precision + 0.01}", "--registry", db) == []
     assert listed("--min-score", "nosuchscore=0", "--registry", db) == []
 
+    # a batch recorded without scores is drawn again, checked against its file, and scored the same
+    code, out, err = run_cli("sample", vae_run, "--num", "16", "--out", tmp_path / "again.png", "--registry", db)
+    assert code == 0, err
+    again = listed("--registry", db)[1]
+    assert again["scores"] is None
+    code, out, err = run_cli("samples", "score", again["id"], "--features", tmp_path / "feat", "--registry", db)
+    assert code == 0, err
+    assert out.startswith(f"sample {again['id']}: batch of 16 against 447 test examples, features {net_hash}")
+    rescored = listed("--registry", db)[1]
+    assert rescored["scores"] == row["scores"] and rescored["feature_net"] == net_hash  # same seed, same batch
+    assert rescored["score_info"]["num_samples"] == 16
+    scores_line = json.loads((vae_run / catalog.LOG_FILE).read_text().splitlines()[-1])
+    assert scores_line["event"] == "scores" and scores_line["ids"] == [again["id"]]
+    (tmp_path / "again.png").write_bytes((tmp_path / "s.png").read_bytes()[:-1])
+    assert_one_line_error(*run_cli("samples", "score", again["id"], "--features", tmp_path / "feat", "--registry", db),
+                          "changed since it was recorded")
+
 
 def test_inpaint_records_its_three_pictures_with_the_source(vae_run, tmp_path):
     db = tmp_path / "registry.sqlite3"

@@ -205,6 +205,54 @@ def record_samples(run: str | Path, paths: list[Path], rec: dict[str, Any] | lis
     return [e["id"] for e in entries], warnings
 
 
+def rescore_sample(registry, sample_id: str, features: str | None = None, device: str | None = None
+                   ) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+    """Score a recorded batch of ``genlab sample`` images again and record the scores: the batch is drawn
+    again from its record (the same weights, seed and sampling arguments) and must render to the very
+    pixels of the recorded file, else it is refused (a batch drawn on another device may differ).
+    Returns ``(sample, scores, info)`` as :func:`score_batch`."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    from ..provenance import read
+
+    s = registry.get_sample(sample_id)
+    sid = s["id"]
+    if s["command"] != "sample" or s["kind"] != "image":
+        raise ConfigError(f"sample {sid} was not drawn by `genlab sample` from an image model; only those are scored "
+                          "again (score a batch as it is drawn: genlab sample --score)")
+    if not s["exists"] or not s["sha256_ok"]:
+        state = "has gone" if not s["exists"] else "changed since it was recorded"
+        raise ConfigError(f"the file of sample {sid} ({s['path']}) {state}; it cannot be scored")
+    sampling = dict(s["sampling"] or {})
+    num, condition = sampling.pop("num", None), sampling.pop("condition", None)
+    if sampling.pop("prompt", None) is not None or sampling.pop("context", None) is not None or num is None:
+        raise ConfigError(f"sample {sid} was drawn from a prompt or context; it cannot be drawn again here")
+    if not is_run_folder(s["run"]):
+        raise ConfigError(f"sample {sid} comes from a bare saved model ({s['run']}), which names no test data")
+    found = read(s["path"])
+    weights = ((found.record if found else {}).get("generator") or {}).get("weights")
+    if not weights or not Path(weights).is_dir():
+        raise ConfigError(f"the weights folder that drew sample {sid} ({weights}) is gone; it cannot be drawn again")
+    model, folder = load_model(weights, "best", device)
+    if provenance_record(model, folder, s["run"], "sample", None)["generator"]["weights_sha256"] != s["weights_sha256"]:
+        raise ConfigError(f"the weights in {folder} changed since sample {sid} was drawn; it cannot be drawn again")
+    scorer = batch_scorer(model, s["run"], features)
+    samples = draw_samples(model, num, condition=condition, seed=s["seed"] or 0, progress=True, **sampling)
+    with tempfile.TemporaryDirectory() as tmp:
+        again = model.data_info.modality.render(model.data_info, samples, Path(tmp) / Path(s["path"]).name)
+        with Image.open(again) as a, Image.open(s["path"]) as b:
+            same = np.array_equal(np.asarray(a), np.asarray(b))
+    if not same:
+        raise ConfigError(f"drawing sample {sid} again did not give the pixels of {s['path']} (another device or "
+                          "genlab version?); score batches as they are drawn: genlab sample --score")
+    scores, info = score_batch(scorer, samples, s["seed"] or 0)
+    registry.record_scores([sid], scores, info.pop("feature_net"), **info)
+    return s, scores, registry.get_sample(sid, check_file=False)["score_info"]
+
+
 def batch_scorer(model, run: str | Path, features: str | None = None):
     """The scorer (:mod:`genlab.evaluation.scorers`) of ``model``'s samples against its run's test split,
     with the feature network ``features`` (else ``features/<data>``); checked before any sampling."""

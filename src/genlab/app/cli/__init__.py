@@ -10,7 +10,7 @@
     genlab compare RUN [RUN ...] --out DIR
     genlab provenance FILE [FILE ...] [--json]
     genlab registry rebuild [ROOT ...] | runs
-    genlab samples list [--run R] [--tag T] [--min-score NAME=VALUE] [--json] | show ID | tag ID TAG...
+    genlab samples list [--run R] [--tag T] [--min-score NAME=VALUE] [--json] | show ID | tag ID TAG... | score ID...
     genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
 
 Errors the user can fix are printed as one line (``--debug`` shows the traceback) and the

@@ -7,6 +7,7 @@ import math
 
 from ...catalog import open_registry
 from ...errors import ConfigError
+from .. import service
 from .arguments import key_values
 from .registry import add_registry_option
 
@@ -30,6 +31,13 @@ def add_parser(sub) -> None:
     show.add_argument("--json", action="store_true")
     add_registry_option(show)
     show.set_defaults(func=show_sample)
+    score = actions.add_parser("score", help="draw a recorded batch of `genlab sample` images again (checked "
+                               "against its file), score its quality and record the scores")
+    score.add_argument("ids", nargs="+", metavar="ID")
+    score.add_argument("--features", help="feature network (default features/DATA)")
+    score.add_argument("--device", help="device to run on (default cpu; the batch must come out as it did)")
+    add_registry_option(score)
+    score.set_defaults(func=score_samples)
     tag = actions.add_parser("tag", help="add tags to a sample")
     tag.add_argument("id", metavar="ID")
     tag.add_argument("tags", nargs="+", metavar="TAG")
@@ -109,4 +117,16 @@ def tag_sample(args, extra) -> int:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     s = open_registry(args.registry, create=False).add_tags(args.id, args.tags)
     print(f"sample {s['id']}: tags {', '.join(s['tags'])}")
+    return 0
+
+
+def score_samples(args, extra) -> int:
+    if extra:
+        raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    registry = open_registry(args.registry, create=False)
+    for sample_id in args.ids:
+        s, scores, info = service.rescore_sample(registry, sample_id, args.features, args.device)
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in scores.items())
+        print(f"sample {s['id']}: batch of {info['num_samples']} against {info['num_test']} test examples, features "
+              f"{info['feature_net'] or 'none'} (few samples give noisy scores): {shown}")
     return 0
