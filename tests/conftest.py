@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,18 @@ def fast_train_config(**overrides) -> genlab.TrainConfig:
                 num_samples=4, device="cpu")
     base.update(overrides)
     return genlab.TrainConfig().replace(**base)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _registry_in_tmp(tmp_path_factory):
+    """Commands that record samples write the registry under the tests' temporary folder, never ./runs."""
+    old = os.environ.get("GENLAB_REGISTRY")
+    os.environ["GENLAB_REGISTRY"] = str(tmp_path_factory.mktemp("registry") / "registry.sqlite3")
+    yield
+    if old is None:
+        os.environ.pop("GENLAB_REGISTRY", None)
+    else:
+        os.environ["GENLAB_REGISTRY"] = old
 
 
 @pytest.fixture(autouse=True)

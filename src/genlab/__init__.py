@@ -7,6 +7,7 @@
 >>> genlab.evaluate(model, data, split="test")                          # doctest: +SKIP
 """
 
+from .catalog import open_registry
 from .compare import compare
 from .config import Config
 from .data import DataInfo, DataSet, list_datasets, list_modalities, load_dataset
@@ -22,5 +23,5 @@ __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "DataInfo", "DataSet", "GenerativeModel",
     "GenlabError", "ModelConfig", "StepOutput", "TrainConfig", "Trainer", "TrainingDiverged", "__version__",
     "compare", "create_model", "evaluate", "list_datasets", "list_models", "list_modalities", "load", "load_dataset",
-    "load_for_finetuning", "register_model", "resume", "save_pretrained",
+    "load_for_finetuning", "open_registry", "register_model", "resume", "save_pretrained",
 ]

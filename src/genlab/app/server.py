@@ -38,7 +38,7 @@ from ..errors import ConfigError, GenlabError, TimeLimitExceeded
 
 try:
     import anyio
-    from fastapi import FastAPI, File, Form, Request, UploadFile
+    from fastapi import FastAPI, File, Form, Query, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
@@ -78,11 +78,20 @@ class Served:
     data: Any = None
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
+    scorer: Any = None
+
     def get_data(self):
         with self.lock:
             if self.data is None:
                 self.data = service.run_data(self.run, self.model)
             return self.data
+
+    def get_scorer(self, features: str | None):
+        """The sample-quality scorer of this model's batches (its data's test split, the feature network)."""
+        with self.lock:
+            if self.scorer is None:
+                self.scorer = service.batch_scorer(self.model, self.run, features)
+            return self.scorer
 
 
 def served_id(run: Path, taken: set[str]) -> str:
@@ -191,6 +200,15 @@ class GenerateRequest(BaseModel):
     sample_args: dict[str, bool | int | float | str] = Field(default_factory=dict, description=(
         "the model's own sampling settings, e.g. {\"guidance\": 3, \"steps\": 50} (GET /api/models lists them)"))
     tags: list[str] = Field(default_factory=list, max_length=16, description="tags recorded with the samples")
+    score: bool = Field(False, description="score the batch's sample quality against the test split (noisy for a "
+                                           "small batch) and record the scores with it")
+
+
+class TagsRequest(BaseModel):
+    """Tags to add to a stored sample."""
+
+    model_config = ConfigDict(extra="forbid")
+    tags: list[str] = Field(..., min_length=1, max_length=16)
 
 
 class EvaluateRequest(BaseModel):
@@ -275,7 +293,7 @@ class Admission:
 # ---- the application --------------------------------------------------------------------------
 def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: str | None = None,
                store: str | Path | None = None, registry: str | Path | None = None, weights: str = "best",
-               device: str | None = None) -> FastAPI:
+               device: str | None = None, features: str | None = None) -> FastAPI:
     """The FastAPI application serving ``runs`` (each loaded now, once).
 
     Args:
@@ -283,7 +301,10 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         token: when set, every request must carry it (``Authorization: Bearer TOKEN``, a ``token``
             query parameter, or the cookie the playground sets).
         store: where generated files go (default ``RUN/served``).
-        registry: the registry of samples the generated files are recorded in (default: none).
+        registry: the registry of samples (:mod:`genlab.catalog`) the generated files are indexed in
+            (default ``$GENLAB_REGISTRY``, else ``runs/registry.sqlite3``); each run's own log
+            ``samples.jsonl`` records them in any case.
+        features: the feature network that scores batches asked to be scored (default ``features/<data>``).
     """
     limits = (limits or Limits()).check()
     served = load_served(runs, weights, device)
@@ -329,21 +350,32 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                  "bytes": p.stat().st_size} for p in files]
 
     def answer(s: Served, rid: str, folder: Path, rec: dict[str, Any], started: float, tags: list[str],
-               **extra: Any) -> dict[str, Any]:
+               scores: tuple[dict[str, float], dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+        """The answer to a request that wrote files: their URLs, provenance and registry ids (each recorded
+        in the run's log and the registry; a log or index that cannot be written is a warning)."""
         files = outputs(s, rid, folder)
-        samples = record_samples(s, folder, files, rec, tags)
-        return {"model": s.id, "request": rid, "files": files, "samples": samples, "provenance": rec,
-                "seconds": round(time.monotonic() - started, 3), **extra}
+        ids, warnings = service.record_samples(s.run, [folder / f["name"] for f in files], rec, tags,
+                                               *(scores or (None, None)), registry=registry)
+        out = {"model": s.id, "request": rid, "files": files, "samples": ids, "provenance": rec,
+               "seconds": round(time.monotonic() - started, 3), **extra}
+        if scores is not None:
+            out["scores"], out["score_info"] = scores
+        if warnings:
+            out["warnings"] = warnings
+        return out
 
-    def record_samples(s: Served, folder: Path, files: list[dict[str, Any]], rec: dict[str, Any],
-                       tags: list[str]) -> list[str]:
-        """The registry ids of the files written (none without a registry)."""
-        if registry is None:
-            return []
+    def registry_handle():
         from .. import catalog
 
-        return catalog.open_registry(registry).record_files(s.run, [folder / f["name"] for f in files], rec,
-                                                            tags=tags)
+        return catalog.open_registry(registry)
+
+    def check_tags(tags: list[str], field: str = "tags") -> list[str]:
+        from ..catalog import check_tags as check
+
+        try:
+            return check(tags)
+        except GenlabError as e:
+            raise APIError(422, str(e), field) from None
 
     # ---- errors as JSON --------------------------------------------------------------------
     @app.exception_handler(APIError)
@@ -412,6 +444,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         if body.prompt is not None and len(body.prompt) > limits.max_prompt_chars:
             raise APIError(413, f"the prompt has {len(body.prompt):,} characters; at most {limits.max_prompt_chars:,}",
                            "prompt")
+        check_tags(body.tags)
         sample_args = coerce_sample_args(s.model, body.sample_args)
         for name in SEQUENCE_FIELDS:
             value = getattr(body, name)
@@ -428,6 +461,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         started = time.monotonic()
 
         def run():
+            scorer = s.get_scorer(features) if body.score else None  # refused before sampling if it cannot score
             condition, count = service.data_condition(s.model, s.run, body.condition, None, num)
             samples = service.draw_samples(s.model, count, condition=condition, prompt=body.prompt, seed=body.seed,
                                            **sample_args)
@@ -438,10 +472,11 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             out = folder / "samples" if modality.writes_folder or not suffix else folder / f"samples{suffix}"
             folder.mkdir(parents=True, exist_ok=True)
             service.write_samples(s.model, samples, out, rec)
-            return rec, service.samples_as_text(s.model, samples)
+            scores = service.score_batch(scorer, samples, body.seed) if scorer is not None else None
+            return rec, service.samples_as_text(s.model, samples), scores
 
-        rec, text = await work(_guarded(run))
-        return answer(s, rid, folder, rec, started, body.tags, text=text)
+        rec, text, scores = await work(_guarded(run))
+        return answer(s, rid, folder, rec, started, body.tags, scores, text=text)
 
     @app.post("/api/models/{model_id}/evaluate", summary="the likelihood (or the restoration metrics) on a split")
     async def evaluate(model_id: str, body: EvaluateRequest):
@@ -494,7 +529,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             return rec
 
         rec = await work(_guarded(run))
-        return answer(s, rid, folder, rec, started, _tags(tags))
+        return answer(s, rid, folder, rec, started, check_tags(_tags(tags)))
 
     @app.post("/api/models/{model_id}/superres", summary="enlarge an uploaded picture")
     async def superres(model_id: str, image: Annotated[UploadFile, File()],
@@ -530,7 +565,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             return rec
 
         rec = await work(_guarded(run))
-        return answer(s, rid, folder, rec, started, _tags(tags))
+        return answer(s, rid, folder, rec, started, check_tags(_tags(tags)))
 
     async def save_upload(upload: UploadFile, folder: Path, stem: str, field: str) -> Path:
         """The uploaded picture, checked (size, pixels, readable) and kept in the request's folder."""
@@ -585,6 +620,41 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         return {"model": s.id, "request": request_id, "files": files,
                 "provenance": found.record if found is not None else None}
 
+    # ---- the registry of samples ---------------------------------------------------------------
+    @app.get("/api/samples", summary="stored samples, oldest first, filtered by run (a folder or a served model's "
+                                     "id), tag and scores (min_score=fid=20, repeatable)")
+    async def samples(run: str | None = None, tag: str | None = None,
+                      min_score: Annotated[list[str] | None, Query()] = None,
+                      max_score: Annotated[list[str] | None, Query()] = None,
+                      limit: Annotated[int, Query(ge=1, le=10_000)] = 100):
+        if run in served:
+            run = str(served[run].run)
+        bounds = {name: _score_bounds(values, name) for name, values in (("min_score", min_score),
+                                                                          ("max_score", max_score))}
+        rows = await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().list_samples(
+            run=run or None, tag=tag or None, min_scores=bounds["min_score"], max_scores=bounds["max_score"],
+            limit=limit)))
+        return {"samples": rows}
+
+    @app.get("/api/samples/{sample_id}", summary="one stored sample: file, hashes, run, seed, arguments, tags, scores")
+    async def sample(sample_id: str):
+        return await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().get_sample(sample_id), 404, "sample"))
+
+    @app.get("/api/samples/{sample_id}/file", summary="the file of a stored sample")
+    async def sample_file(sample_id: str):
+        row = await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().get_sample(sample_id), 404, "sample"))
+        path = Path(row["path"])
+        if not row.get("exists") or not path.is_file():
+            raise APIError(404, f"the file of sample {row['id']} has gone ({path}); `genlab registry rebuild` "
+                                "reports such files", "sample")
+        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"))
+
+    @app.post("/api/samples/{sample_id}/tags", summary="add tags to a stored sample")
+    async def tag_sample(sample_id: str, body: TagsRequest):
+        tags = check_tags(body.tags)
+        return await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().add_tags(sample_id, tags), 404,
+                                                       "sample"))
+
     # ---- the playground -------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
     async def playground():
@@ -594,8 +664,9 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
     return app
 
 
-def _guarded(fn):
-    """``fn`` with a user's mistake turned into its answer: a GenlabError is 400 (408 past the time limit)."""
+def _guarded(fn, status: int = 400, field: str | None = None):
+    """``fn`` with a user's mistake turned into its answer: a GenlabError is ``status`` (400; 404 where
+    the only mistake can be an unknown id), 408 past the time limit."""
 
     def call():
         try:
@@ -603,9 +674,25 @@ def _guarded(fn):
         except TimeLimitExceeded as e:
             raise APIError(408, str(e)) from None
         except GenlabError as e:
-            raise APIError(400, str(e)) from None
+            raise APIError(status, str(e), field) from None
 
     return call
+
+
+def _score_bounds(values: list[str] | None, field: str) -> dict[str, float] | None:
+    """``["fid=20", ...]`` as ``{"fid": 20.0}``; a 422 naming ``field`` for a malformed one."""
+    if not values:
+        return None
+    bounds = {}
+    for value in values:
+        name, sep, number = value.partition("=")
+        try:
+            bounds[name.strip()] = float(number)
+            if not sep or not name.strip() or not math.isfinite(bounds[name.strip()]):
+                raise ValueError
+        except ValueError:
+            raise APIError(422, f"{field} must be NAME=NUMBER (e.g. fid=20), got {value!r}", field) from None
+    return bounds
 
 
 def _tags(text: str) -> list[str]:

@@ -141,6 +141,9 @@ class AudioScorer(Scorer):
         out.update(sampling_s_per_image=per_clip, sample_settings=sample_kwargs, _samples=clips)
         return out
 
+    def score_samples(self, samples, seed=0, metrics=None):
+        return score_audio(samples, self.data, self.net, test_features=self.test_features)
+
     def score_data(self, num_samples, seed=0):
         """Training recordings (their labels as the asked classes), scored as samples are."""
         train = self.data.train

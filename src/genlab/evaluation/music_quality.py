@@ -118,6 +118,9 @@ class PianoRollScorer(Scorer):
                    _samples=rolls)
         return out
 
+    def score_samples(self, samples, seed=0, metrics=None):
+        return self._score(samples)
+
     def score_data(self, num_samples, seed=0):
         """Training pieces (their first ``num_steps`` steps), scored as samples are."""
         train = self.data.train.rolls

@@ -180,6 +180,11 @@ class ImageScorer(Scorer):
         out.update(sampling_s_per_image=per_image, sample_settings=sample_kwargs, _samples=images)
         return out
 
+    def score_samples(self, samples, seed=0, metrics=None):
+        out = score_images(samples, self.data, self.net, metrics, seed=seed, reference=self.reference)
+        out.pop("_nearest_index", None)
+        return out
+
     def score_data(self, num_samples, seed=0):
         train = self.data.train.images
         pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:num_samples]

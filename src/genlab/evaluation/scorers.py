@@ -15,6 +15,7 @@ A scorer says:
 - :meth:`Scorer.score_model`: draw ``num_samples`` samples from a model and score them (the
   samples are returned under the private key ``_samples``, with the sampling time per sample);
 - :meth:`Scorer.score_data`: score training examples exactly like samples (the floor row);
+- :meth:`Scorer.score_samples`: score samples already drawn (``genlab sample --score``);
 - :meth:`Scorer.pictures`: write what a person looks at or listens to for a set of samples;
 - :meth:`Scorer.notes`: the caveats the report prints under its table.
 
@@ -112,6 +113,11 @@ class Scorer:
 
     def score_data(self, num_samples: int, seed: int = 0) -> dict[str, Any]:
         raise NotImplementedError
+
+    def score_samples(self, samples: torch.Tensor, seed: int = 0, metrics: list[str] | None = None) -> dict[str, Any]:
+        """Score samples already drawn (a batch a command generated) as :meth:`score_model` scores its own;
+        a few samples give noisy figures, and ``num_samples`` in the result says how many there were."""
+        raise ConfigError(f"scoring a batch of {self.kind} samples is not built; use `genlab eval RUN --metrics all`")
 
     def pictures(self, result: dict[str, Any], stem: Path) -> dict[str, str]:
         """Write the pictures of ``result``'s samples beside ``stem`` (a path without suffix);

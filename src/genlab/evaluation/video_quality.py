@@ -160,6 +160,9 @@ class VideoScorer(Scorer):
         out.update(sampling_s_per_image=per_clip, sample_settings=sample_kwargs, _samples=clips)
         return out
 
+    def score_samples(self, samples, seed=0, metrics=None):
+        return self._score(samples)
+
     def score_data(self, num_samples, seed=0):
         train = self.data.train
         pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:num_samples]

@@ -9,6 +9,8 @@
     genlab translate-image RUN IMAGE... --out DIR [--overwrite] [--keep-size]
     genlab compare RUN [RUN ...] --out DIR
     genlab provenance FILE [FILE ...] [--json]
+    genlab registry rebuild [ROOT ...] | runs
+    genlab samples list [--run R] [--tag T] [--min-score NAME=VALUE] [--json] | show ID | tag ID TAG... | score ID...
     genlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000] [--token T]
     genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
 
@@ -22,12 +24,12 @@ import argparse
 import sys
 
 from ...errors import GenlabError
-from . import (bench, compare, data, evaluate, features, info, inpaint, provenance, sample, serve, superres, train,
-               translate)
+from . import (bench, compare, data, evaluate, features, info, inpaint, provenance, registry, sample, samples, serve,
+               superres, train, translate)
 
 # each adds its sub-commands
 COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data, provenance,
-            serve)
+            registry, samples, serve)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...catalog import check_tags
 from ...errors import ConfigError
 from ...tasks import masks
 from .. import service
 from .arguments import key_values, parse_sample_args
-from .sample import add_weights
+from .sample import add_registry_args, add_weights, record
 
 
 def add_parser(sub) -> None:
@@ -26,12 +27,14 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--inpaint-arg", action="append", metavar="KEY=VALUE",
                    help="the method's setting, e.g. resample=5 (DDPM), restarts=8 (VAE) (repeatable)")
+    add_registry_args(s, tags=True)
     s.set_defaults(func=run)
 
 
 def run(args, extra) -> int:
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    check_tags(args.tag)
     service.check_count("--num", args.num, 1, 1024)
     key_values(args.inpaint_arg, "--inpaint-arg")  # a malformed pair is refused before the model loads
     service.inpaint_outputs(args.out)  # refused before the model loads if any output is there already
@@ -43,7 +46,9 @@ def run(args, extra) -> int:
                                     {**parse_sample_args(args.inpaint_arg), "num": args.num,
                                      "condition": args.condition, "mask": args.mask, "box": args.box,
                                      "mask_kind": args.mask_kind})
-    service.stamp_files(paths, rec, source=Path(args.image).resolve())
+    rec = {**rec, "source": str(Path(args.image).resolve())}
+    written = service.stamp_files(paths, rec)
     print(f"inpainted {int(mask.sum())} of {mask.numel()} pixels of {args.image} with {folder} "
           f"({args.num} completions): {paths[2]}")
+    record(args, written, rec)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ...catalog import check_tags
 from ...errors import ConfigError
 from .. import service
 from .arguments import add_sample_arg, parse_sample_args
@@ -35,7 +36,39 @@ def add_parser(sub) -> None:
                    "first frames the model continues (default: the first --num clips of the run's test split)")
     s.add_argument("--seed", type=int, default=0)
     add_sample_arg(s)
+    add_registry_args(s, tags=True)
+    s.add_argument("--score", action="store_true", help="score this batch's sample quality against the test split "
+                   "(noisy for a small batch) and record the scores with it")
+    s.add_argument("--features", help="feature network for --score (default features/DATA)")
     s.set_defaults(func=run)
+
+
+def add_registry_args(parser, tags: bool = False) -> None:
+    """``--registry FILE`` (and ``--tag TAG``, repeatable): where generated files are recorded."""
+    parser.add_argument("--registry", metavar="FILE", help="the registry to record the files in (default "
+                        "$GENLAB_REGISTRY, else runs/registry.sqlite3); the run's samples.jsonl always records them")
+    if tags:
+        parser.add_argument("--tag", action="append", default=[], metavar="TAG",
+                            help="tag the files in the registry (repeatable)")
+
+
+def record(args, paths, rec=None, scores=None, score_info=None) -> list[str]:
+    """Record the files a command wrote in the registry (with ``rec``, else the provenance record stamped
+    on each); print their ids, and any warning on stderr."""
+    import sys
+
+    from ...provenance import read
+
+    paths = [Path(p) for p in paths]
+    if rec is None:
+        rec = [read(p).record for p in paths]
+    ids, warnings = service.record_samples(args.run, paths, rec, getattr(args, "tag", ()), scores, score_info,
+                                           args.registry)
+    for warning in warnings:
+        print(f"genlab: warning: {warning}", file=sys.stderr)
+    if ids:
+        print(f"recorded as sample{'s' if len(ids) > 1 else ''} {', '.join(ids)}")
+    return ids
 
 
 def check_sequence_flags(args) -> None:
@@ -54,6 +87,9 @@ def run(args, extra) -> int:
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
     check_sequence_flags(args)  # before the model loads
+    check_tags(args.tag)
+    if args.features and not args.score:
+        raise ConfigError("--features names the feature network of --score; give --score too")
     model, folder = service.load_model(args.run, args.weights, args.device)
     sample_args = parse_sample_args(args.sample_arg)
     for flag in SEQUENCE_FLAGS:
@@ -63,9 +99,11 @@ def run(args, extra) -> int:
     out = args.out
     if out is None and not modality.reads_as_text:
         out = Path(args.run) / f"samples{modality.sample_suffix}"
-    if out is not None and Path(out).is_dir() and not modality.writes_folder:  # checked before the (maybe long) sampling
-        raise ConfigError(f"--out '{out}' is a folder; give a file name such as "
-                          f"{Path(out) / ('samples' + modality.sample_suffix)}")
+    if out is not None:
+        service.check_sample_out(model, out)  # before the (maybe long) sampling
+    elif args.score or args.tag:
+        raise ConfigError("--score and --tag are recorded with the samples' file: give --out FILE")
+    scorer = service.batch_scorer(model, args.run, args.features) if args.score else None
     condition, num = service.data_condition(model, args.run, args.condition, args.context, args.num)
     samples = service.draw_samples(model, num, condition=condition, prompt=args.prompt, seed=args.seed,
                                    progress=True, **sample_args)
@@ -76,7 +114,15 @@ def run(args, extra) -> int:
                 "context": args.context}
     rec = service.provenance_record(model, folder, args.run, "sample", args.seed,
                                     {k: v for k, v in sampling.items() if v is not None})
-    path = service.write_samples(model, samples, out, rec)
+    scores = info = None
+    if args.score:
+        scores, info = service.score_batch(scorer, samples, args.seed)
+    path, written = service.render_stamped_files(model, samples, out, rec)
     print(f"wrote {len(samples)} samples from {folder} to {path}")
+    if scores is not None:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+        print(f"scores of this batch of {info['num_samples']} against {info['num_test']} test examples "
+              f"(features {info['feature_net'] or 'none'}; few samples give noisy scores): {shown}")
+    record(args, written, rec, scores, info)
     return 0
 

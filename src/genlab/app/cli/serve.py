@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
     s.add_argument("--store", help="folder for generated files (default: RUN/served)")
     s.add_argument("--registry", help="registry of samples to record generated files in "
                    "(default: $GENLAB_REGISTRY, else runs/registry.sqlite3)")
+    s.add_argument("--features", help="feature network that scores batches asked to be scored (default features/DATA)")
     s.add_argument("--weights", default="best", help="best (by validation, if kept) or last")
     s.add_argument("--device", help="device to run on (default cpu)")
     defaults = Limits()
@@ -45,7 +46,7 @@ def run(args, extra) -> int:
     limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
     token = args.token or default_token()
     app = create_app(args.runs, limits=limits, token=token, store=args.store, registry=args.registry,
-                     weights=args.weights, device=args.device)
+                     weights=args.weights, device=args.device, features=args.features)
     address = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"
     names = ", ".join(app.state.served)
     print(f"genlab serve: {names}", file=sys.stderr)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ...catalog import check_tags
 from ...errors import ConfigError
 from .. import service
 from .arguments import parse_sample_args
-from .sample import add_weights
+from .sample import add_registry_args, add_weights, record
 
 
 def add_parser(sub) -> None:
@@ -18,15 +19,18 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="the noise of a diffusion model (sr3)")
     s.add_argument("--sample-arg", action="append", metavar="KEY=VALUE",
                    help="sampler setting of a diffusion model, e.g. sampler=ddim, steps=50 (repeatable)")
+    add_registry_args(s, tags=True)
     s.set_defaults(func=run)
 
 
 def run(args, extra) -> int:
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    check_tags(args.tag)
     written = service.superres(args.run, args.images, args.out, weights=args.weights, device=args.device,
                                tile=args.tile, overlap=args.overlap, seed=args.seed,
                                sample_args=parse_sample_args(args.sample_arg))
     for source, path, (w, h), (W, H) in written:
         print(f"{source} ({w}x{h}) -> {path} ({W}x{H})")
+    record(args, [path for _, path, _, _ in written])
     return 0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...catalog import check_tags
 from ...errors import ConfigError
 from .. import service
-from .sample import add_weights
+from .sample import add_registry_args, add_weights, record
 
 MAX_IMAGES = 10_000  # one command; beyond this a mistake (a glob gone wide) is likelier than a wish
 
@@ -22,6 +23,7 @@ def add_parser(sub) -> None:
                    help="translate each picture at its own size (default: resized and centre-cropped to the "
                         "training images' size)")
     s.add_argument("--seed", type=int, default=0, help="seeds the model's noise (pix2pix's dropout), per picture")
+    add_registry_args(s, tags=True)
     s.set_defaults(func=run)
 
 
@@ -30,6 +32,7 @@ def run(args, extra) -> int:
 
     if extra:
         raise ConfigError(f"unexpected arguments: {' '.join(extra)}")
+    check_tags(args.tag)
     service.check_count("the number of pictures", len(args.images), 1, MAX_IMAGES)
     outputs = service.picture_outputs(args.out, args.images, overwrite=args.overwrite)  # before the model loads
     model, folder = service.load_model(args.run, args.weights, args.device)
@@ -42,4 +45,5 @@ def run(args, extra) -> int:
         embed(path, {**rec, "source": str(Path(image).resolve())})
     shown = ", ".join(str(p) for p in outputs[:3]) + (f" and {len(outputs) - 3} more" if len(outputs) > 3 else "")
     print(f"translated {len(outputs)} picture(s) with {folder}: {shown}")
+    record(args, outputs)
     return 0
