@@ -79,6 +79,7 @@ def test_generate_shows_the_samples_and_their_provenance(page):
     num = driver.find_element(By.ID, "num")
     num.clear()
     num.send_keys("4")
+    driver.find_element(By.ID, "tags").send_keys("from-the-page")
     driver.find_element(By.ID, "generate").click()
     result = wait_for_result(driver, 1)
     img = result.find_element(By.TAG_NAME, "img")
@@ -125,3 +126,21 @@ def test_inpaint_with_a_mask_drawn_on_the_canvas(page, tmp_path):
     drawn = np.asarray(Image.open(mask).convert("L")) > 127
     assert drawn.shape == (8, 8)  # at the picture's own size
     assert 0 < drawn.sum() < drawn.size and drawn[5:7].any() and not drawn[:4].any()  # where the stroke went
+
+
+def test_stored_samples_are_browsed_with_a_tag_filter(page):
+    driver, root = page
+    tag = driver.find_element(By.ID, "filter-tag")
+    tag.clear()
+    tag.send_keys("from-the-page")  # the image and the text generated above (the tag stays in its box)
+    driver.find_element(By.ID, "filter-run").send_keys("vae")  # a served model's id: its run
+    driver.find_element(By.ID, "list-samples").click()
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#samples tbody tr"))
+    rows = driver.find_elements(By.CSS_SELECTOR, "#samples tbody tr")
+    assert len(rows) == 1 and "from-the-page" in rows[0].text
+    served = next((root / "vae" / "served").glob("*/samples.png"))
+    assert str(served.resolve()) in rows[0].text  # the file the first test generated
+    tag.clear()
+    tag.send_keys("no-such-tag")
+    driver.find_element(By.ID, "list-samples").click()
+    WebDriverWait(driver, 30).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#samples tbody tr"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,38 @@ def test_bad_limits_and_runs_are_one_line_errors(runs, tmp_path):
     assert_one_line_error(*run_cli("serve", runs / "vae", "--max-samples", "0"), "max_samples", "--max-samples")
     assert_one_line_error(*run_cli("serve", runs / "vae", "--port", "70000"), "--port")
     assert_one_line_error(*run_cli("serve", tmp_path / "nothing"))
+
+
+def test_generated_files_are_in_the_registry_and_served_from_it(runs, tmp_path):
+    from genlab import catalog
+
+    db = tmp_path / "registry.sqlite3"
+    code, _, err = run_cli("features", "train", "--data", "digits", "--steps", "5", "--out", tmp_path / "feat")
+    assert code == 0, err
+    client = TestClient(create_app([runs / "vae"], registry=db, features=str(tmp_path / "feat")),
+                        raise_server_exceptions=False)
+    r = client.post("/api/models/vae/generate", json={"num": 16, "seed": 2, "tags": ["keep"], "score": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    (sample_id,) = body["samples"]
+    path = runs / "vae" / "served" / body["request"] / "samples.png"
+    row = catalog.open_registry(db).get_sample(sample_id)
+    assert Path(row["path"]) == path.resolve() and row["tags"] == ["keep"] and row["seed"] == 2
+    assert row["sha256"] == catalog.sha256_file(path)
+    assert row["scores"] == body["scores"] and "fid" in body["scores"]
+    assert body["score_info"]["num_samples"] == 16 and body["score_info"]["feature_net"]
+
+    assert [s["id"] for s in client.get("/api/samples", params={"tag": "keep"}).json()["samples"]] == [sample_id]
+    assert [s["id"] for s in client.get("/api/samples", params={"run": "vae"}).json()["samples"]] == [sample_id]
+    high = body["scores"]["fid"] + 1
+    assert client.get("/api/samples", params={"max_score": f"fid={high}"}).json()["samples"][0]["id"] == sample_id
+    assert client.get("/api/samples", params={"min_score": f"fid={high}"}).json()["samples"] == []
+    assert client.get(f"/api/samples/{sample_id}").json()["exists"] is True
+    assert client.get(f"/api/samples/{sample_id}/file").content == path.read_bytes()
+    tagged = client.post(f"/api/samples/{sample_id}/tags", json={"tags": ["best"]}).json()
+    assert tagged["tags"] == ["best", "keep"] or sorted(tagged["tags"]) == ["best", "keep"]
+    assert_error(client.get("/api/samples", params={"min_score": "fid"}), 422, "min_score", "NAME=NUMBER")
+    assert_error(client.get("/api/samples/ffffffffffffffff"), 404, "sample")
+    path.unlink()
+    assert client.get(f"/api/samples/{sample_id}").json()["exists"] is False
+    assert_error(client.get(f"/api/samples/{sample_id}/file"), 404, "sample", "has gone")

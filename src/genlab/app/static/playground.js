@@ -125,6 +125,7 @@ function generateBody() {
     if (firstClass.includes(name)) body[name] = value; else body.sample_args[name] = value;
   }
   body.tags = $("tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  if ($("score").checked) body.score = true;
   return body;
 }
 
@@ -143,7 +144,13 @@ function showResult(answer, title) {
     else if (!answer.text || !f.name.endsWith(".txt")) box.append(el("div", {}, el("a", { href: url, download: f.name, text: `download ${f.name}` })));
   }
   if (answer.samples && answer.samples.length) box.append(el("p", { text: `registry ids: ${answer.samples.join(", ")}` }));
-  if (answer.scores) box.append(el("pre", { class: "scores", text: JSON.stringify(answer.scores, null, 1) }));
+  if (answer.scores) {
+    const info = answer.score_info || {};
+    const shown = Object.entries(answer.scores).map(([k, v]) => `${k} ${+v.toPrecision(4)}`).join(", ");
+    box.append(el("p", { class: "scores", text: `scores of ${info.num_samples} samples against ${info.num_test} test examples ` +
+      `(features ${info.feature_net || "none"}): ${shown}` }));
+  }
+  for (const warning of answer.warnings || []) box.append(el("p", { class: "warning", text: warning }));
   const meta = el("details", {}, el("summary", { text: "provenance" }), el("pre", { text: JSON.stringify(answer.provenance, null, 2) }));
   box.append(meta);
   $("results").prepend(box);
