@@ -10,6 +10,7 @@
     genlab compare RUN [RUN ...] --out DIR
     genlab provenance FILE [FILE ...] [--json]
     genlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000] [--token T]
+    genlab data dedup DATA [--threshold T] [--out DIR]; genlab search RUN_OR_DATA QUERY_FILE [-k 5]
     genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
 
 Errors the user can fix are printed as one line (``--debug`` shows the traceback) and the
@@ -22,12 +23,12 @@ import argparse
 import sys
 
 from ...errors import GenlabError
-from . import (bench, compare, data, evaluate, features, info, inpaint, provenance, sample, serve, superres, train,
-               translate)
+from . import (bench, compare, data, evaluate, features, info, inpaint, provenance, sample, search, serve, superres,
+               train, translate)
 
 # each adds its sub-commands
-COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data, provenance,
-            serve)
+COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data, search,
+            provenance, serve)
 
 
 class OneLineParser(argparse.ArgumentParser):
