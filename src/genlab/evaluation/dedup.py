@@ -53,7 +53,7 @@ NUM_PERM = 128
 BANDS = 32  # LSH: 32 bands of 4 rows find a pair of Jaccard 0.7 with probability ~1 - (1 - 0.7**4)**32 > 0.9999
 MIN_CHARS = 20  # text lines shorter than this (after normalising) are not examples: speaker names, "Exeunt."
 NEIGHBOURS = 10  # nearest neighbours looked at per image when finding near pairs
-MERSENNE = (1 << 61) - 1
+PRIME = 4294967291  # the largest prime below 2**32: (a * h) of two numbers below it fits in 64 bits
 
 
 # ---- examples -----------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ class MinHasher:
     """MinHash signatures of texts' character shingles, in numpy.
 
     Each shingle is hashed to 32 bits (CRC-32 of its UTF-8 bytes); permutation ``p`` maps a hash
-    ``h`` to ``(a_p * h + b_p) mod (2**61 - 1)`` with seeded ``a_p, b_p``; the signature is the
+    ``h`` to ``(a_p * h + b_p) mod p`` (``p`` the largest prime below 2**32) with seeded ``a_p, b_p``; the signature is the
     minimum over the shingles per permutation. The share of equal entries of two signatures
     estimates the Jaccard similarity of their shingle sets (standard error ~ 0.04 with 128).
     A text shorter than a shingle is one shingle.
@@ -115,8 +115,8 @@ class MinHasher:
     def __init__(self, num_perm: int = NUM_PERM, shingle: int = SHINGLE, seed: int = 1):
         rng = np.random.default_rng(seed)
         self.num_perm, self.shingle, self.seed = num_perm, shingle, seed
-        self.a = rng.integers(1, 1 << 31, num_perm, dtype=np.uint64)  # a * h < 2**63: no overflow
-        self.b = rng.integers(0, 1 << 31, num_perm, dtype=np.uint64)
+        self.a = rng.integers(1, PRIME, num_perm, dtype=np.uint64)
+        self.b = rng.integers(0, PRIME, num_perm, dtype=np.uint64)
 
     @property
     def name(self) -> str:
@@ -127,8 +127,8 @@ class MinHasher:
         return {text} if len(text) <= k else {text[i:i + k] for i in range(len(text) - k + 1)}
 
     def signature(self, text: str) -> np.ndarray:
-        h = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in self.shingles(text)), dtype=np.uint64)
-        return ((np.outer(h, self.a) + self.b) % MERSENNE).min(axis=0)
+        h = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in self.shingles(text)), dtype=np.uint64) % PRIME
+        return ((np.outer(h, self.a) % PRIME + self.b) % PRIME).min(axis=0)
 
     def signatures(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.num_perm), dtype=np.uint64)
