@@ -712,20 +712,24 @@ def read_query(data, query_path: str | Path):
 
 
 def search(run_or_data: str | Path, query_path: str | Path, k: int = 5, *, split: str = "train",
-           features: str | None = None, data_root: str | None = None, options: dict[str, Any] | None = None
-           ) -> list[dict[str, Any]]:
+           features: str | None = None, data_root: str | None = None, options: dict[str, Any] | None = None,
+           picture: str | Path | None = None) -> list[dict[str, Any]]:
     """The ``k`` examples of ``split`` nearest the file ``query_path`` (a picture for image data, a text
     file for text), nearest first, by the embedding of ``genlab data dedup`` (the perceptual one, or the
     feature network of ``features``; MinHash for text). ``run_or_data`` is a run folder (its data) or a
     data set name. Each result is ``{"rank", "split", "index", "distance"}`` plus ``"label"`` (labelled
     images) or ``"text"`` (the line); :func:`example_file` gives an example as a file's bytes.
-    Training embeddings are cached (:func:`genlab.evaluation.dedup.cache_dir`)."""
-    from ..evaluation.dedup import search_examples
+    Training embeddings are cached (:func:`genlab.evaluation.dedup.cache_dir`). With ``picture`` (image
+    data; text has none), a PNG row of the query and then the neighbours is written there."""
+    from ..evaluation.dedup import is_text, search_examples
 
     check_count("k", k, 1, MAX_K)
     data = indexed_data(run_or_data, data_root, options)
     query = read_query(data, query_path)
-    return search_examples(data, query, k, _embedding_net(data, features), split=split)
+    results = search_examples(data, query, k, _embedding_net(data, features), split=split)
+    if picture is not None and not is_text(data):
+        _neighbour_row(data, query, results, picture)
+    return results
 
 
 def example_file(run_or_data: str | Path, split: str, index: int, data_root: str | None = None,
@@ -757,9 +761,14 @@ def example_file(run_or_data: str | Path, split: str, index: int, data_root: str
 def search_picture(run_or_data: str | Path, query_path: str | Path, results: list[dict[str, Any]], out: str | Path,
                    data_root: str | None = None, options: dict[str, Any] | None = None) -> Path:
     """A PNG row of the query picture, then the neighbours of ``results`` (image data)."""
+    data = indexed_data(run_or_data, data_root, options)
+    return _neighbour_row(data, read_query(data, query_path), results, out)
+
+
+def _neighbour_row(data, query: torch.Tensor, results: list[dict[str, Any]], out: str | Path) -> Path:
     from ..data.modalities import save_image_grid
 
-    data = indexed_data(run_or_data, data_root, options)
-    query = read_query(data, query_path)
+    if not hasattr(data.split("train"), "images"):
+        raise ConfigError(f"'{data.info.name}' is {data.info.kind} data; a picture of the neighbours is for images")
     images = [query.to(torch.uint8)] + [data.split(r["split"]).images[r["index"]] for r in results]
     return save_image_grid(torch.stack(images), data.info.levels, out, nrow=len(images))

@@ -26,23 +26,24 @@ def add_parser(sub) -> None:
 
 def run(args, extra) -> int:
     from ...errors import ConfigError
-    from ...files import atomic_write_text
+    from ...files import atomic_write_text, storage_errors
     from .. import service
 
     options = key_values(args.data_arg, "--data-arg")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; give a folder")
+    if out is not None:
+        with storage_errors(out):
+            out.mkdir(parents=True, exist_ok=True)
     results = service.search(args.run, args.query, args.k, split=args.split, features=args.features,
-                             data_root=args.data_root, options=options)
-    if args.out:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"--out '{out}' is a file; give a folder")
-        out.mkdir(parents=True, exist_ok=True)
+                             data_root=args.data_root, options=options,
+                             picture=out / "search.png" if out is not None else None)
+    if out is not None:
         atomic_write_text(out / "search.json", json.dumps({"query": str(args.query), "results": results}, indent=1))
         if "text" in results[0]:
             atomic_write_text(out / "search.txt", "".join(f"{r['rank']}. {r['split']}:{r['index']} "
                                                           f"({r['distance']:.4f}) {r['text']}\n" for r in results))
-        else:
-            service.search_picture(args.run, args.query, results, out / "search.png", args.data_root, options)
     if args.json:
         print(json.dumps(results))
         return 0
