@@ -43,8 +43,10 @@ def test_dedup_writes_the_report_and_an_exclusion_list_training_honours(tmp_path
     assert code == 0, err
     summary = last_json(stdout)
     report = json.loads((out / "report.json").read_text())
-    assert sorted(p.name for p in out.iterdir()) == ["duplicates.png", "exclude.txt", "report.json", "report.md",
-                                                    *(["overlap.png"] if report["overlap"]["pairs"] else [])]
+    assert sorted(p.name for p in out.iterdir()) == ["duplicates.png", "exclude-overlap.txt", "exclude.txt",
+                                                    *(["overlap.png"] if report["overlap"]["pairs"] else []),
+                                                    "report.json", "report.md"]
+    assert sorted(report["files"]) == sorted(str(p) for p in out.iterdir())
     data = genlab.load_dataset(spec, size=8)
     places = {}  # where the planted copies fell in the shuffled 80/10/10 split, found independently
     for split in ("train", "val", "test"):
@@ -58,6 +60,11 @@ def test_dedup_writes_the_report_and_an_exclusion_list_training_honours(tmp_path
     assert report["exact"]["groups"] == [train_copies]
     assert train_copies in [g["indices"] for g in report["near"]["groups"]]
     assert report["overlap"]["exact"] == len(test_copies)
+    twins = [x for x in (out / "exclude-overlap.txt").read_text().splitlines() if not x.startswith("#")]
+    assert twins == [f"train:{i}" for i in report["overlap"]["train_twins"]]
+    assert set(report["overlap"]["train_twins"]) == {p["train"] for p in report["overlap"]["pairs"]}
+    if test_copies:
+        assert train_copies[0] in report["overlap"]["train_twins"] or train_copies[1] in report["overlap"]["train_twins"]
     assert summary["excluded"] == len(report["exclude"]) == sum(len(g["indices"]) - 1 for g in report["near"]["groups"])
     lines = [x for x in (out / "exclude.txt").read_text().splitlines() if not x.startswith("#")]
     assert lines == report["exclude"]

@@ -48,7 +48,8 @@ def test_planted_duplicates_are_grouped_and_an_unrelated_image_is_not(planted):
     groups = [g["indices"] for g in report["near"]["groups"]]
     assert groups == [[5, 1000], [7, 1001], [9, 1002]]  # nothing else in digits is this close
     assert report["exclude"] == ["train:1000", "train:1001", "train:1002"]  # the first of each group stays
-    assert report["overlap"] == {"split": "test", "examples": 447, "exact": 0, "near": 0, "pairs": [], "listed": 0}
+    assert report["overlap"] == {"split": "test", "examples": 447, "exact": 0, "near": 0, "pairs": [], "listed": 0,
+                                 "train_twins": []}
     assert report["nearest_distance_quantiles"]["p0.1"] < 0.003 < report["nearest_distance_quantiles"]["p50"]
 
 
@@ -59,6 +60,7 @@ def test_overlap_counts_held_out_copies(digits):
     o = dedup.find_duplicates(data)["overlap"]
     assert (o["exact"], o["near"]) == (2, 2)
     assert [(p["example"], p["train"], p["exact"]) for p in o["pairs"]] == [(0, 1000, True), (1, 1001, True)]
+    assert o["train_twins"] == [1000, 1001]
 
 
 def test_search_finds_the_planted_original_first(planted):

@@ -578,7 +578,8 @@ def require_run_folder(run: str | Path) -> Path:
 
 
 # ---- de-duplication and nearest-neighbour search ------------------------------------------------------
-DEDUP_FILES = ("report.json", "report.md", "exclude.txt", "duplicates.png", "overlap.png")  # `genlab data dedup`
+# what `genlab data dedup` writes
+DEDUP_FILES = ("report.json", "report.md", "exclude.txt", "exclude-overlap.txt", "duplicates.png", "overlap.png")
 MAX_GROUPS_SHOWN = 16  # rows of duplicates.png and groups listed in report.md
 MAX_K = 1000
 
@@ -608,8 +609,9 @@ def dedup(data_name: str | Path, out: str | Path, *, split: str = "train", thres
           options: dict[str, Any] | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Find the exact and near duplicates within ``split`` of a data set (or a run's data) and how many
     held-out examples have a duplicate in it (:func:`genlab.evaluation.dedup.find_duplicates`); write
-    ``out/report.json``, ``report.md``, ``exclude.txt`` (for ``genlab train --exclude``) and, for
-    images, ``duplicates.png`` and ``overlap.png``. Returns the report (with ``files`` and ``seconds``)."""
+    ``out/report.json``, ``report.md``, ``exclude.txt`` (for ``genlab train --exclude``: the duplicates
+    within ``split``), ``exclude-overlap.txt`` (the ``split`` twins of held-out examples, against leakage)
+    and, for images, ``duplicates.png`` and ``overlap.png``. Returns the report (with ``files`` and ``seconds``)."""
     import time
 
     from ..evaluation.dedup import find_duplicates
@@ -629,15 +631,22 @@ def dedup(data_name: str | Path, out: str | Path, *, split: str = "train", thres
     with storage_errors(out):
         out.mkdir(parents=True, exist_ok=True)
     files = [out / "report.json", out / "report.md", out / "exclude.txt"]
-    for stale in (out / "duplicates.png", out / "overlap.png"):
+    for stale in (out / "duplicates.png", out / "overlap.png", out / "exclude-overlap.txt"):
         if overwrite and stale.exists():
             stale.unlink()
     if hasattr(data.split(split), "images"):
         files += _dedup_pictures(data, report, out)
-    report["files"] = [str(f) for f in files]
     header = (f"# genlab data dedup {data.info.name}: {len(report['exclude'])} {split} examples to leave out "
               f"(one kept per group), threshold {report['threshold']}\n")
     atomic_write_text(out / "exclude.txt", header + "".join(f"{line}\n" for line in report["exclude"]))
+    if "overlap" in report:
+        o = report["overlap"]
+        files.append(out / "exclude-overlap.txt")
+        atomic_write_text(out / "exclude-overlap.txt",
+                          f"# genlab data dedup {data.info.name}: the {len(o['train_twins'])} {split} examples nearest "
+                          f"to the {o['near']} {o['split']} examples with a near duplicate in {split} (threshold "
+                          f"{report['threshold']})\n" + "".join(f"{split}:{i}\n" for i in o["train_twins"]))
+    report["files"] = [str(f) for f in files]
     atomic_write_text(out / "report.md", dedup_markdown(report))
     import json
 

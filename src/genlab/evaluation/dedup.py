@@ -372,9 +372,13 @@ class Embedder:
         k = min(k, len(index))
         if not self.text:
             return nearest(index, queries, k)
-        dist = np.stack([jaccard_distance(index, q) for q in queries])
-        order = np.argsort(dist, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(dist, order, axis=1), order
+        dists, orders = np.empty((len(queries), k)), np.empty((len(queries), k), dtype=np.int64)
+        for row, q in enumerate(queries):  # one query at a time: memory of one row of distances
+            dist = jaccard_distance(index, q)
+            top = np.argpartition(dist, k - 1)[:k] if k < len(dist) else np.arange(len(dist))
+            top = top[np.lexsort((top, dist[top]))]  # nearest first, ties by index
+            dists[row], orders[row] = dist[top], top
+        return dists, orders
 
     def pairs(self, embeddings: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
         return text_pairs(embeddings, threshold) if self.text else image_pairs(embeddings, threshold)
@@ -399,7 +403,8 @@ def find_duplicates(data: DataSet, net=None, split: str = "train", threshold: fl
         A JSON-ready report: ``examples``, ``exact`` (groups of indices with the same hash), ``near``
         (groups of indices, exact copies included, each with its largest pair distance), ``exclude``
         (``split:index`` strings: every group's members but its first), ``overlap`` (how many
-        ``against`` examples have an exact or near duplicate in ``split``, and the pairs) and
+        ``against`` examples have an exact or near duplicate in ``split``, the pairs, and ``train_twins``:
+        the nearest ``split`` example of each, to leave out against leakage) and
         ``nearest_distance_quantiles`` (of each example's nearest other example: for choosing a threshold).
     """
     embedder = Embedder(data, net, min_chars, use_cache)
@@ -461,8 +466,9 @@ def overlap(embedder: Embedder, against: str, train_indices: list[int], train_ha
     near = [i for i in range(len(items)) if dist[i, 0] <= threshold]
     pairs = [{"example": indices[i], "train": train_indices[int(idx[i, 0])], "distance": round(float(dist[i, 0]), 6),
               "exact": hashes[i] in train_set} for i in near]
+    twins = sorted({train_indices[int(idx[i, 0])] for i in near})  # the nearest training example of each
     return {"split": against, "examples": len(items), "exact": len(exact), "near": len(near),
-            "pairs": pairs[:max_listed], "listed": min(len(pairs), max_listed)}
+            "pairs": pairs[:max_listed], "listed": min(len(pairs), max_listed), "train_twins": twins}
 
 
 # ---- search -------------------------------------------------------------------------------------------
