@@ -4,9 +4,12 @@ Exact duplicates are examples with the same SHA-256 of their content: an image's
 levels (shape included), a text line's normalised text (:func:`normalise_text`). Near duplicates
 are pairs closer than a threshold in an embedding:
 
-- images: the feature network's features (:mod:`genlab.evaluation.features`), L2-normalised, and
-  the cosine distance ``1 - cos`` between them (0 for the same image, 2 at most); the nearest
-  neighbours come from scikit-learn's ``NearestNeighbors``.
+- images: by default a perceptual embedding (:func:`pixel_embeddings`: each image centred on the
+  centre of mass of its ink, blurred, pooled to at most 16x16, mean taken off), or with a feature
+  network (``net``, :mod:`genlab.evaluation.features`) its features; either L2-normalised, with the
+  cosine distance ``1 - cos`` between them (0 for the same image, 2 at most). The nearest neighbours
+  come from scikit-learn's exact ``NearestNeighbors``; each distinct image is joined to those of
+  its :data:`NEIGHBOURS` nearest within the threshold (exact copies are merged by hash first).
 - text: an example is a line of the split (lines numbered as :mod:`genlab.data.exclude` numbers
   them, lines shorter than ``min_chars`` after normalising left out); its embedding is a MinHash
   signature of its character 5-shingles (:class:`MinHasher`, numpy), and the distance is the
@@ -16,8 +19,8 @@ are pairs closer than a threshold in an embedding:
 Groups are the connected components (union-find) of the pairs at or below the threshold. The
 exclusion list keeps the first example (lowest index) of every group and lists the rest.
 
-Embeddings of a split are cached on disk, keyed by the split's content and the embedding (the
-feature network's content hash, or the MinHash settings), in ``$GENLAB_CACHE/embeddings``
+Embeddings of a split are cached on disk, keyed by the split's content and the embedding (its
+name: the perceptual embedding, the feature network's content hash, or the MinHash settings), in ``$GENLAB_CACHE/embeddings``
 (default ``~/.cache/genlab/embeddings``), so a second search or dedup of the same data is fast.
 """
 
@@ -44,8 +47,9 @@ from ..errors import ConfigError
 # shifted by a pixel or with noise and of each image's nearest distinct image.
 PIXEL_THRESHOLD = 0.001
 PIXELS_NAME = "centred, blurred pixels (perceptual)"
-# The same for a feature network's L2-normalised features (``--features``): a classifier's features put
-# every image of a class close together, so this is strict; set --threshold for your network.
+# The same for a feature network's L2-normalised features (``--features``). A classifier's features put the
+# images of a class close together (genlab's digits network: 45 groups in digits' train at this distance,
+# none with the perceptual embedding), so no default suits every network: set --threshold for yours.
 FEATURE_THRESHOLD = 0.001
 TEXT_THRESHOLD = 0.3  # estimated Jaccard distance of 5-character shingles (Jaccard similarity >= 0.7)
 SHINGLE = 5
