@@ -596,6 +596,9 @@ def indexed_data(run_or_data: str | Path, data_root: str | None = None, options:
             raise ConfigError("--data-arg is for a data set name; a run's data comes from its run.json")
         spec = read_run_file(run_or_data)["data"]
         return load_dataset(spec["name"], root=data_root, tokenizer=spec.get("vocab"), **spec.get("options", {}))
+    if Path(run_or_data).is_dir() and ":" not in str(run_or_data):
+        raise ConfigError(f"'{run_or_data}' is a folder but not a training run (no {RUN_FILE}), so it names no data; "
+                          "give a run folder, a data set name, or images:DIR for a folder of pictures")
     return load_dataset(str(run_or_data), root=data_root, **(options or {}))
 
 
@@ -722,18 +725,19 @@ def read_query(data, query_path: str | Path):
 
 def search(run_or_data: str | Path, query_path: str | Path, k: int = 5, *, split: str = "train",
            features: str | None = None, data_root: str | None = None, options: dict[str, Any] | None = None,
-           picture: str | Path | None = None) -> list[dict[str, Any]]:
+           picture: str | Path | None = None, data=None) -> list[dict[str, Any]]:
     """The ``k`` examples of ``split`` nearest the file ``query_path`` (a picture for image data, a text
     file for text), nearest first, by the embedding of ``genlab data dedup`` (the perceptual one, or the
     feature network of ``features``; MinHash for text). ``run_or_data`` is a run folder (its data) or a
     data set name. Each result is ``{"rank", "split", "index", "distance"}`` plus ``"label"`` (labelled
     images) or ``"text"`` (the line); :func:`example_file` gives an example as a file's bytes.
     Training embeddings are cached (:func:`genlab.evaluation.dedup.cache_dir`). With ``picture`` (image
-    data; text has none), a PNG row of the query and then the neighbours is written there."""
+    data; text has none), a PNG row of the query and then the neighbours is written there. ``data``: the
+    data set :func:`indexed_data` gives for ``run_or_data``, when the caller holds it already (a server)."""
     from ..evaluation.dedup import is_text, search_examples
 
     check_count("k", k, 1, MAX_K)
-    data = indexed_data(run_or_data, data_root, options)
+    data = data if data is not None else indexed_data(run_or_data, data_root, options)
     query = read_query(data, query_path)
     results = search_examples(data, query, k, _embedding_net(data, features), split=split)
     if picture is not None and not is_text(data):
@@ -742,7 +746,7 @@ def search(run_or_data: str | Path, query_path: str | Path, k: int = 5, *, split
 
 
 def example_file(run_or_data: str | Path, split: str, index: int, data_root: str | None = None,
-                 options: dict[str, Any] | None = None) -> tuple[bytes, str]:
+                 options: dict[str, Any] | None = None, data=None) -> tuple[bytes, str]:
     """``(bytes, media type)`` of one example: a PNG of an image, or a text line as UTF-8 text."""
     import io
 
@@ -752,7 +756,7 @@ def example_file(run_or_data: str | Path, split: str, index: int, data_root: str
     from ..data.modalities.image import levels_to_uint8
     from ..evaluation.dedup import is_text
 
-    data = indexed_data(run_or_data, data_root, options)
+    data = data if data is not None else indexed_data(run_or_data, data_root, options)
     total = count_examples(data, split)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < total:
         raise ConfigError(f"index must be between 0 and {total - 1} for the {split} split, got {index!r}")
