@@ -114,6 +114,9 @@ def test_search_cli_finds_the_query_itself(tmp_path, digits):
     assert [r["rank"] for r in results] == [1, 2, 3]
     assert results[0]["index"] == 123 and results[0]["distance"] < 1e-6 and results[0]["split"] == "train"
     assert (tmp_path / "found" / "search.png").is_file()
+    code, stdout, err = run_cli("search", "digits", query, "--out", tmp_path / "found")
+    assert_one_line_error(code, stdout, err, "search.json' already exists", "--overwrite")
+    assert run_cli("search", "digits", query, "--out", tmp_path / "found", "--overwrite")[0] == 0
     picture, media = service.example_file("digits", "train", 123)
     assert media == "image/png" and picture.startswith(b"\x89PNG")
     code, stdout, err = run_cli("search", "digits", query)

@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     s.add_argument("--data-arg", action="append", metavar="KEY=VALUE", help="a data set option (repeatable)")
     s.add_argument("--out", metavar="DIR", help="also write search.json and a picture (query, then neighbours) "
                                                 "or the neighbours' text")
+    s.add_argument("--overwrite", action="store_true", help="replace the files of an earlier search in --out")
     s.add_argument("--json", action="store_true", help="print the results as JSON")
     s.set_defaults(func=run)
 
@@ -33,6 +34,10 @@ def run(args, extra) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"--out '{out}' is a file; give a folder")
+    if out is not None and not args.overwrite:
+        taken = [out / name for name in ("search.json", "search.png", "search.txt") if (out / name).exists()]
+        if taken:
+            raise ConfigError(f"'{taken[0]}' already exists; give another --out folder, remove it, or pass --overwrite")
     if out is not None:
         with storage_errors(out):
             out.mkdir(parents=True, exist_ok=True)
