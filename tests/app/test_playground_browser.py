@@ -1,6 +1,7 @@
 """The playground in a real headless browser: Debian's Chromium driven by Selenium through the
 system's chromedriver (no browser is downloaded). The page loads the served models, generates from a
-tiny image model and a tiny text model, and inpaints a picture with a mask drawn on the canvas."""
+tiny image model and a tiny text model, inpaints a picture with a mask drawn on the canvas, and finds the
+nearest training examples of an uploaded picture."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ def page(tmp_path_factory, session_text_file):
                                 "--set", "embedding_dim=8", "--set", "block_size=16")}.items():
         code, _, err = run_cli("train", *argv, "--steps", "2", "--out", root / name, "--progress", "false")
         assert code == 0, err
-    proc, base = start_server([root / "vae", root / "lstm"], ["--token", "pw"])
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GENLAB_CACHE", str(root / "cache"))  # the search's embeddings stay in the test's folder
+        proc, base = start_server([root / "vae", root / "lstm"], ["--token", "pw"])
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=browser_options())
     try:
         driver.get(f"{base}/?token=pw")
@@ -144,3 +147,23 @@ def test_stored_samples_are_browsed_with_a_tag_filter(page):
     tag.send_keys("no-such-tag")
     driver.find_element(By.ID, "list-samples").click()
     WebDriverWait(driver, 30).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#samples tbody tr"))
+
+
+def test_search_shows_the_nearest_training_pictures(page, tmp_path, digits):
+    from genlab.data.modalities.image import levels_to_uint8
+
+    driver, _ = page
+    Select(driver.find_element(By.ID, "model")).select_by_value("vae")
+    picture = tmp_path / "train-123.png"
+    Image.fromarray(levels_to_uint8(digits.train.images[123], 17)[0].numpy()).save(picture)
+    driver.find_element(By.ID, "search-file").send_keys(str(picture))
+    k = driver.find_element(By.ID, "search-k")
+    k.clear()
+    k.send_keys("3")
+    driver.find_element(By.ID, "search").click()
+    WebDriverWait(driver, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#search-results figure")) == 3
+                                    or d.find_element(By.ID, "error").is_displayed())
+    assert not driver.find_element(By.ID, "error").is_displayed(), driver.find_element(By.ID, "error").text
+    figures = driver.find_elements(By.CSS_SELECTOR, "#search-results figure")
+    assert figures[0].find_element(By.TAG_NAME, "figcaption").text == "train:123 d=0.0000"
+    assert all(loaded(driver, f.find_element(By.TAG_NAME, "img")) == 8 for f in figures)

@@ -269,3 +269,34 @@ def test_generated_files_are_in_the_registry_and_served_from_it(runs, tmp_path):
     path.unlink()
     assert client.get(f"/api/samples/{sample_id}").json()["exists"] is False
     assert_error(client.get(f"/api/samples/{sample_id}/file"), 404, "sample", "has gone")
+
+
+def test_search_finds_the_uploaded_training_picture_and_serves_it(client, monkeypatch, tmp_path, digits):
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+    from genlab.data.modalities.image import levels_to_uint8
+
+    picture = levels_to_uint8(digits.train.images[123], 17)[0].numpy()  # as the server shows an example
+    r = client.post("/api/models/vae/search", files={"query": ("q.png", png_bytes(picture), "image/png")},
+                    data={"k": "3"})
+    assert r.status_code == 200, r.text
+    neighbours = r.json()["neighbours"]
+    assert [n["rank"] for n in neighbours] == [1, 2, 3]
+    assert neighbours[0]["index"] == 123 and neighbours[0]["distance"] < 1e-6
+    assert neighbours[0] == {**service.search("digits", _saved(tmp_path, picture), 1)[0],
+                             "url": "/api/examples/vae/train/123"}
+    assert np.array_equal(fetch_png(client, neighbours[0]["url"]), picture)
+    r = client.post("/api/models/lstm/search", files={"query": ("q.txt", b"a bad cab faced a dead bee", "text/plain")})
+    assert r.status_code == 200, r.text
+    assert r.json()["neighbours"][0]["text"].startswith("a bad cab faced a dead bee") and "url" not in r.json()[
+        "neighbours"][0]
+    r = client.post("/api/models/vae/search", files={"query": ("q.png", png_bytes(picture), "image/png")},
+                    data={"k": "0"})
+    assert r.status_code == 422 and r.json()["field"] == "k"
+    r = client.get("/api/examples/vae/train/5000")
+    assert r.status_code == 400 and "index must be between 0 and 999" in r.json()["error"]
+
+
+def _saved(tmp_path, picture) -> str:
+    path = tmp_path / "q.png"
+    path.write_bytes(png_bytes(picture))
+    return str(path)

@@ -40,7 +40,7 @@ try:
     import anyio
     from fastapi import FastAPI, File, Form, Query, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
     from pydantic import BaseModel, ConfigDict, Field
 except ImportError as e:  # pragma: no cover - the message is what a user without the extra sees
@@ -76,9 +76,9 @@ class Served:
     model: Any
     folder: Path
     data: Any = None
+    indexed: Any = None  # the data search and the example files read (every training example)
+    scorer: Any = None  # what scores a batch's sample quality, made on the first request to score
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-
-    scorer: Any = None
 
     def get_data(self):
         with self.lock:
@@ -92,6 +92,19 @@ class Served:
             if self.scorer is None:
                 self.scorer = service.batch_scorer(self.model, self.run, features)
             return self.scorer
+
+    @property
+    def is_run(self) -> bool:
+        from ..runs import is_run_folder
+
+        return is_run_folder(self.run)
+
+    def get_indexed(self):
+        """The run's data with every training example (what search numbers), loaded once."""
+        with self.lock:
+            if self.indexed is None:
+                self.indexed = service.indexed_data(self.run)
+            return self.indexed
 
 
 def served_id(run: Path, taken: set[str]) -> str:
@@ -593,6 +606,47 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         path = folder / f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
         path.write_bytes(data)
         return path
+
+    # ---- nearest training examples -------------------------------------------------------------
+    @app.post("/api/models/{model_id}/search", summary="the training examples nearest an uploaded picture or text")
+    async def search(model_id: str,
+                     query: Annotated[UploadFile, File(description="a picture (image models) or a UTF-8 text file")],
+                     k: Annotated[int, Form(ge=1, le=service.MAX_K)] = 5):
+        """The ``k`` training examples of the model's run nearest the query, by the embedding of ``genlab
+        search`` (cached on disk after the first request); each neighbour has a ``url`` (a PNG of an image)
+        or its ``text``."""
+        s = model_of(model_id)
+        if not s.is_run:
+            raise APIError(400, f"model '{s.id}' is a saved model, not a training run, so it names no training data "
+                                "to search; serve its run folder", "model")
+        rid, folder = request_folder(s)
+        if s.model.data_info.kind == "text":
+            data = await query.read(limits.max_upload_bytes + 1)
+            if len(data) > limits.max_upload_bytes:
+                raise APIError(413, f"query is over the server's limit of {limits.max_upload_bytes:,} bytes; send a "
+                                    "shorter text", "query")
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "input.txt"
+            path.write_bytes(data)
+        else:
+            path = await save_upload(query, folder, "input", "query")
+        started = time.monotonic()
+        neighbours = await work(_guarded(lambda: service.search(s.run, path, k, data=s.get_indexed())))
+        for n in neighbours:
+            if "text" not in n:
+                n["url"] = f"/api/examples/{s.id}/{n['split']}/{n['index']}"
+        return {"model": s.id, "request": rid, "neighbours": neighbours,
+                "seconds": round(time.monotonic() - started, 3)}
+
+    @app.get("/api/examples/{model_id}/{split}/{index}", summary="one example of a served run's data")
+    async def example(model_id: str, split: str, index: int):
+        s = model_of(model_id)
+        if split not in ("train", "val", "test"):
+            raise APIError(404, f"no split '{split}'; the splits are train, val and test", "split")
+        if not s.is_run:
+            raise APIError(400, f"model '{s.id}' is a saved model, not a training run, so it has no data", "model")
+        content, media = await work(_guarded(lambda: service.example_file(s.run, split, index, data=s.get_indexed())))
+        return Response(content, media_type=media)
 
     # ---- files --------------------------------------------------------------------------------
     @app.get("/api/files/{model_id}/{request_id}/{name:path}", summary="a generated file")

@@ -84,11 +84,17 @@ def load_run_data(run_dir: str | os.PathLike, data_root: str | None = None):
 
     A fine-tuned text run records the vocabulary it encodes its text with (its source model's)
     as ``data.vocab``; the text is read with it again.
+    A run trained with ``--exclude`` records the training examples it left out
+    (``data.exclude``, :mod:`genlab.data.exclude`); they are left out again.
     """
     from ..data import load_dataset
+    from ..data.exclude import Exclusion, exclude_examples
 
     spec = read_run_file(run_dir)["data"]
-    return load_dataset(spec["name"], root=data_root, tokenizer=spec.get("vocab"), **spec.get("options", {}))
+    data = load_dataset(spec["name"], root=data_root, tokenizer=spec.get("vocab"), **spec.get("options", {}))
+    if isinstance(spec.get("exclude"), dict):
+        data = exclude_examples(data, Exclusion.from_record(spec["exclude"]))
+    return data
 
 
 def check_data_matches(model_info, data_info, where: str | os.PathLike) -> None:

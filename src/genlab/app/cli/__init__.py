@@ -12,6 +12,7 @@
     genlab registry rebuild [ROOT ...] | runs
     genlab samples list [--run R] [--tag T] [--min-score NAME=VALUE] [--json] | show ID | tag ID TAG... | score ID...
     genlab serve RUN [RUN ...] [--host 127.0.0.1] [--port 8000] [--token T]
+    genlab data dedup DATA [--threshold T] [--out DIR]; genlab search RUN_OR_DATA QUERY_FILE [-k 5]
     genlab features train | list | info RUN | bench [NAME] | data download NAME | demo
 
 Errors the user can fix are printed as one line (``--debug`` shows the traceback) and the
@@ -24,12 +25,12 @@ import argparse
 import sys
 
 from ...errors import GenlabError
-from . import (bench, compare, data, evaluate, features, info, inpaint, provenance, registry, sample, samples, serve,
-               superres, train, translate)
+from . import (bench, compare, data, evaluate, features, info, inpaint, provenance, registry, sample, samples, search,
+               serve, superres, train, translate)
 
 # each adds its sub-commands
-COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data, provenance,
-            registry, samples, serve)
+COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data, search,
+            provenance, registry, samples, serve)
 
 
 class OneLineParser(argparse.ArgumentParser):

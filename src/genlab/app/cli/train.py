@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
     t.add_argument("--allow-synthetic", action="store_true",
                    help="train on files genlab generated (marked synthetic by their provenance); run.json records "
                         "how many (a data option: allow_synthetic=true)")
+    t.add_argument("--exclude", metavar="FILE", help="leave out the training examples listed in FILE (train:INDEX "
+                                                     "lines, e.g. the exclude.txt of `genlab data dedup`); run.json "
+                                                     "records them, so --resume leaves out the same")
     t.add_argument("--steps", type=int, help="optimizer steps (on resume: a new total)")
     t.add_argument("--epochs", type=float)
     t.add_argument("--batch-size", type=int)
@@ -95,6 +98,8 @@ def _train(args, extra) -> int:
             raise ConfigError("give either --resume DIR (continue a run) or --init-from RUN (a new run from its "
                               "weights), not both")
         _check_same_data(args.resume, args.data, data_options)
+        if args.exclude:
+            _check_same_exclusion(args.resume, args.exclude)
         trainer = resume(args.resume, steps=args.steps, data_root=args.data_root, overrides=overrides)
         message = f"resuming {args.resume} at step {trainer.step} of {trainer.total_steps}"
     elif args.init_from:
@@ -109,13 +114,14 @@ def _train(args, extra) -> int:
         spec = normalise_spec(args.data or "digits")  # a path made absolute: the run resumes from any working directory
         data = load_dataset(spec, root=args.data_root, **data_options)
         options = _typed_options(spec, data_options)
+        data_spec = {"name": spec, "options": options}
+        data = _apply_exclude(args.exclude, data, data_spec)
         config = TrainConfig.for_model(cls, **train_over)
         torch.manual_seed(config.seed)  # the seed decides the initial weights too, not only the batches
         model = create_model(args.model, data=data, **model_over)
         out = Path(args.out or f"runs/{args.model}-{data.info.name.replace(':', '-').replace('/', '_')}")
         check_can_write_run(out, args.overwrite)  # the old run is replaced only when the new one starts
-        trainer = Trainer(model, data, config, out_dir=out, data_spec={"name": spec, "options": options},
-                          overwrite=args.overwrite)
+        trainer = Trainer(model, data, config, out_dir=out, data_spec=data_spec, overwrite=args.overwrite)
         message = (f"training {args.model} ({model.num_parameters():,} parameters) on {data.info.name} "
                    f"for {trainer.total_steps} steps -> {out}")
     if distributed.world_size() > 1:
@@ -139,6 +145,30 @@ def _typed_options(spec: str, options: dict[str, str]) -> dict[str, Any]:
 
     entry, _ = find_dataset(spec)
     return entry.check_options(options)
+
+
+def _apply_exclude(path: str | None, data, data_spec: dict[str, Any]):
+    """``data`` without the training examples listed in ``path`` (checked), recorded in ``data_spec``."""
+    from ...data.exclude import count_examples, exclude_examples, read_exclude_file
+
+    if not path:
+        return data
+    exclusion = read_exclude_file(path, count_examples(data, "train"))
+    data_spec["exclude"] = exclusion.record()
+    return exclude_examples(data, exclusion)
+
+
+def _check_same_exclusion(run_dir: str, path: str) -> None:
+    """Refuse an ``--exclude`` on resume that is not the list the run was started with."""
+    from ...data.exclude import read_exclude_file
+    from ...runs import read_run_file
+
+    recorded = read_run_file(run_dir)["data"].get("exclude")
+    given = read_exclude_file(path)
+    if recorded is None or recorded.get("sha256") != given.sha256:
+        was = "no exclusion list" if recorded is None else f"the list {recorded.get('file')}"
+        raise ConfigError(f"--exclude {path} is not what {run_dir} was started with ({was}); a resumed run keeps "
+                          "its data and reapplies its own list: drop --exclude")
 
 
 def _check_same_data(run_dir: str, data: str | None, options: dict[str, str]) -> None:
@@ -203,6 +233,7 @@ def _finetune(args, overrides: dict[str, Any], data_options: dict[str, str]):
         raise ConfigError(f"--out {out} holds the model --init-from reads; choose another --out")
     check_can_write_run(out, args.overwrite)
     data_spec = {"name": spec, "options": options, **({"vocab": vocab} if vocab is not None else {})}
+    data = _apply_exclude(args.exclude, data, data_spec)
     trainer = Trainer(model, data, config, out_dir=out, data_spec=data_spec, overwrite=args.overwrite,
                       init_from=init_from)
     message = (f"fine-tuning {name} ({model.num_parameters():,} parameters) from {init_from['path']} on "

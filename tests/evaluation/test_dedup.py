@@ -1,0 +1,132 @@
+"""De-duplication and nearest-neighbour search (genlab.evaluation.dedup) on planted duplicates."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import genlab
+from genlab.data import ImageSplit
+from genlab.data.exclude import Exclusion, exclude_examples, read_exclude_file
+from genlab.errors import DataError
+from genlab.evaluation import dedup
+
+
+def shifted(image: torch.Tensor) -> torch.Tensor:
+    """``image`` moved one pixel right, zeros coming in."""
+    out = torch.zeros_like(image)
+    out[..., 1:] = image[..., :-1]
+    return out
+
+
+@pytest.fixture(scope="module")
+def planted(digits):
+    """digits' training images plus an exact copy of 5, a copy of 7 shifted by a pixel, a copy of 9 with three
+    pixels one level brighter, and an unrelated image (a checkerboard)."""
+    images, labels = digits.train.images, digits.train.labels
+    noisy = images[9].clone()
+    noisy[0, 3, 2:5] = (noisy[0, 3, 2:5] + 1).clamp(max=16)
+    checker = ((torch.arange(8)[:, None] + torch.arange(8)[None]) % 2 * 16).to(torch.uint8)[None]
+    extra = torch.stack([images[5], shifted(images[7]), noisy, checker])
+    return dataclasses.replace(digits, train=ImageSplit(torch.cat([images, extra]),
+                                                        torch.cat([labels, labels[[5, 7, 9, 0]]])))
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path / "cache"))
+
+
+def test_planted_duplicates_are_grouped_and_an_unrelated_image_is_not(planted):
+    report = dedup.find_duplicates(planted, threshold=0.003)
+    assert report["examples"] == 1004
+    assert report["exact"]["groups"] == [[5, 1000]]
+    groups = [g["indices"] for g in report["near"]["groups"]]
+    assert groups == [[5, 1000], [7, 1001], [9, 1002]]  # nothing else in digits is this close
+    assert report["exclude"] == ["train:1000", "train:1001", "train:1002"]  # the first of each group stays
+    assert report["overlap"] == {"split": "test", "examples": 447, "exact": 0, "near": 0, "pairs": [], "listed": 0,
+                                 "train_twins": []}
+    assert report["nearest_distance_quantiles"]["p0.1"] < 0.003 < report["nearest_distance_quantiles"]["p50"]
+
+
+def test_overlap_counts_held_out_copies(digits):
+    train = digits.train
+    data = dataclasses.replace(digits, train=ImageSplit(torch.cat([train.images, digits.test.images[:2]]),
+                                                        torch.cat([train.labels, digits.test.labels[:2]])))
+    o = dedup.find_duplicates(data)["overlap"]
+    assert (o["exact"], o["near"]) == (2, 2)
+    assert [(p["example"], p["train"], p["exact"]) for p in o["pairs"]] == [(0, 1000, True), (1, 1001, True)]
+    assert o["train_twins"] == [1000, 1001]
+
+
+def test_search_finds_the_planted_original_first(planted):
+    results = dedup.search_examples(planted, shifted(planted.train.images[7]), k=3)
+    assert {results[0]["index"], results[1]["index"]} == {7, 1001}
+    assert results[0]["distance"] < 1e-3 and results[0]["label"] == planted.train.labels[7]
+    assert [r["rank"] for r in results] == [1, 2, 3]
+    exact = dedup.search_examples(planted, planted.train.images[42], k=1)[0]
+    assert exact["index"] == 42 and exact["distance"] == pytest.approx(0, abs=1e-6)
+
+
+def test_embeddings_are_cached_by_content(planted, tmp_path):
+    embedder = dedup.Embedder(planted)
+    first = embedder.split("train")[2]
+    files = list((tmp_path / "cache" / "embeddings").glob("*.npy"))
+    assert len(files) == 1
+    np.save(files[0], np.zeros_like(first))  # the cache is read back, not recomputed
+    assert not embedder.split("train")[2].any()
+    assert embedder.split("test")[2].any()  # another split: another key
+
+
+def exact_jaccard(a: str, b: str, k: int = dedup.SHINGLE) -> float:
+    def shingles(s):
+        return {s} if len(s) <= k else {s[i:i + k] for i in range(len(s) - k + 1)}
+    x, y = shingles(a), shingles(b)
+    return len(x & y) / len(x | y)
+
+
+def test_minhash_estimates_the_exact_jaccard_similarity():
+    texts = ["the quick brown fox jumps over the lazy dog", "the quick brown fox jumped over the lazy dog",
+             "the quick brown cat jumps over a lazy dog", "pack my box with five dozen liquor jugs",
+             "the quick brown fox", "abc"]
+    hasher = dedup.MinHasher(num_perm=256)
+    sigs = hasher.signatures(texts)
+    for i, j in itertools.combinations(range(len(texts)), 2):
+        estimate = 1 - float(dedup.jaccard_distance(sigs[i], sigs[j]))
+        assert estimate == pytest.approx(exact_jaccard(texts[i], texts[j]), abs=0.1), (texts[i], texts[j])
+    assert dedup.jaccard_distance(sigs[0], hasher.signature(texts[0])) == 0
+
+
+def test_text_lines_exact_and_near_duplicates(tmp_path):
+    lines = ["to be or not to be, that is the question", "whether tis nobler in the mind to suffer",
+             "the slings and arrows of outrageous fortune", "To  be or not to be, THAT is the question",
+             "whether 'tis nobler in the mind to suffer", "short", "or to take arms against a sea of troubles"]
+    path = tmp_path / "t.txt"
+    path.write_text("\n".join(lines * 1) + "\n" + "and by opposing end them. to die, to sleep\n" * 2)
+    data = genlab.load_dataset(f"text:{path}", train_fraction=0.75)
+    report = dedup.find_duplicates(data)
+    assert report["exact"]["groups"] == [[0, 3]]  # normalised: case and spaces
+    assert [g["indices"] for g in report["near"]["groups"]] == [[0, 3], [1, 4]]
+    assert report["overlap"]["split"] == "val"  # no test split: the validation text
+    results = dedup.search_examples(data, "Whether tis nobler in the mind to suffer!", k=2)
+    assert results[0]["index"] == 1 and results[0]["text"].startswith("whether tis")
+    dropped = exclude_examples(data, Exclusion([3, 4]))
+    assert len(dropped.train.tokens) == len(data.train.tokens) - len(lines[3]) - len(lines[4]) - 2
+
+
+def test_exclusion_lists_are_checked(tmp_path, digits):
+    path = tmp_path / "exclude.txt"
+    path.write_text("# a comment\n\ntrain:3\ntrain:1\ntrain:3\n")
+    exclusion = read_exclude_file(path, 1000)
+    assert exclusion.indices == [1, 3] and len(exclusion.sha256) == 64
+    smaller = exclude_examples(digits, exclusion)
+    assert len(smaller.train) == 998 and torch.equal(smaller.train.images[1], digits.train.images[2])
+    for text, needle in [("train:3\nfoo\n", "line 2: 'foo' is not split:index"), ("test:3\n", "names the test split"),
+                         ("train:1000\n", "line 1: index 1000 is past the 1,000 training examples")]:
+        path.write_text(text)
+        with pytest.raises(DataError, match=needle):
+            read_exclude_file(path, 1000)
