@@ -29,6 +29,7 @@ from .evaluation.quality import public, sample_quality
 from .evaluation.scorers import Scorer, get_scorer
 from .evaluation.store import stored_evaluation
 from .io import atomic_write_text, load, read_config
+from .provenance import record, stamp_changed, tree_states
 from .progress import reporting
 from .runs.run import check_data_matches, find_saved_model, load_run_data, read_run_file, resolve_weights
 
@@ -110,7 +111,11 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
         with reporting(f"[{i + 1}/{len(runs)}] {run.name} samples", progress):  # bars with the time left, on stderr
             quality = sample_quality(model, data, net, None, num_samples=num_samples, seed=seed, reference=scorer,
                                      **sample_kwargs)
+        before = tree_states(out)
         row.update(public(quality), **scorer.pictures(quality, out / f"samples-{i + 1}-{model.name}"))
+        stamp_changed(out, before, record(model=model.name, weights_sha256=read_config(folder).get("weights_sha256"),
+                                          run=str(run.resolve()), weights=str(folder.resolve()), step=meta.get("step"),
+                                          seed=seed, sampling=sample_kwargs, command="compare", kind=data.info.kind))
         rows.append(row)
     num_samples = rows[0]["num_samples"]
     # the floor: training examples scored exactly like samples (or, for models of an input, a baseline)

@@ -136,6 +136,25 @@ def stamp_written(out: str | Path, before: dict[Path, tuple[int, int, int]], rec
     return stamp([p for p, state in sorted(file_states(out).items()) if before.get(p) != state], rec)
 
 
+def tree_states(folder: str | Path) -> dict[Path, tuple[int, int, int]]:
+    """``{file: (inode, mtime, size)}`` of every file under ``folder`` (sidecars left out), for
+    :func:`stamp_changed` after work that writes files anywhere in it (a compare report)."""
+    states = {}
+    for p in Path(folder).rglob("*") if Path(folder).is_dir() else ():
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        if p.is_file() and not is_sidecar(p):
+            states[p] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return states
+
+
+def stamp_changed(folder: str | Path, before: dict[Path, tuple[int, int, int]], rec: dict[str, Any]) -> list[Path]:
+    """Stamp with ``rec`` every file under ``folder`` that is new or changed since ``before`` (:func:`tree_states`)."""
+    return stamp([p for p, state in sorted(tree_states(folder).items()) if before.get(p) != state], rec)
+
+
 def _format(head: bytes) -> str | None:
     if head.startswith(PNG_SIGNATURE):
         return "png"

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import genlab
+from genlab import provenance
 from cli_helpers import assert_one_line_error, run_cli
 from genlab.evaluation.audio_quality import classify
 from genlab.evaluation.features import save_feature_network, train_feature_network
@@ -40,6 +41,11 @@ def test_compare_audio_runs(tmp_path):
         assert row["num_samples"] == 12 and 0 <= row["accuracy"] <= 1 and row["fd"] >= 0
         assert (tmp_path / "report" / row["grid"]).is_file()  # the spectrograms
         assert len(list((tmp_path / "report" / row["listen"]).glob("*.wav"))) == 10
+        for path in [tmp_path / "report" / row["grid"], *(tmp_path / "report" / row["listen"]).glob("*.wav")]:
+            rec = provenance.read(path).record  # every generated file of the report is stamped
+            assert rec["command"] == "compare" and rec["generator"]["run"] == str((tmp_path / row["model"]).resolve())
+    floor_files = [p for p in (tmp_path / "report" / "samples-0-data").rglob("*") if p.is_file()]
+    assert floor_files and all(provenance.read(p) is None for p in floor_files)  # real recordings: no stamp
     # the floor: 12 training clips (seeded pick) with their own labels as the asked classes
     floor = report["reference"]
     pick = torch.randperm(len(data.train.codes), generator=torch.Generator().manual_seed(0))[:12]

@@ -645,7 +645,8 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             raise APIError(404, f"no split '{split}'; the splits are train, val and test", "split")
         if not s.is_run:
             raise APIError(400, f"model '{s.id}' is a saved model, not a training run, so it has no data", "model")
-        content, media = await work(_guarded(lambda: service.example_file(s.run, split, index, data=s.get_indexed())))
+        content, media = await anyio.to_thread.run_sync(  # a cheap read: it does not wait for a generation slot
+            _guarded(lambda: service.example_file(s.run, split, index, data=s.get_indexed())))
         return Response(content, media_type=media)
 
     # ---- files --------------------------------------------------------------------------------
