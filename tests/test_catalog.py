@@ -106,12 +106,17 @@ def test_rebuild_recreates_the_same_rows_and_reports_what_changed(two_runs):
     with open(a / catalog.LOG_FILE, "a") as f:
         f.write('{"event": "sample", "id": "torn\n')  # a torn line
         f.write('{"event": "tag", "id": "0123", "tags": ["x"]}\n')  # tags for a sample never recorded
+        f.write('{"event": "tag", "id": ["x"], "tags": ["x"]}\n')  # valid JSON of the wrong shapes
+        f.write('{"event": "sample", "id": "abcdef0123456789", "path": "../../../../etc/passwd"}\n')
+        f.write('{"event": "scores", "ids": [["x"]], "scores": {"fid": 1}}\n')
     report = reg.rebuild([tmp_path / "runs"])
     assert report["missing"] == [{"id": ids_a[1], "path": str((a / "s2.png").resolve())}]
     assert report["changed"] == [{"id": ids_b[0], "path": str((b / "s3.png").resolve())}]
-    assert len(report["bad_lines"]) == 2
+    assert len(report["bad_lines"]) == 4, report["bad_lines"]
     assert report["bad_lines"][0].endswith("line 4: not JSON (a torn or edited line); skipped")
     assert "line 5: tags for an unknown sample '0123'" in report["bad_lines"][1]
+    assert "line 6: tags without a sample id" in report["bad_lines"][2]
+    assert "line 7: a sample whose path leaves its run folder" in report["bad_lines"][3]  # never indexed
     assert len(reg.list_samples()) == 4  # the missing file's sample is kept and shown as missing
     assert reg.get_sample(ids_a[1])["exists"] is False
     with pytest.raises(ConfigError, match="not a folder"):

@@ -88,7 +88,8 @@ def check_tags(tags: Iterable[str]) -> list[str]:
     for tag in tags:
         tag = str(tag).strip()
         if not tag or "," in tag or len(tag) > 200:
-            raise ConfigError(f"a tag must be 1 to 200 characters without commas, got {tag!r}")
+            shown = repr(tag[:40]) + ("..." if len(tag) > 40 else "")
+            raise ConfigError(f"a tag must be 1 to 200 characters without commas, got {shown}")
         if tag not in out:
             out.append(tag)
     return out
@@ -193,12 +194,19 @@ def _apply(samples: dict[str, dict[str, Any]], line: str) -> str | None:
     if event == "sample":
         if not isinstance(entry.get("id"), str) or not isinstance(entry.get("path"), str):
             return "a sample without an id or path; skipped"
+        path = Path(entry["path"])
+        if not path.is_absolute() and ".." in path.parts:
+            return "a sample whose path leaves its run folder; skipped"
         entry = dict(entry)
         entry["tags"] = [t for t in entry.get("tags") or [] if isinstance(t, str)]
+        if not isinstance(entry.get("scores"), dict):
+            entry["scores"] = None
         samples[entry["id"]] = entry
         return None
     if event == "tag":
-        target = samples.get(entry.get("id"))
+        if not isinstance(entry.get("id"), str):
+            return "tags without a sample id; skipped"
+        target = samples.get(entry["id"])
         if target is None:
             return f"tags for an unknown sample {entry.get('id')!r}; skipped"
         target["tags"] = list(dict.fromkeys(target["tags"] + [t for t in entry.get("tags") or [] if isinstance(t, str)]))
@@ -207,6 +215,7 @@ def _apply(samples: dict[str, dict[str, Any]], line: str) -> str | None:
         ids = entry.get("ids")
         if not isinstance(ids, list) or not isinstance(entry.get("scores"), dict):
             return "scores without ids or values; skipped"
+        ids = [i for i in ids if isinstance(i, str)]
         unknown = [i for i in ids if i not in samples]
         for i in ids:
             if i in samples:
@@ -329,6 +338,9 @@ class Registry:
             if db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
+            if "locked" in str(e) or "busy" in str(e):
+                raise StorageError(f"the registry {self.path} is in use by another process (it waited "
+                                   f"{BUSY_TIMEOUT_MS // 1000} s); try again") from e
             readonly = "readonly" in str(e) or "unable to open" in str(e)
             why = "it is not writable" if readonly else "it is damaged or not a genlab registry"
             raise StorageError(f"cannot use the registry {self.path}: {why} ({e}); {hint}") from e
@@ -514,12 +526,12 @@ class Registry:
                     report["changed"].append({"id": s["id"], "path": str(path)})
             report["samples"] += len(samples)
         with self._connect(write=True) as db:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")  # from here no other writer records: the logs are read again inside
             for table in ("tags", "samples", "runs"):
                 db.execute(f"DELETE FROM {table}")
-            for home, samples in loaded:
+            for home, _ in loaded:
                 self._insert_run(db, run_summary(home))
-                for s in samples:
+                for s in read_log(home)[0]:  # with what was recorded while the files above were hashed
                     self._insert_sample(db, home, s)
             db.execute("COMMIT")
         return report

@@ -152,7 +152,8 @@ def test_superres_and_evaluate_match_the_library(client, runs):
     ("/api/models/vae/generate", {"num": 0}, 422, "num", "greater than or equal to 1"),
     ("/api/models/vae/generate", {"nmu": 2}, 422, "nmu", "unknown field"),
     ("/api/models/vae/generate", {"top_p": 2}, 422, "top_p", "less than or equal to 1"),
-    ("/api/models/vae/generate", {"sample_args": {"temperature": "hot"}}, 422, "sample_args.temperature", "float"),
+    ("/api/models/vae/generate", {"sample_args": {"mode": 3}}, 400, None, "mode"),
+    ("/api/models/vae/generate", {"sample_args": {"temperature": 0.5}}, 422, "sample_args.temperature", "its own"),
     ("/api/models/vae/generate", {"sample_args": {"bogus": 1}}, 400, None, "does not take the sample argument"),
     ("/api/models/vae/generate", {"condition": 1}, 400, None, "condition"),
     ("/api/models/lstm/generate", {"max_new_tokens": 10_000}, 413, "max_new_tokens", "at most 512"),
@@ -300,3 +301,70 @@ def _saved(tmp_path, picture) -> str:
     path = tmp_path / "q.png"
     path.write_bytes(png_bytes(picture))
     return str(path)
+
+
+@pytest.mark.parametrize("sample_args, field, needle", [
+    ({"seed": 1}, "sample_args.seed", "field of its own"),
+    ({"max_new_tokens": 100}, "sample_args.max_new_tokens", "field of its own"),  # so its limit applies
+    ({"generator": 1}, "sample_args.generator", "not a sample argument"),
+])
+def test_sample_args_that_would_bypass_a_limit_or_collide_are_refused(client, sample_args, field, needle):
+    assert_error(client.post("/api/models/lstm/generate", json={"num": 1, "sample_args": sample_args}), 422, field,
+                 needle)
+
+
+def test_a_body_of_unknown_size_is_refused(client):
+    r = client.post("/api/models/vae/generate", content=iter([b'{"num": 1}']),
+                    headers={"Content-Type": "application/json"})
+    assert_error(r, 411, None, "Content-Length")
+
+
+def test_a_refused_upload_leaves_nothing_behind(client, runs):
+    before = set((runs / "sr" / "served").glob("*")) if (runs / "sr" / "served").is_dir() else set()
+    for files in ({"image": ("x.png", b"not a picture", "image/png")},
+                  {"image": ("x.gif", _gif(), "image/gif")}):  # a picture, but not PNG or JPEG
+        r = client.post("/api/models/sr/superres", files=files)
+        assert r.status_code == 400 and r.json()["field"] == "image"
+    after = set((runs / "sr" / "served").glob("*")) if (runs / "sr" / "served").is_dir() else set()
+    assert after == before
+
+
+def _gif() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+def test_only_files_of_served_runs_are_served_from_the_registry(runs, tmp_path):
+    from genlab import catalog
+
+    db = tmp_path / "registry.sqlite3"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    secret = elsewhere / "secret.png"
+    secret.write_bytes(png_bytes(np.zeros((4, 4))))
+    rec = {"generator": {"run": None, "weights_sha256": None, "model": "vae"}, "seed": 0}
+    (sample_id,) = catalog.open_registry(db).record_files(elsewhere, [secret], rec)
+    client = TestClient(create_app([runs / "vae"], registry=db), raise_server_exceptions=False)
+    assert client.get(f"/api/samples/{sample_id}").json()["exists"] is True  # listed...
+    assert_error(client.get(f"/api/samples/{sample_id}/file"), 404, "sample", "not a file of a served run")  # not sent
+
+
+def test_sample_arg_values_are_checked_against_the_defaults_types():
+    from genlab.app.server import coerce_sample_args
+
+    class Model:
+        def sample(self, num_samples, condition=None, generator=None, eta: float = 0.0, steps: int = 50,
+                   clip: bool = True, sampler=None):
+            pass
+
+    model = Model()
+    assert coerce_sample_args(model, {"eta": "0.5", "steps": 20.0, "clip": "false", "sampler": "ddim"}) == {
+        "eta": 0.5, "steps": 20, "clip": False, "sampler": "ddim"}
+    assert coerce_sample_args(model, {"sampler": "3"}) == {"sampler": 3}  # untyped text that reads as a number
+    for args, needle in (({"eta": 10 ** 400}, "must be a float"), ({"steps": 2.5}, "must be an int"),
+                         ({"steps": "many"}, "must be an int"), ({"clip": 1}, "must be a bool"),
+                         ({"eta": float("nan")}, "must be a float")):
+        with pytest.raises(APIError) as refused:
+            coerce_sample_args(model, args)
+        assert refused.value.status == 422 and needle in refused.value.message

@@ -130,3 +130,11 @@ def test_exclusion_lists_are_checked(tmp_path, digits):
         path.write_text(text)
         with pytest.raises(DataError, match=needle):
             read_exclude_file(path, 1000)
+
+
+def test_overlap_with_no_training_lines_is_empty_not_an_error(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("a\nb\nc\nd\ne\nf\ng\nh\ni\nand this validation line is long enough to count\n")
+    data = genlab.load_dataset(f"text:{path}", train_fraction=0.4)  # every training line is under 20 characters
+    report = dedup.find_duplicates(data)
+    assert report["overlap"]["examples"] == 1 and report["overlap"]["near"] == 0 and report["overlap"]["exact"] == 0

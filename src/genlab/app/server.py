@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hmac
 import inspect
 import io
@@ -28,6 +29,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import threading
 import time
 from datetime import datetime, timezone
@@ -235,6 +237,8 @@ class EvaluateRequest(BaseModel):
 
 
 SEQUENCE_FIELDS = ("max_new_tokens", "temperature", "top_k", "top_p")
+OWN_FIELDS = ("num", "seed", "prompt", "condition", *SEQUENCE_FIELDS)  # given as fields, so their limits apply
+RESERVED_NAMES = ("model", "progress", *service.RESERVED_SAMPLE_ARGS)  # names the service itself takes
 
 
 def coerce_sample_args(model, given: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +249,14 @@ def coerce_sample_args(model, given: dict[str, Any]) -> dict[str, Any]:
     for name, value in given.items():
         kind = specs.get(name, {}).get("type", "any")
         field = f"sample_args.{name}"
+        if name in OWN_FIELDS:
+            raise APIError(422, f"{name} is a field of its own, not a sample argument; give it as \"{name}\"", field)
+        if name in RESERVED_NAMES:
+            raise APIError(422, f"{name} is not a sample argument; see GET /api/models for those this model takes",
+                           field)
         try:
+            if kind == "any" and isinstance(value, str):  # a setting without a typed default: a number if it reads as one
+                value = _number(value)
             if kind == "bool":
                 if isinstance(value, str) and value.lower() in ("true", "false"):
                     value = value.lower() == "true"
@@ -262,10 +273,24 @@ def coerce_sample_args(model, given: dict[str, Any]) -> dict[str, Any]:
                 value = float(value)
                 if not math.isfinite(value):
                     raise ValueError
-        except (TypeError, ValueError):
-            raise APIError(422, f"{field} must be a{'n' if kind == 'int' else ''} {kind}, got {value!r}", field) from None
+        except (TypeError, ValueError, OverflowError):
+            shown = repr(value)[:40]
+            raise APIError(422, f"{field} must be a{'n' if kind == 'int' else ''} {kind}, got {shown}", field) from None
         out[name] = value
     return out
+
+
+def _number(text: str) -> int | float | str:
+    """``"5"`` as 5, ``"0.5"`` as 0.5, any other text as it is."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
 
 
 # ---- admission: a few at work, a bounded queue ------------------------------------------------
@@ -332,9 +357,11 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             raise APIError(404, f"no served model '{model_id}'; the served models are: {', '.join(served)}", "model")
         return served[model_id]
 
-    def request_folder(s: Served) -> tuple[str, Path]:
+    def request_folder(s: Served, request: Request) -> tuple[str, Path]:
+        """A new request's id and folder; the folder (uploads, partial outputs) goes if the request fails."""
         rid = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
         root = Path(store) / s.id if store is not None else s.run / "served"
+        request.state.folder = root / rid
         return rid, root / rid
 
     def folder_of(s: Served, rid: str) -> Path:
@@ -377,6 +404,11 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             out["warnings"] = warnings
         return out
 
+    async def in_thread(fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` in a worker thread: file and registry work (a registry another process
+        holds waits up to a minute) never blocks the event loop, so other requests go on."""
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
     def registry_handle():
         from .. import catalog
 
@@ -418,10 +450,19 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                 return JSONResponse({"error": "this server needs a token: send 'Authorization: Bearer TOKEN' "
                                      "(or open the playground at /?token=TOKEN)", "field": "token"}, status_code=401)
         length = request.headers.get("content-length")
+        if length is None and request.method in ("POST", "PUT", "PATCH"):
+            return JSONResponse({"error": "send the request's Content-Length (a body of unknown size is not read)",
+                                 "field": None}, status_code=411)
         if length is not None and length.isdigit() and int(length) > 2 * limits.max_upload_bytes + 2**16:
             return JSONResponse({"error": f"the request is {int(length):,} bytes, over the server's limit; send files "
                                  f"of at most {limits.max_upload_bytes:,} bytes", "field": None}, status_code=413)
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:
+            _discard(request)
+            raise
+        if response.status_code >= 400:
+            _discard(request)  # a refused or failed request leaves no upload or partial output behind
         if token is not None and request.query_params.get("token") and request.url.path == "/":
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
         return response
@@ -440,7 +481,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         return describe(model_of(model_id))
 
     @app.post("/api/models/{model_id}/generate", summary="draw samples (PNG, text, WAV, MIDI, GIF)")
-    async def generate(model_id: str, body: GenerateRequest):
+    async def generate(model_id: str, body: GenerateRequest, request: Request):
         s = model_of(model_id)
         modality = s.model.data_info.modality
         if modality.task_command:
@@ -470,7 +511,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             default = accepted["max_new_tokens"].default
             if isinstance(default, int) and default > limits.max_new_tokens:
                 sample_args["max_new_tokens"] = limits.max_new_tokens
-        rid, folder = request_folder(s)
+        rid, folder = request_folder(s, request)
         started = time.monotonic()
 
         def run():
@@ -489,7 +530,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             return rec, service.samples_as_text(s.model, samples), scores
 
         rec, text, scores = await work(_guarded(run))
-        return answer(s, rid, folder, rec, started, body.tags, scores, text=text)
+        return await in_thread(answer, s, rid, folder, rec, started, body.tags, scores, text=text)
 
     @app.post("/api/models/{model_id}/evaluate", summary="the likelihood (or the restoration metrics) on a split")
     async def evaluate(model_id: str, body: EvaluateRequest):
@@ -515,10 +556,11 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
 
     # ---- tasks on an uploaded picture ----------------------------------------------------------
     @app.post("/api/models/{model_id}/inpaint", summary="fill the masked part of an uploaded picture")
-    async def inpaint(model_id: str, image: Annotated[UploadFile, File(description="the picture (PNG or JPEG)")],
+    async def inpaint(model_id: str, request: Request,
+                      image: Annotated[UploadFile, File(description="the picture (PNG or JPEG)")],
                       mask: Annotated[UploadFile | None, File(description="a mask picture: white = to fill")] = None,
                       box: Annotated[str | None, Form(description="x,y,w,h in the model's pixels")] = None,
-                      mask_kind: Annotated[str | None, Form(description="bottom, right, centre or strokes")] = None,
+                      mask_kind: Annotated[str | None, Form(description="bottom, right, box or strokes")] = None,
                       num: Annotated[int, Form(ge=1)] = 4, seed: Annotated[int, Form(ge=0)] = 0,
                       condition: Annotated[int | None, Form(ge=0)] = None, tags: Annotated[str, Form()] = ""):
         s = model_of(model_id)
@@ -527,7 +569,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                                 "or VAE", "model")
         if num > limits.max_samples:
             raise APIError(413, f"num is {num}; this server draws at most {limits.max_samples}", "num")
-        rid, folder = request_folder(s)
+        rid, folder = request_folder(s, request)
         source = await save_upload(image, folder, "input", "image")
         mask_path = await save_upload(mask, folder, "input-mask", "mask") if mask is not None else None
         started = time.monotonic()
@@ -542,27 +584,27 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             return rec
 
         rec = await work(_guarded(run))
-        return answer(s, rid, folder, rec, started, check_tags(_tags(tags)))
+        return await in_thread(answer, s, rid, folder, rec, started, check_tags(_tags(tags)))
 
     @app.post("/api/models/{model_id}/superres", summary="enlarge an uploaded picture")
-    async def superres(model_id: str, image: Annotated[UploadFile, File()],
+    async def superres(model_id: str, request: Request, image: Annotated[UploadFile, File()],
                        tile: Annotated[int | None, Form(ge=1)] = None, seed: Annotated[int, Form(ge=0)] = 0,
                        tags: Annotated[str, Form()] = ""):
-        return await picture_task(model_id, "superres", image, seed, tags, tile=tile)
+        return await picture_task(model_id, request, "superres", image, seed, tags, tile=tile)
 
     @app.post("/api/models/{model_id}/translate", summary="translate an uploaded picture (pix2pix)")
-    async def translate(model_id: str, image: Annotated[UploadFile, File()],
+    async def translate(model_id: str, request: Request, image: Annotated[UploadFile, File()],
                         seed: Annotated[int, Form(ge=0)] = 0, tags: Annotated[str, Form()] = ""):
-        return await picture_task(model_id, "translate", image, seed, tags)
+        return await picture_task(model_id, request, "translate", image, seed, tags)
 
-    async def picture_task(model_id: str, task: str, image: UploadFile, seed: int, tags: str, **options: Any):
+    async def picture_task(model_id: str, request: Request, task: str, image: UploadFile, seed: int, tags: str, **options: Any):
         s = model_of(model_id)
         modality = s.model.data_info.modality
         if not modality.task_command or not modality.task_command.startswith(
                 "genlab superres" if task == "superres" else "genlab translate-image"):
             raise APIError(400, f"model '{s.id}' does not {'enlarge' if task == 'superres' else 'translate'} pictures; "
                                 f"its tasks are: {', '.join(describe(s)['tasks'])}", "model")
-        rid, folder = request_folder(s)
+        rid, folder = request_folder(s, request)
         source = await save_upload(image, folder, "input", "image")
         started = time.monotonic()
 
@@ -578,7 +620,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             return rec
 
         rec = await work(_guarded(run))
-        return answer(s, rid, folder, rec, started, check_tags(_tags(tags)))
+        return await in_thread(answer, s, rid, folder, rec, started, check_tags(_tags(tags)))
 
     async def save_upload(upload: UploadFile, folder: Path, stem: str, field: str) -> Path:
         """The uploaded picture, checked (size, pixels, readable) and kept in the request's folder."""
@@ -591,7 +633,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         if not data:
             raise APIError(400, f"{field} is empty; send a PNG or JPEG picture", field)
         try:
-            with Image.open(io.BytesIO(data)) as im:
+            with Image.open(io.BytesIO(data), formats=["PNG", "JPEG"]) as im:
                 width, height, fmt = im.width, im.height, (im.format or "png").lower()
                 if width * height > limits.max_image_pixels:
                     raise APIError(413, f"{field} is {width}x{height} pixels, over the server's limit of "
@@ -609,7 +651,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
 
     # ---- nearest training examples -------------------------------------------------------------
     @app.post("/api/models/{model_id}/search", summary="the training examples nearest an uploaded picture or text")
-    async def search(model_id: str,
+    async def search(model_id: str, request: Request,
                      query: Annotated[UploadFile, File(description="a picture (image models) or a UTF-8 text file")],
                      k: Annotated[int, Form(ge=1, le=service.MAX_K)] = 5):
         """The ``k`` training examples of the model's run nearest the query, by the embedding of ``genlab
@@ -619,7 +661,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         if not s.is_run:
             raise APIError(400, f"model '{s.id}' is a saved model, not a training run, so it names no training data "
                                 "to search; serve its run folder", "model")
-        rid, folder = request_folder(s)
+        rid, folder = request_folder(s, request)
         if s.model.data_info.kind == "text":
             data = await query.read(limits.max_upload_bytes + 1)
             if len(data) > limits.max_upload_bytes:
@@ -631,7 +673,10 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         else:
             path = await save_upload(query, folder, "input", "query")
         started = time.monotonic()
-        neighbours = await work(_guarded(lambda: service.search(s.run, path, k, data=s.get_indexed())))
+        try:
+            neighbours = await work(_guarded(lambda: service.search(s.run, path, k, data=s.get_indexed())))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)  # the query is not kept: a search writes nothing
         for n in neighbours:
             if "text" not in n:
                 n["url"] = f"/api/examples/{s.id}/{n['split']}/{n['index']}"
@@ -683,7 +728,9 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                       max_score: Annotated[list[str] | None, Query()] = None,
                       limit: Annotated[int, Query(ge=1, le=10_000)] = 100):
         if run in served:
-            run = str(served[run].run)
+            from ..catalog import run_home
+
+            run = str(run_home(served[run].run))  # where its samples are logged (a run, for RUN/best too)
         bounds = {name: _score_bounds(values, name) for name, values in (("min_score", min_score),
                                                                           ("max_score", max_score))}
         rows = await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().list_samples(
@@ -699,6 +746,9 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
     async def sample_file(sample_id: str):
         row = await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().get_sample(sample_id), 404, "sample"))
         path = Path(row["path"])
+        roots = [s.run.resolve() for s in served.values()] + ([Path(store).resolve()] if store is not None else [])
+        if not any(path.resolve().is_relative_to(root) for root in roots):
+            raise APIError(404, f"sample {row['id']} is not a file of a served run; serve its run to fetch it", "sample")
         if not row.get("exists") or not path.is_file():
             raise APIError(404, f"the file of sample {row['id']} has gone ({path}); `genlab registry rebuild` "
                                 "reports such files", "sample")
@@ -748,6 +798,12 @@ def _score_bounds(values: list[str] | None, field: str) -> dict[str, float] | No
         except ValueError:
             raise APIError(422, f"{field} must be NAME=NUMBER (e.g. fid=20), got {value!r}", field) from None
     return bounds
+
+
+def _discard(request: Request) -> None:
+    folder = getattr(request.state, "folder", None)
+    if folder is not None and REQUEST_ID.match(folder.name):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _tags(text: str) -> list[str]:

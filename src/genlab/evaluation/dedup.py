@@ -467,7 +467,7 @@ def overlap(embedder: Embedder, against: str, train_indices: list[int], train_ha
     train_set = set(train_hashes)
     exact = [i for i, h in enumerate(hashes) if h in train_set]
     dist, idx = embedder.distances(train_emb, emb, 1) if len(train_emb) and len(emb) else (np.zeros((0, 1)),) * 2
-    near = [i for i in range(len(items)) if dist[i, 0] <= threshold]
+    near = [i for i in range(len(dist)) if dist[i, 0] <= threshold]  # none when either side has no examples
     pairs = [{"example": indices[i], "train": train_indices[int(idx[i, 0])], "distance": round(float(dist[i, 0]), 6),
               "exact": hashes[i] in train_set} for i in near]
     twins = sorted({train_indices[int(idx[i, 0])] for i in near})  # the nearest training example of each

@@ -2,17 +2,16 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// A server with a token is opened at /?token=...: the server then sets a cookie that every later request
+// (fetches, pictures, downloads) carries, so the token is taken out of the address bar and kept nowhere else.
 const params = new URLSearchParams(location.search);
-if (params.get("token")) sessionStorage.setItem("genlab-token", params.get("token"));
-const token = sessionStorage.getItem("genlab-token");
+if (params.has("token")) history.replaceState(null, "", location.pathname);
 let models = [];
 let current = null;
 
 // ---- talking to the API ------------------------------------------------------------------------
 async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
-  if (token) headers["Authorization"] = "Bearer " + token;
-  const response = await fetch(path, Object.assign({}, options, { headers }));
+  const response = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
   let body = null;
   try { body = await response.json(); } catch (e) { body = { error: `HTTP ${response.status}` }; }
   if (!response.ok) {
@@ -20,10 +19,6 @@ async function api(path, options = {}) {
     throw new Error((body && body.error || `HTTP ${response.status}`) + (wait ? ` (retry in ${wait} s)` : ""));
   }
   return body;
-}
-
-function withToken(url) {
-  return token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
 }
 
 function showError(message) {
@@ -118,7 +113,8 @@ function generateBody() {
   for (const input of $("sample-args").querySelectorAll("input")) {
     if (input.value === "") continue;
     const name = input.dataset.arg, type = input.dataset.type;
-    const value = type === "int" || type === "float" ? Number(input.value)
+    const numeric = input.value.trim() !== "" && !isNaN(Number(input.value));
+    const value = type === "int" || type === "float" || (type === "any" && numeric) ? Number(input.value)
       : type === "bool" ? input.value === "true" : input.value;
     const spec = current.sample_args[name];
     if (spec && String(spec.default) === input.value) continue;  // the model's default: leave it to the model
@@ -134,7 +130,7 @@ function showResult(answer, title) {
   box.append(el("h3", { text: `${title}: ${answer.model}, request ${answer.request} (${answer.seconds} s)` }));
   if (answer.text) box.append(el("pre", { class: "sample-text", text: answer.text }));
   for (const f of answer.files) {
-    const url = withToken(f.url);
+    const url = f.url;
     if (f.media_type.startsWith("image/")) {
       const img = el("img", { src: url, alt: f.name, title: f.name });
       img.onload = () => { img.style.width = Math.max(256, img.naturalWidth) + "px"; };  // small grids, enlarged crisply
@@ -264,7 +260,8 @@ $("task-form").addEventListener("submit", (event) => {
 $("evaluate").addEventListener("click", () => busy($("evaluate"), async () => {
   const answer = await api(`/api/models/${current.id}/evaluate`, {
     method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ split: $("eval-split").value, max_examples: +$("eval-examples").value }),
+    body: JSON.stringify(Object.assign({ max_examples: +$("eval-examples").value },
+                                       $("eval-split").value ? { split: $("eval-split").value } : {})),
   });
   $("eval-result").textContent = JSON.stringify(answer.result, null, 2);
 }));
@@ -279,9 +276,9 @@ $("samples-form").addEventListener("submit", (event) => {
     if ($("filter-score").value) q.append("min_score", $("filter-score").value);
     const answer = await api("/api/samples?" + q.toString());
     const rows = answer.samples.map((s) => el("tr", {},
-      el("td", {}, el("a", { href: withToken(`/api/samples/${s.id}`), target: "_blank", text: s.id })),
+      el("td", {}, el("a", { href: `/api/samples/${s.id}`, target: "_blank", text: s.id })),
       s.exists === false ? el("td", { class: "missing", text: `missing: ${s.path}` })
-        : el("td", {}, el("a", { href: withToken(`/api/samples/${s.id}/file`), target: "_blank", text: s.path })),
+        : el("td", {}, el("a", { href: `/api/samples/${s.id}/file`, target: "_blank", text: s.path })),
       el("td", { text: s.run || "" }), el("td", { text: s.seed ?? "" }), el("td", { text: (s.tags || []).join(", ") }),
       el("td", { text: s.scores ? JSON.stringify(s.scores) : "" }), el("td", { text: s.time || "" })));
     $("samples").querySelector("tbody").replaceChildren(...rows);
@@ -300,7 +297,7 @@ $("search-form").addEventListener("submit", (event) => {
     form.append("k", $("search-k").value);
     const answer = await api(`/api/models/${current.id}/search`, { method: "POST", body: form });
     const figures = answer.neighbours.map((n) => el("figure", {},
-      n.url ? el("img", { src: withToken(n.url), alt: `${n.split} ${n.index}` }) : el("pre", { text: n.text || "" }),
+      n.url ? el("img", { src: n.url, alt: `${n.split} ${n.index}` }) : el("pre", { text: n.text || "" }),
       el("figcaption", { text: `${n.split}:${n.index} d=${n.distance.toFixed(4)}` })));
     $("search-results").replaceChildren(el("div", { class: "neighbours" }, ...figures));
   });
