@@ -90,6 +90,15 @@ def test_dedup_writes_the_report_and_an_exclusion_list_training_honours(tmp_path
     assert len(load_run_data(run).train) == 997
     code, stdout, err = run_cli("train", "--resume", run, "--steps", "4", "--exclude", excl)
     assert_one_line_error(code, stdout, err, "is not what", "drop --exclude")
+    # fine-tuning on the run's own data keeps its list; a new --exclude replaces it
+    code, stdout, err = run_cli("train", "--init-from", run, "--steps", "1", "--out", tmp_path / "tuned")
+    assert code == 0, err
+    assert read_run_file(tmp_path / "tuned")["data"]["exclude"]["indices"] == [0, 2, 5]
+    assert len(load_run_data(tmp_path / "tuned").train) == 997
+    code, stdout, err = run_cli("train", "--init-from", run, "--steps", "1", "--out", tmp_path / "tuned2",
+                                "--exclude", excl)
+    assert code == 0, err
+    assert read_run_file(tmp_path / "tuned2")["data"]["exclude"]["indices"] == [7]
 
 
 @pytest.mark.parametrize("text, needles", [("train:1\nnonsense\n", ["line 2", "'nonsense' is not split:index",

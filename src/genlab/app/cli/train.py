@@ -213,10 +213,12 @@ def _finetune(args, overrides: dict[str, Any], data_options: dict[str, str]):
     model_over, train_over = split_overrides(overrides, cls.config_class.keys(), TrainConfig.keys())
     if args.steps is not None:
         train_over["steps"] = args.steps
+    inherited_exclusion = None
     if args.data is not None:
         spec, options = normalise_spec(args.data), _typed_options(args.data, data_options)
     elif is_run_folder(source):  # the source run's own data: a new run (fresh optimizer) on the same data
         recorded = read_run_file(source)["data"]
+        inherited_exclusion = recorded.get("exclude")  # its left-out examples stay out, unless --exclude says otherwise
         spec = recorded["name"]
         options = {**recorded.get("options", {}), **_typed_options(spec, data_options)}
     else:
@@ -233,7 +235,13 @@ def _finetune(args, overrides: dict[str, Any], data_options: dict[str, str]):
         raise ConfigError(f"--out {out} holds the model --init-from reads; choose another --out")
     check_can_write_run(out, args.overwrite)
     data_spec = {"name": spec, "options": options, **({"vocab": vocab} if vocab is not None else {})}
-    data = _apply_exclude(args.exclude, data, data_spec)
+    if args.exclude is None and isinstance(inherited_exclusion, dict):
+        from ...data.exclude import Exclusion, exclude_examples
+
+        data_spec["exclude"] = inherited_exclusion
+        data = exclude_examples(data, Exclusion.from_record(inherited_exclusion))
+    else:
+        data = _apply_exclude(args.exclude, data, data_spec)
     trainer = Trainer(model, data, config, out_dir=out, data_spec=data_spec, overwrite=args.overwrite,
                       init_from=init_from)
     message = (f"fine-tuning {name} ({model.num_parameters():,} parameters) from {init_from['path']} on "
