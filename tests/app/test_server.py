@@ -368,3 +368,39 @@ def test_sample_arg_values_are_checked_against_the_defaults_types():
         with pytest.raises(APIError) as refused:
             coerce_sample_args(model, args)
         assert refused.value.status == 422 and needle in refused.value.message
+
+
+def test_audio_music_and_video_models_answer_with_playable_files(tmp_path, tiny_pianoroll):
+    """WAV files for audio, MIDI files (and the piano roll) for music, an animated GIF for video: each
+    stamped with its provenance and served with its media type."""
+    rolls = tiny_pianoroll.info.name.split(":", 1)[1]
+    commands = {
+        "wavenet": ("wavenet", "--data", "synthetic-tones", "--data-arg", "num=30", "--data-arg", "length=256",
+                    "--set", "channels=8", "--set", "gate_channels=8", "--set", "skip_channels=8",
+                    "--set", "layers_per_stack=2", "--set", "stacks=1"),
+        "roll": ("lstm-roll", "--data", f"rolls:{rolls}", "--set", "hidden_size=8", "--set", "seq_len=8"),
+        "clips": ("video-gan", "--data", "moving-digits", "--data-arg", "num_train=16", "--data-arg", "num_test=8",
+                  "--set", "content_dim=6", "--set", "motion_dim=4", "--set", "generator_channels=[8,4]",
+                  "--set", "discriminator_channels=[4,8]", "--set", "frame_discriminator_channels=[4,8]"),
+    }
+    for name, argv in commands.items():
+        code, _, err = run_cli("train", *argv, "--steps", "1", "--batch-size", "4", "--out", tmp_path / name,
+                               "--progress", "false")
+        assert code == 0, err
+    client = TestClient(create_app([tmp_path / n for n in commands]), raise_server_exceptions=False)
+    expected = {"wavenet": ("audio/wav", ".wav", 2), "roll": ("audio/midi", ".mid", 2), "clips": ("image/gif", ".gif", 1)}
+    for name, (media, suffix, count) in expected.items():
+        body = {"num": 2, "sample_args": {"length": 64}} if name == "wavenet" else {"num": 2}
+        if name == "roll":
+            body["sample_args"] = {"num_steps": 8}
+        r = client.post(f"/api/models/{name}/generate", json=body)
+        assert r.status_code == 200, r.text
+        files = [f for f in r.json()["files"] if f["name"].endswith(suffix)]
+        assert len(files) == count and all(f["media_type"] == media for f in files), r.json()["files"]
+        got = client.get(files[0]["url"])
+        assert got.status_code == 200 and got.headers["content-type"].startswith(media)
+        stored = tmp_path / name / "served" / r.json()["request"] / files[0]["name"]
+        assert got.content == stored.read_bytes()
+        alone = tmp_path / f"alone-{name}{suffix}"  # the file without its sidecar: the record is inside it too
+        alone.write_bytes(got.content)
+        assert provenance.read(alone).source == {".wav": "wav", ".mid": "midi", ".gif": "gif"}[suffix]
