@@ -84,6 +84,10 @@ def test_models_lists_each_run_with_what_it_takes(client, runs):
     assert client.get("/api/models/vae").json() == vae
     assert client.get("/openapi.json").json()["paths"].keys() >= {"/api/models/{model_id}/generate",
                                                                    "/api/models/{model_id}/inpaint"}
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
+    assert "/docs-assets/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text  # works offline
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_generate_gives_the_library_samples_with_provenance(client, runs):

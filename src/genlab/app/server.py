@@ -346,7 +346,8 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
     """
     limits = (limits or Limits()).check()
     served = load_served(runs, weights, device)
-    app = FastAPI(title="genlab", version=_version(), description=(
+    swagger = _swagger_assets()
+    app = FastAPI(title="genlab", version=_version(), docs_url=None if swagger else "/docs", description=(
         "Generate with, evaluate and inspect trained genlab models. Errors are JSON "
         "{\"error\": message, \"field\": name}; the playground is at /."))
     admission = Admission(limits.concurrency, limits.queue)
@@ -766,7 +767,28 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if swagger:  # /docs from the installed Swagger UI files, so it works offline (FastAPI's own loads them from a CDN)
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        app.mount("/docs-assets", StaticFiles(directory=swagger), name="docs-assets")
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs():
+            return get_swagger_ui_html(openapi_url=app.openapi_url, title="genlab API",
+                                       swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                       swagger_css_url="/docs-assets/swagger-ui.css",
+                                       swagger_favicon_url="/docs-assets/favicon-32x32.png")
     return app
+
+
+def _swagger_assets() -> Path | None:
+    """The folder of the Swagger UI files of the ``swagger-ui-bundle`` package (the ``serve`` extra), or None."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    path = Path(str(swagger_ui_path))
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
 
 
 def _guarded(fn, status: int = 400, field: str | None = None):
