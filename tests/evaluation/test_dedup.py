@@ -138,3 +138,11 @@ def test_overlap_with_no_training_lines_is_empty_not_an_error(tmp_path):
     data = genlab.load_dataset(f"text:{path}", train_fraction=0.4)  # every training line is under 20 characters
     report = dedup.find_duplicates(data)
     assert report["overlap"]["examples"] == 1 and report["overlap"]["near"] == 0 and report["overlap"]["exact"] == 0
+
+
+def test_flat_images_are_never_near_duplicates_of_each_other():
+    flat = torch.stack([torch.zeros(1, 8, 8, dtype=torch.long), torch.full((1, 8, 8), 16, dtype=torch.long),
+                        torch.full((1, 8, 8), 16, dtype=torch.long)])
+    emb = dedup.pixel_embeddings(flat, 17)
+    assert not emb.any()  # no rounding noise blown up to unit length
+    assert dedup.image_pairs(emb, threshold=0.5) == []  # black and white are not alike; the two whites are exact twins

@@ -198,7 +198,8 @@ def pixel_embeddings(images: torch.Tensor, levels: int, batch_size: int = 2000) 
     """The perceptual embedding of pixel-level images ``[N, C, H, W]``: pixels in [0, 1], centred on their
     centre of mass (:func:`centre`), blurred by a
     Gaussian of one pixel per 28 (so a shift by a pixel or faint noise moves little), average-pooled to
-    at most :data:`PIXEL_SIDE` a side, each image's mean taken off and L2-normalised (float32 ``[N, D]``)."""
+    at most :data:`PIXEL_SIDE` a side, each image's mean taken off and L2-normalised (float32 ``[N, D]``);
+    a flat image (one grey level) is the zero vector, near no other image."""
     n, c, h, w = images.shape
     sigma = max(h, w) / 28
     radius = max(1, round(2 * sigma))
@@ -215,6 +216,7 @@ def pixel_embeddings(images: torch.Tensor, levels: int, batch_size: int = 2000) 
             x = torch.nn.functional.conv2d(x, kernel.view(1, 1, -1, 1))
             x = torch.nn.functional.adaptive_avg_pool2d(x, side).reshape(len(x) // c, -1)
             x = x - x.mean(dim=1, keepdim=True)
+            x[x.abs().amax(dim=1) < 1e-6] = 0  # a flat image has no shape: the zero vector, not rounding noise
             out.append(torch.nn.functional.normalize(x, dim=1))
     return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, c * side[0] * side[1]), np.float32)
 
@@ -245,10 +247,11 @@ def image_pairs(embeddings: np.ndarray, threshold: float, k: int = NEIGHBOURS) -
     if len(embeddings) < 2:
         return []
     dist, idx = nearest(embeddings, embeddings, k + 1)
+    shapeless = ~np.any(embeddings, axis=1)  # flat images (zero vectors): alike only if equal (the exact hash)
     pairs = {}
     for i in range(len(embeddings)):
         for d, j in zip(dist[i], idx[i]):
-            if j != i and d <= threshold:
+            if j != i and d <= threshold and not (shapeless[i] or shapeless[j]):
                 key = (min(i, int(j)), max(i, int(j)))
                 pairs[key] = min(float(d), pairs.get(key, 3.0))
     return [(i, j, d) for (i, j), d in sorted(pairs.items())]
