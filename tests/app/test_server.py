@@ -78,6 +78,7 @@ def test_models_lists_each_run_with_what_it_takes(client, runs):
     assert vae["tasks"] == ["generate", "inpaint", "evaluate"] and "temperature" in vae["sample_args"]
     assert "nelbo" in vae["metrics"]  # the last validation row of metrics.jsonl
     assert lstm["likelihood"] == "exact" and "prompt" in lstm["sample_args"] and lstm["reads_as_text"]
+    assert vae["scorable"] and not lstm["scorable"] and not sr["scorable"]  # no sample scorer for text; sr: the truth
     assert lstm["sample_args"]["max_new_tokens"] == {"default": 200, "type": "int"}
     assert sr["tasks"] == ["superres", "evaluate"]
     assert body["limits"]["max_samples"] == 8
@@ -86,8 +87,9 @@ def test_models_lists_each_run_with_what_it_takes(client, runs):
                                                                    "/api/models/{model_id}/inpaint"}
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
-    assert "/docs-assets/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text  # works offline
-    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    assert "swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text  # its scripts are served here: offline
+    script = docs.text.split('src="', 1)[1].split('"', 1)[0] if 'src="' in docs.text else ""
+    assert script.endswith("swagger-ui-bundle.js") and client.get(script).status_code == 200
 
 
 def test_generate_gives_the_library_samples_with_provenance(client, runs):

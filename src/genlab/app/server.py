@@ -175,6 +175,7 @@ def describe(s: Served) -> dict[str, Any]:
         "weights_sha256": meta.get("weights_sha256"), "condition": condition, "tasks": tasks,
         "sample_args": sample_arg_specs(model), "default_num_samples": modality.default_num_samples,
         "reads_as_text": modality.reads_as_text, "metrics": {},
+        "scorable": "generate" in tasks and not modality.scored_against_truth(model) and scorable(info.kind),
     }
     if is_run_folder(s.run):
         rows = [r for r in read_metrics(s.run) if r.get("split") == "val"]
@@ -182,6 +183,17 @@ def describe(s: Served) -> dict[str, Any]:
             out["metrics"] = {k: v for k, v in rows[-1].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     out["evaluations"] = stored_evaluations(s.run)
     return out
+
+
+def scorable(kind: str) -> bool:
+    """Whether a batch of this kind of data can be scored (``"score": true``): a sample scorer judges it."""
+    from ..evaluation.scorers import scorer_class
+
+    try:
+        scorer_class(kind)
+    except GenlabError:
+        return False
+    return True
 
 
 def stored_evaluations(run: Path) -> list[dict[str, Any]]:
@@ -346,8 +358,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
     """
     limits = (limits or Limits()).check()
     served = load_served(runs, weights, device)
-    swagger = _swagger_assets()
-    app = FastAPI(title="genlab", version=_version(), docs_url=None if swagger else "/docs", description=(
+    app = _application(title="genlab", version=_version(), description=(
         "Generate with, evaluate and inspect trained genlab models. Errors are JSON "
         "{\"error\": message, \"field\": name}; the playground is at /."))
     admission = Admission(limits.concurrency, limits.queue)
@@ -767,28 +778,18 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    if swagger:  # /docs from the installed Swagger UI files, so it works offline (FastAPI's own loads them from a CDN)
-        from fastapi.openapi.docs import get_swagger_ui_html
-
-        app.mount("/docs-assets", StaticFiles(directory=swagger), name="docs-assets")
-
-        @app.get("/docs", include_in_schema=False)
-        async def docs():
-            return get_swagger_ui_html(openapi_url=app.openapi_url, title="genlab API",
-                                       swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                       swagger_css_url="/docs-assets/swagger-ui.css",
-                                       swagger_favicon_url="/docs-assets/favicon-32x32.png")
     return app
 
 
-def _swagger_assets() -> Path | None:
-    """The folder of the Swagger UI files of the ``swagger-ui-bundle`` package (the ``serve`` extra), or None."""
+def _application(**kwargs: Any) -> FastAPI:
+    """A FastAPI application whose /docs (Swagger UI) and /redoc pages load their scripts from the
+    installed ``fastapi-offline`` package (the ``serve`` extra), so they work without the internet;
+    FastAPI's own pages, which load them from a CDN, where that package is missing."""
     try:
-        from swagger_ui_bundle import swagger_ui_path
+        from fastapi_offline import FastAPIOffline
     except ImportError:
-        return None
-    path = Path(str(swagger_ui_path))
-    return path if (path / "swagger-ui-bundle.js").is_file() else None
+        return FastAPI(**kwargs)
+    return FastAPIOffline(**kwargs)
 
 
 def _guarded(fn, status: int = 400, field: str | None = None):

@@ -83,6 +83,8 @@ function choose(id) {
     $("condition").replaceChildren(...options);
   }
   $("prompt-label").hidden = !("prompt" in m.sample_args);
+  $("score-label").hidden = !m.scorable;
+  $("score").checked = false;
   const controls = [];
   for (const [name, spec] of Object.entries(m.sample_args)) {
     if (name === "prompt") continue;
@@ -121,7 +123,7 @@ function generateBody() {
     if (firstClass.includes(name)) body[name] = value; else body.sample_args[name] = value;
   }
   body.tags = $("tags").value.split(",").map((t) => t.trim()).filter(Boolean);
-  if ($("score").checked) body.score = true;
+  if (!$("score-label").hidden && $("score").checked) body.score = true;
   return body;
 }
 
