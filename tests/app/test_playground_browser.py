@@ -167,3 +167,14 @@ def test_search_shows_the_nearest_training_pictures(page, tmp_path, digits):
     figures = driver.find_elements(By.CSS_SELECTOR, "#search-results figure")
     assert figures[0].find_element(By.TAG_NAME, "figcaption").text == "train:123 d=0.0000"
     assert all(loaded(driver, f.find_element(By.TAG_NAME, "img")) == 8 for f in figures)
+
+
+def test_the_api_documentation_renders_offline(page):
+    """/docs: Swagger UI from the installed files (no CDN; this machine's tests have no internet) renders
+    the OpenAPI 3.1 description FastAPI writes, one block per operation. Runs last: it leaves the page."""
+    driver, _ = page
+    base = driver.current_url.split("/?")[0].rstrip("/")
+    driver.get(f"{base}/docs")
+    WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 10)
+    text = driver.find_element(By.ID, "swagger-ui").text
+    assert "/api/models/{model_id}/generate" in text and "Unable to render" not in text
