@@ -14,6 +14,7 @@ class Limits:
 
     max_samples: int = 16  # samples per generation request
     max_new_tokens: int = 512  # tokens a text sample may generate
+    max_length: int = 160_000  # time steps a sample may have (audio samples, piano-roll steps): ``length``, ``num_steps``
     max_prompt_chars: int = 2_000
     max_upload_bytes: int = 4 * 2**20  # one uploaded file
     max_image_pixels: int = 1024 * 1024  # width x height of an uploaded picture

@@ -139,9 +139,17 @@ def sample_arg_specs(model) -> dict[str, dict[str, Any]]:
         if p.kind not in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
             continue
         default = None if p.default is inspect.Parameter.empty else p.default
-        kind = type(default).__name__ if isinstance(default, (bool, int, float, str)) else "any"
+        kind = type(default).__name__ if isinstance(default, (bool, int, float, str)) else _annotated(p.annotation)
         specs[name] = {"default": default, "type": kind}
     return specs
+
+
+def _annotated(annotation: Any) -> str:
+    """The kind of a setting without a typed default, from its annotation (``int | None`` -> "int")."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    text = text.strip("'\"")
+    parts = {part.strip() for part in text.replace("Optional[", "").replace("]", "").split("|")} - {"None"}
+    return parts.pop() if len(parts) == 1 and parts <= {"int", "float", "bool", "str"} else "any"
 
 
 def describe(s: Served) -> dict[str, Any]:
@@ -249,6 +257,7 @@ class EvaluateRequest(BaseModel):
 
 
 SEQUENCE_FIELDS = ("max_new_tokens", "temperature", "top_k", "top_p")
+LENGTH_ARGS = ("length", "num_steps")  # sample settings that size a sample's memory up front (audio, piano rolls)
 OWN_FIELDS = ("num", "seed", "prompt", "condition", *SEQUENCE_FIELDS)  # given as fields, so their limits apply
 RESERVED_NAMES = ("model", "progress", *service.RESERVED_SAMPLE_ARGS)  # names the service itself takes
 
@@ -518,6 +527,11 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                 if name in sample_args:
                     raise APIError(422, f"{name} is given twice (as a field and in sample_args); give it once", name)
                 sample_args[name] = value
+        for name in LENGTH_ARGS:
+            value = sample_args.get(name)
+            if isinstance(value, int) and value > limits.max_length:
+                raise APIError(413, f"{name} is {value:,}; this server draws samples of at most {limits.max_length:,} "
+                                    "steps", f"sample_args.{name}")
         accepted = service.sample_parameters(s.model)
         if accepted is not None and "max_new_tokens" in accepted and "max_new_tokens" not in sample_args:
             default = accepted["max_new_tokens"].default
