@@ -1,42 +1,21 @@
-"""genlab's REST service: a FastAPI application that serves trained runs (``genlab serve RUN ...``).
-
-Every model is loaded once, when the application is made. A request is checked against the
-server's :class:`Limits` before any work; the work itself (sampling, a task, an evaluation) runs
-in a worker thread through the same functions as the CLI (:mod:`genlab.app.service`), under
-a time limit that stops it between two sampler steps (:func:`genlab.progress.deadline`). Only
-``limits.concurrency`` pieces of work run at once; up to ``limits.queue`` more wait, and a request
-beyond that is answered 503 with ``Retry-After``.
-
-Every error is JSON, ``{"error": "<what is wrong and how to fix it>", "field": "<the field or
-null>"}``, with a 4xx status: 400 a value the model or data refuse, 401 a missing or wrong token,
-404 an unknown model or file, 408 the time limit, 413 an upload or picture over the limits, 422 a
-field of the wrong type or out of range, 503 a full queue.
-
-Generated files are written under ``RUN/served/<request id>/`` (or ``--store DIR/<model>/<request
-id>/``), stamped with their provenance, and recorded in the registry of samples when one is given.
-"""
+"""The FastAPI application of `genlab serve`: its routes, the token, the limits, the playground."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import functools
 import hmac
-import inspect
 import io
-import math
 import os
 import re
 import secrets
 import shutil
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
-from ..errors import ConfigError, GenlabError, TimeLimitExceeded
+from ...errors import ConfigError, GenlabError, TimeLimitExceeded
 
 try:
     import anyio
@@ -44,14 +23,18 @@ try:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
-    from pydantic import BaseModel, ConfigDict, Field
 except ImportError as e:  # pragma: no cover - the message is what a user without the extra sees
     raise ConfigError("genlab serve needs the 'serve' extra: pip install 'genlab[serve]'") from e
 
-from . import service
-from .limits import Limits
+from .. import service
+from ..limits import Limits
+from .admission import Admission
+from .requests import (LENGTH_ARGS, SEQUENCE_FIELDS, APIError, EvaluateRequest, GenerateRequest, TagsRequest,
+                       coerce_sample_args, form_tags, score_bounds)
+from .served import Served, describe, load_served
 
-STATIC = Path(__file__).parent / "static"
+
+STATIC = Path(__file__).parent.parent / "static"
 TOKEN_ENV = "GENLAB_SERVE_TOKEN"
 TOKEN_COOKIE = "genlab_token"
 REQUEST_ID = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$")
@@ -60,296 +43,6 @@ MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav", ".
                ".txt": "text/plain; charset=utf-8", ".json": "application/json"}
 
 
-class APIError(Exception):
-    """An answer other than 200: ``status``, the message (the problem and the fix) and the field it is about."""
-
-    def __init__(self, status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.field, self.headers = status, message, field, headers
-
-
-# ---- the served models ------------------------------------------------------------------------
-@dataclasses.dataclass
-class Served:
-    """One model the server holds: loaded once, with its run folder and (lazily) its data."""
-
-    id: str
-    run: Path
-    model: Any
-    folder: Path
-    data: Any = None
-    indexed: Any = None  # the data search and the example files read (every training example)
-    scorer: Any = None  # what scores a batch's sample quality, made on the first request to score
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-
-    def get_data(self):
-        with self.lock:
-            if self.data is None:
-                self.data = service.run_data(self.run, self.model)
-            return self.data
-
-    def get_scorer(self, features: str | None):
-        """The sample-quality scorer of this model's batches (its data's test split, the feature network)."""
-        with self.lock:
-            if self.scorer is None:
-                self.scorer = service.batch_scorer(self.model, self.run, features)
-            return self.scorer
-
-    @property
-    def is_run(self) -> bool:
-        from ..runs import is_run_folder
-
-        return is_run_folder(self.run)
-
-    def get_indexed(self):
-        """The run's data with every training example (what search numbers), loaded once."""
-        with self.lock:
-            if self.indexed is None:
-                self.indexed = service.indexed_data(self.run)
-            return self.indexed
-
-
-def served_id(run: Path, taken: set[str]) -> str:
-    """The run folder's name, made unique (``demo``, ``demo-2``...) and safe in a URL."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", run.resolve().name).strip("-") or "model"
-    name, i = base, 1
-    while name in taken:
-        i += 1
-        name = f"{base}-{i}"
-    return name
-
-
-def load_served(runs: list[str | Path], weights: str = "best", device: str | None = None) -> dict[str, Served]:
-    """Load every run once; a one-line error for a folder that is not a run or saved model."""
-    if not runs:
-        raise ConfigError("give at least one run folder to serve, e.g. genlab serve runs/demo")
-    served: dict[str, Served] = {}
-    for run in runs:
-        model, folder = service.load_model(run, weights, device)
-        sid = served_id(Path(run), set(served))
-        served[sid] = Served(sid, Path(run), model, Path(folder))
-    return served
-
-
-def sample_arg_specs(model) -> dict[str, dict[str, Any]]:
-    """The model's own sampling settings: ``{name: {"default": value, "type": "int"|"float"|"bool"|"str"|"any"}}``."""
-    params = service.sample_parameters(model) or {}
-    specs = {}
-    for name, p in params.items():
-        if p.kind not in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
-            continue
-        default = None if p.default is inspect.Parameter.empty else p.default
-        kind = type(default).__name__ if isinstance(default, (bool, int, float, str)) else _annotated(p.annotation)
-        specs[name] = {"default": default, "type": kind}
-    return specs
-
-
-def _annotated(annotation: Any) -> str:
-    """The kind of a setting without a typed default, from its annotation (``int | None`` -> "int")."""
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-    text = text.strip("'\"")
-    parts = {part.strip() for part in text.replace("Optional[", "").replace("]", "").split("|")} - {"None"}
-    return parts.pop() if len(parts) == 1 and parts <= {"int", "float", "bool", "str"} else "any"
-
-
-def describe(s: Served) -> dict[str, Any]:
-    """What ``GET /api/models`` says of a served model: what it is, what it takes, what it scored."""
-    from ..pretrained import read_config
-    from ..runs import is_run_folder, read_metrics
-
-    model, info = s.model, s.model.data_info
-    modality = info.modality
-    spec = model.condition_spec
-    condition = None
-    if spec is not None:
-        condition = {"kind": spec.kind}
-        if hasattr(spec, "num_classes"):
-            condition["num_classes"] = spec.num_classes
-    tasks = []
-    if not modality.task_command:
-        tasks.append("generate")
-    if callable(getattr(model, "inpaint", None)):
-        tasks.append("inpaint")
-    if modality.task_command:
-        tasks.append(modality.task_command.split()[1].replace("translate-image", "translate"))
-    if model.likelihood != "none" or modality.scored_against_truth(model):
-        tasks.append("evaluate")
-    meta = read_config(s.folder)
-    out: dict[str, Any] = {
-        "id": s.id, "run": str(s.run), "model": model.name, "family": model.family, "kind": info.kind,
-        "data": info.name, "shape": list(info.shape) if info.shape is not None else None,
-        "likelihood": model.likelihood, "unit": modality.unit if isinstance(getattr(modality, "unit", None), str)
-        else None, "parameters": model.num_parameters(), "step": meta.get("step"),
-        "weights_sha256": meta.get("weights_sha256"), "condition": condition, "tasks": tasks,
-        "sample_args": sample_arg_specs(model), "default_num_samples": modality.default_num_samples,
-        "reads_as_text": modality.reads_as_text, "metrics": {},
-        "scorable": "generate" in tasks and not modality.scored_against_truth(model) and scorable(info.kind),
-    }
-    if is_run_folder(s.run):
-        rows = [r for r in read_metrics(s.run) if r.get("split") == "val"]
-        if rows:
-            out["metrics"] = {k: v for k, v in rows[-1].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    out["evaluations"] = stored_evaluations(s.run)
-    return out
-
-
-def scorable(kind: str) -> bool:
-    """Whether a batch of this kind of data can be scored (``"score": true``): a sample scorer judges it."""
-    from ..evaluation.scorers import scorer_class
-
-    try:
-        scorer_class(kind)
-    except GenlabError:
-        return False
-    return True
-
-
-def stored_evaluations(run: Path) -> list[dict[str, Any]]:
-    """The results ``genlab eval`` and ``genlab compare`` stored in the run (numbers and names only)."""
-    import json
-
-    from ..evaluation.store import STORE_FILE
-
-    try:
-        entries = json.loads((run / STORE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
-    results = [e.get("result") for e in entries.values() if isinstance(e, dict)] if isinstance(entries, dict) else []
-    return [{k: v for k, v in r.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-            for r in results if isinstance(r, dict)]
-
-
-# ---- the requests -----------------------------------------------------------------------------
-class GenerateRequest(BaseModel):
-    """What to draw: the CLI's `genlab sample` options, plus the model's own sampling settings."""
-
-    model_config = ConfigDict(extra="forbid")
-    num: int | None = Field(None, ge=1, description="how many samples (default: the kind's, capped by the server)")
-    seed: int = Field(0, ge=0, le=2**63 - 1, description="seeds the sampler: the same seed gives the same samples")
-    prompt: str | None = Field(None, description="text a sequence model continues")
-    max_new_tokens: int | None = Field(None, ge=1, description="tokens to generate (sequence models)")
-    temperature: float | None = Field(None, ge=0, description="divides the logits (or scales the prior's noise)")
-    top_k: int | None = Field(None, ge=1)
-    top_p: float | None = Field(None, gt=0, le=1)
-    condition: int | None = Field(None, ge=0, description="class label of a class-conditional model")
-    sample_args: dict[str, bool | int | float | str] = Field(default_factory=dict, description=(
-        "the model's own sampling settings, e.g. {\"guidance\": 3, \"steps\": 50} (GET /api/models lists them)"))
-    tags: list[str] = Field(default_factory=list, max_length=16, description="tags recorded with the samples")
-    score: bool = Field(False, description="score the batch's sample quality against the test split (noisy for a "
-                                           "small batch) and record the scores with it")
-
-
-class TagsRequest(BaseModel):
-    """Tags to add to a stored sample."""
-
-    model_config = ConfigDict(extra="forbid")
-    tags: list[str] = Field(..., min_length=1, max_length=16)
-
-
-class EvaluateRequest(BaseModel):
-    """What to score: the likelihood (or the restoration / prediction metrics) on a split."""
-
-    model_config = ConfigDict(extra="forbid")
-    split: str | None = Field(None, pattern="^(val|test)$", description="val or test (default test)")
-    max_examples: int = Field(100, ge=1, description="examples scored (capped by the server)")
-    iw_samples: int | None = Field(None, ge=1, description="importance samples K for a bound (VAE)")
-    seed: int = Field(0, ge=0, le=2**63 - 1)
-
-
-SEQUENCE_FIELDS = ("max_new_tokens", "temperature", "top_k", "top_p")
-LENGTH_ARGS = ("length", "num_steps")  # sample settings that size a sample's memory up front (audio, piano rolls)
-OWN_FIELDS = ("num", "seed", "prompt", "condition", *SEQUENCE_FIELDS)  # given as fields, so their limits apply
-RESERVED_NAMES = ("model", "progress", *service.RESERVED_SAMPLE_ARGS)  # names the service itself takes
-
-
-def coerce_sample_args(model, given: dict[str, Any]) -> dict[str, Any]:
-    """The sample arguments as the types of the model's defaults: ``"50"`` for an int setting is 50; a
-    value of another type is a 422 naming the setting."""
-    specs = sample_arg_specs(model)
-    out = {}
-    for name, value in given.items():
-        kind = specs.get(name, {}).get("type", "any")
-        field = f"sample_args.{name}"
-        if name in OWN_FIELDS:
-            raise APIError(422, f"{name} is a field of its own, not a sample argument; give it as \"{name}\"", field)
-        if name in RESERVED_NAMES:
-            raise APIError(422, f"{name} is not a sample argument; see GET /api/models for those this model takes",
-                           field)
-        try:
-            if kind == "any" and isinstance(value, str):  # a setting without a typed default: a number if it reads as one
-                value = _number(value)
-            if kind == "bool":
-                if isinstance(value, str) and value.lower() in ("true", "false"):
-                    value = value.lower() == "true"
-                elif not isinstance(value, bool):
-                    raise ValueError
-            elif kind == "int":
-                number = float(value)
-                if isinstance(value, bool) or not number.is_integer():
-                    raise ValueError
-                value = int(number)
-            elif kind == "float":
-                if isinstance(value, bool):
-                    raise ValueError
-                value = float(value)
-                if not math.isfinite(value):
-                    raise ValueError
-        except (TypeError, ValueError, OverflowError):
-            shown = repr(value)[:40]
-            raise APIError(422, f"{field} must be a{'n' if kind == 'int' else ''} {kind}, got {shown}", field) from None
-        out[name] = value
-    return out
-
-
-def _number(text: str) -> int | float | str:
-    """``"5"`` as 5, ``"0.5"`` as 0.5, any other text as it is."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return number if math.isfinite(number) else text
-
-
-# ---- admission: a few at work, a bounded queue ------------------------------------------------
-class Admission:
-    """At most ``concurrency`` pieces of work at once and ``queue`` waiting; beyond that :class:`APIError` 503."""
-
-    def __init__(self, concurrency: int, queue: int):
-        self.concurrency, self.queue = concurrency, queue
-        self.semaphore = asyncio.Semaphore(concurrency)
-        self.waiting = 0
-        self.running = 0
-        self.recent: list[float] = []  # the last durations, for Retry-After
-
-    def retry_after(self) -> int:
-        mean = sum(self.recent) / len(self.recent) if self.recent else 1.0
-        return max(1, math.ceil(mean * (self.waiting + 1) / self.concurrency))
-
-    @contextlib.asynccontextmanager
-    async def slot(self):
-        if self.running + self.waiting >= self.concurrency + self.queue:
-            raise APIError(503, f"the server is busy ({self.running} at work, {self.waiting} waiting); try again "
-                                f"after the Retry-After seconds", None, {"Retry-After": str(self.retry_after())})
-        self.waiting += 1
-        try:
-            await self.semaphore.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            self.running -= 1
-            self.semaphore.release()
-            self.recent = (self.recent + [time.monotonic() - start])[-20:]
-
-
-# ---- the application --------------------------------------------------------------------------
 def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: str | None = None,
                store: str | Path | None = None, registry: str | Path | None = None, weights: str = "best",
                device: str | None = None, features: str | None = None) -> FastAPI:
@@ -392,7 +85,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
 
     async def work(fn, *args, **kwargs):
         """Run ``fn`` in a worker thread once a slot is free, under the time limit."""
-        from ..progress import deadline
+        from ...progress import deadline
 
         def call():
             with deadline(limits.timeout_s):
@@ -402,7 +95,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             return await anyio.to_thread.run_sync(call)
 
     def outputs(s: Served, rid: str, folder: Path) -> list[dict[str, Any]]:
-        from ..provenance import is_sidecar
+        from ...provenance import is_sidecar
 
         files = sorted(p for p in folder.rglob("*") if p.is_file() and not is_sidecar(p)
                        and not p.name.startswith("input"))
@@ -431,12 +124,12 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     def registry_handle():
-        from .. import catalog
+        from ... import catalog
 
         return catalog.open_registry(registry)
 
     def check_tags(tags: list[str], field: str = "tags") -> list[str]:
-        from ..catalog import check_tags as check
+        from ...catalog import check_tags as check
 
         try:
             return check(tags)
@@ -610,7 +303,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             return rec
 
         rec = await work(_guarded(run))
-        return await in_thread(answer, s, rid, folder, rec, started, check_tags(_tags(tags)))
+        return await in_thread(answer, s, rid, folder, rec, started, check_tags(form_tags(tags)))
 
     @app.post("/api/models/{model_id}/superres", summary="enlarge an uploaded picture")
     async def superres(model_id: str, request: Request, image: Annotated[UploadFile, File()],
@@ -646,7 +339,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             return rec
 
         rec = await work(_guarded(run))
-        return await in_thread(answer, s, rid, folder, rec, started, check_tags(_tags(tags)))
+        return await in_thread(answer, s, rid, folder, rec, started, check_tags(form_tags(tags)))
 
     async def save_upload(upload: UploadFile, folder: Path, stem: str, field: str) -> Path:
         """The uploaded picture, checked (size, pixels, readable) and kept in the request's folder."""
@@ -735,7 +428,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
 
     @app.get("/api/requests/{model_id}/{request_id}", summary="the files of a request and their provenance")
     async def request_files(model_id: str, request_id: str):
-        from ..provenance import read as read_provenance
+        from ...provenance import read as read_provenance
 
         s = model_of(model_id)
         folder = folder_of(s, request_id)
@@ -754,10 +447,10 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                       max_score: Annotated[list[str] | None, Query()] = None,
                       limit: Annotated[int, Query(ge=1, le=10_000)] = 100):
         if run in served:
-            from ..catalog import run_home
+            from ...catalog import run_home
 
             run = str(run_home(served[run].run))  # where its samples are logged (a run, for RUN/best too)
-        bounds = {name: _score_bounds(values, name) for name, values in (("min_score", min_score),
+        bounds = {name: score_bounds(values, name) for name, values in (("min_score", min_score),
                                                                           ("max_score", max_score))}
         rows = await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().list_samples(
             run=run or None, tag=tag or None, min_scores=bounds["min_score"], max_scores=bounds["max_score"],
@@ -821,30 +514,10 @@ def _guarded(fn, status: int = 400, field: str | None = None):
     return call
 
 
-def _score_bounds(values: list[str] | None, field: str) -> dict[str, float] | None:
-    """``["fid=20", ...]`` as ``{"fid": 20.0}``; a 422 naming ``field`` for a malformed one."""
-    if not values:
-        return None
-    bounds = {}
-    for value in values:
-        name, sep, number = value.partition("=")
-        try:
-            bounds[name.strip()] = float(number)
-            if not sep or not name.strip() or not math.isfinite(bounds[name.strip()]):
-                raise ValueError
-        except ValueError:
-            raise APIError(422, f"{field} must be NAME=NUMBER (e.g. fid=20), got {value!r}", field) from None
-    return bounds
-
-
 def _discard(request: Request) -> None:
     folder = getattr(request.state, "folder", None)
     if folder is not None and REQUEST_ID.match(folder.name):
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _tags(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _bearer(request: Request) -> str | None:
@@ -853,7 +526,7 @@ def _bearer(request: Request) -> str | None:
 
 
 def _version() -> str:
-    from ..version import __version__
+    from ...version import __version__
 
     return __version__
 
