@@ -119,8 +119,13 @@ def file_states(out: str | Path) -> dict[Path, tuple[int, int, int]]:
         candidates = [p for p in out.parent.iterdir() if p.name.split(".")[0] == out.name.split(".")[0]]
     else:
         candidates = []
+    return _states(candidates)
+
+
+def _states(paths: Iterable[Path]) -> dict[Path, tuple[int, int, int]]:
+    """``{file: (inode, mtime, size)}`` of the files among ``paths`` (sidecars and folders left out)."""
     states = {}
-    for p in candidates:
+    for p in paths:
         try:
             st = p.stat()
         except OSError:
@@ -139,15 +144,7 @@ def stamp_written(out: str | Path, before: dict[Path, tuple[int, int, int]], rec
 def tree_states(folder: str | Path) -> dict[Path, tuple[int, int, int]]:
     """``{file: (inode, mtime, size)}`` of every file under ``folder`` (sidecars left out), for
     :func:`stamp_changed` after work that writes files anywhere in it (a compare report)."""
-    states = {}
-    for p in Path(folder).rglob("*") if Path(folder).is_dir() else ():
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        if p.is_file() and not is_sidecar(p):
-            states[p] = (st.st_ino, st.st_mtime_ns, st.st_size)
-    return states
+    return _states(Path(folder).rglob("*") if Path(folder).is_dir() else ())
 
 
 def stamp_changed(folder: str | Path, before: dict[Path, tuple[int, int, int]], rec: dict[str, Any]) -> list[Path]:
