@@ -19,6 +19,8 @@ from .registry import create_model, list_models, register_model
 from .training import TrainConfig, Trainer, resume
 from .version import __version__
 
+from . import models  # noqa: E402,F401  (importing registers the built-in models; the registry sits below them)
+
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "DataInfo", "DataSet", "GenerativeModel",
     "GenlabError", "ModelConfig", "StepOutput", "TrainConfig", "Trainer", "TrainingDiverged", "__version__",

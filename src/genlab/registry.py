@@ -24,7 +24,6 @@ def register_model(name: str):
 
 
 def get_model_class(name: str):
-    _load_builtin_models()
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -34,7 +33,6 @@ def get_model_class(name: str):
 
 def list_models() -> dict[str, dict[str, Any]]:
     """Registered models: ``{name: {"family", "likelihood", "data", "description"}}``."""
-    _load_builtin_models()
     return {
         name: {
             "family": cls.family,
@@ -70,6 +68,3 @@ def create_model(name: str, data=None, **overrides: Any):
         info = cls.default_data_info(config)
     return cls(config, info)
 
-
-def _load_builtin_models() -> None:
-    from . import models  # noqa: F401  (importing registers the built-in models)

@@ -1,5 +1,5 @@
 """Training run folders: ``run.json``, the best and last weights, ``metrics.jsonl``, the lock,
-what a resume needs and ``genlab verify``."""
+what a resume needs (``genlab verify`` checks them: app/service/verify.py)."""
 
 from .run import (LOCK_FILE, METRICS_FILE, RUN_FILE, STATE_FILE, RunLock, append_metrics, check_can_write_run,
                   check_data_matches, check_resume_steps, clear_run, is_run_folder, load_run_data, read_metrics,

@@ -58,6 +58,6 @@ def run_info(args, extra) -> int:
 
 
 def run_verify(args, extra) -> int:
-    from ...runs.verify import print_verification
+    from ..service.verify import print_verification
 
     return print_verification(args.run)

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from ..errors import GenlabError
-from ..io import CONFIG_FILE, WEIGHTS_FILE, load, read_config
-from .run import (METRICS_FILE, RUN_FILE, STATE_FILE, find_saved_model, is_run_folder, read_metrics, read_run_file,
+from ...errors import GenlabError
+from ...io import CONFIG_FILE, WEIGHTS_FILE, load, read_config
+from ...runs.run import (METRICS_FILE, RUN_FILE, STATE_FILE, find_saved_model, is_run_folder, read_metrics, read_run_file,
                   read_trainer_state)
 
 Result = tuple[str, "str | None"]  # (part, the problem or None when it is fine)
@@ -29,8 +29,8 @@ def _problem(check: Callable[[], object]) -> str | None:
 
 
 def _check_config(folder: Path) -> None:
-    from ..data.core import DataInfo
-    from ..registry import get_model_class
+    from ...data.core import DataInfo
+    from ...registry import get_model_class
 
     meta = read_config(folder)
     cls = get_model_class(meta["model"])
@@ -39,7 +39,7 @@ def _check_config(folder: Path) -> None:
 
 
 def _check_state(folder: Path) -> None:
-    from ..errors import CheckpointError
+    from ...errors import CheckpointError
 
     state = read_trainer_state(folder)
     step = read_config(folder).get("step")
