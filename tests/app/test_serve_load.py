@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from genlab.app.loadtest import run_load, start_server, stop_server
+from genlab.app.loadtest import percentiles, run_load, start_server, stop_server
 
 from cli_helpers import run_cli
 
@@ -34,3 +34,12 @@ def test_concurrent_clients_get_well_formed_answers_and_no_5xx(tmp_path, session
         assert statuses.get(refused, 0) > 0, (refused, statuses)
     assert report["requests"] == sum(statuses.values())
     assert "Traceback" not in stderr, stderr[-3000:]
+
+
+def test_latency_percentiles_by_hand():
+    # 0, 10, ..., 100 ms (11 values): the p-th percentile sits at 0-based rank 10 p / 100, interpolated
+    # between the two values around it: p50 at rank 5 (50 ms), p95 at 9.5 (95 ms), p99 at 9.9 (99 ms)
+    values = [ms / 1000 for ms in range(0, 101, 10)]
+    assert percentiles(values) == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
+    assert percentiles([0.2]) == {"p50": 200.0, "p95": 200.0, "p99": 200.0}
+    assert percentiles([]) == {"p50": None, "p95": None, "p99": None}

@@ -7,7 +7,7 @@ requests (generations of every served model, file downloads, model listings, and
 server must refuse: too many samples, an unknown field, an unknown model) until the time is up,
 stops the server, and reports requests per second, latency percentiles, and the answers by
 status. Every answer is checked: no 5xx; JSON where JSON is due, with the fields it should have;
-each refusal with its expected 4xx; each 503 with ``Retry-After``. Standard library only.
+each refusal with its expected 4xx; each 503 with ``Retry-After``. The clients use the standard library only.
 """
 
 from __future__ import annotations
@@ -170,14 +170,14 @@ def run_load(base: str, seconds: float = 30.0, clients: int = 8, seed: int = 0, 
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
+    """The 50th, 95th and 99th percentiles of ``values`` (seconds) in milliseconds, interpolated linearly
+    between the closest ranks (numpy's default); None for no values."""
     if not values:
         return {"p50": None, "p95": None, "p99": None}
-    ordered = sorted(values)
+    import numpy as np
 
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99)}
+    p50, p95, p99 = np.percentile(np.asarray(values) * 1000, [50, 95, 99])
+    return {"p50": round(float(p50), 1), "p95": round(float(p95), 1), "p99": round(float(p99), 1)}
 
 
 def summarise(results: list[tuple[str, int, float]], problems: list[str], wall: float, clients: int) -> dict[str, Any]:
