@@ -158,10 +158,25 @@ def test_render_writes_a_gif_and_its_filmstrip(tmp_path, moving_digits):
         modality.render(moving_digits.info, clips, tmp_path / "clips.mp4")
 
 
-def test_preview_takes_real_context_frames(moving_digits):
-    n, kwargs = get_modality("video").preview(64, split=moving_digits.val)
-    assert n == 8
-    assert torch.equal(kwargs["condition"], moving_digits.val.get(torch.arange(8))["x"][:, :5])
+@pytest.mark.parametrize("excluded", [False, True])
+def test_preview_takes_real_context_frames(moving_digits, tmp_path, excluded):
+    """The trainer's previews of a prediction model continue the first validation clips (their context frames,
+    from the model's condition spec), also from a split with examples left out (it keeps no context length)."""
+    from conftest import fast_train_config, tiny_overrides
+    from genlab.data.exclude import Exclusion, exclude_examples
+
+    data = exclude_examples(moving_digits, Exclusion([0])) if excluded else moving_digits
+    assert get_modality("video").preview(64, split=data.val) == (8, {})
+    model = genlab.create_model("convlstm", data=data, **tiny_overrides("convlstm"))
+    seen = {}
+    def sample(n, condition=None, generator=None):  # records what the trainer asks for; the clip is the context twice
+        seen["condition"] = condition
+        return torch.cat([condition, condition], dim=1)
+
+    model.sample = sample
+    trainer = genlab.Trainer(model, data, fast_train_config(num_samples=64), out_dir=tmp_path / "run")
+    trainer.write_samples()
+    assert torch.equal(seen["condition"], data.val.get(torch.arange(8))["x"][:, :5])
 
 
 def test_context_frames_condition():

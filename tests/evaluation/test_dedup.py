@@ -146,3 +146,10 @@ def test_flat_images_are_never_near_duplicates_of_each_other():
     emb = dedup.pixel_embeddings(flat, 17)
     assert not emb.any()  # no rounding noise blown up to unit length
     assert dedup.image_pairs(emb, threshold=0.5) == []  # black and white are not alike; the two whites are exact twins
+
+
+def test_exclusion_works_for_whole_clip_audio():
+    tones = genlab.load_dataset("synthetic-tones", num=30, length=256)
+    kept = exclude_examples(tones, Exclusion([0, 3]))
+    assert len(kept.train.windows(None)) == len(tones.train) - 2  # whole clips: no windows to refuse
+    assert torch.equal(kept.train.get(torch.tensor([0]))["x"], tones.train.get(torch.tensor([1]))["x"])

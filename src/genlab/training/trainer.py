@@ -433,8 +433,10 @@ class Trainer:
         gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
         split = self.val_split if self.val_split is not None else self.train_split
         num, kwargs = info.modality.preview(self.config.num_samples, split=split)
-        if model.condition_spec is None:  # a condition the data offers (video context frames) is for conditional models
-            kwargs.pop("condition", None)
+        spec = model.condition_spec
+        if getattr(spec, "from_data", False) and "condition" not in kwargs:  # e.g. a video predictor's context frames
+            num = min(num, len(split))
+            kwargs["condition"] = spec.from_batch(split.get(torch.arange(num)))
         kwargs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         folder = self.out_dir / "samples"
         with torch.random.fork_rng(devices=[]), self._autocast():

@@ -136,7 +136,7 @@ def data_condition(model, run: str | Path, condition: Any, clip: str | Path | No
     data = run_data(run, model, None, None)
     split = data.test if data.test is not None else data.split("val")
     count = min(num or info.modality.default_num_samples, len(split))
-    return split.get(torch.arange(count))["x"][:, : spec.context], count
+    return spec.from_batch(split.get(torch.arange(count))), count
 
 
 def render_stamped(model, samples: torch.Tensor, out: str | Path, rec: dict[str, Any]) -> Path:

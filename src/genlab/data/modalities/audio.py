@@ -134,6 +134,8 @@ class AudioSplit:
         return batch
 
     def windows(self, length: int | None) -> "AudioSplit":
+        if length == self.window:
+            return self  # already read that way (whole clips for None): the same split, as other splits do
         return AudioSplit(self.codes, self.labels, self.speakers, window=length)
 
     def eval_indices(self) -> torch.Tensor:

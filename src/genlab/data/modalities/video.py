@@ -284,14 +284,9 @@ class VideoModality(Modality):
         return getattr(model.condition_spec, "kind", None) == "frames"
 
     def preview(self, num_samples: int, split=None) -> tuple[int, dict[str, Any]]:
-        """At most 8 clips; with a split that names its context length, the first clips' context frames
-        as the condition (a prediction model continues real clips; an unconditional model drops it)."""
-        n = min(num_samples, 8)
-        context = getattr(split, "context_frames", None)
-        if split is None or not context:
-            return n, {}
-        n = min(n, len(split))
-        return n, {"condition": split.get(torch.arange(n))["x"][:, :context]}
+        """At most 8 clips. A prediction model's context frames come from its condition spec
+        (:attr:`~genlab.data.conditions.ContextFrames.from_data`): the trainer reads them from the split."""
+        return min(num_samples, 8), {}
 
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
         """A PNG filmstrip (rows = clips, columns = frames); for a ``.gif`` path an animated GIF of the
