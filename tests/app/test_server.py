@@ -131,6 +131,10 @@ def test_inpaint_with_an_uploaded_mask_matches_the_cli(client, runs, tmp_path):
     assert r.status_code == 200, r.text
     served = {f["name"]: fetch_png(client, f["url"]) for f in r.json()["files"]}
     assert set(served) == {"inpainted.png", "mask.png", "masked.png"}
+    from genlab import catalog
+
+    assert r.json()["provenance"]["source"] == "p.png"  # the record answered, stamped and recorded is one
+    assert catalog.open_registry().get_sample(r.json()["samples"][0])["source"] == "p.png"
     code, out, err = run_cli("inpaint", runs / "vae", tmp_path / "p.png", "--mask", tmp_path / "m.png", "--num", "2",
                              "--seed", "4", "--out", tmp_path / "cli")
     assert code == 0, err

@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,6 +65,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         "Generate with, evaluate and inspect trained genlab models. Errors are JSON "
         "{\"error\": message, \"field\": name}; the playground is at /."))
     admission = Admission(limits.concurrency, limits.queue)
+    registry_lock = threading.Lock()
     app.state.served, app.state.limits, app.state.admission = served, limits, admission
 
     def model_of(model_id: str) -> Served:
@@ -108,8 +110,12 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         """The answer to a request that wrote files: their URLs, provenance and registry ids (each recorded
         in the run's log and the registry; a log or index that cannot be written is a warning)."""
         files = outputs(s, rid, folder)
+        try:
+            index = registry_handle()
+        except GenlabError:  # an unusable registry: record_samples says so as a warning; the run's log is written
+            index = registry
         ids, warnings = service.record_samples(s.run, [folder / f["name"] for f in files], rec, tags,
-                                               *(scores or (None, None)), registry=registry)
+                                               *(scores or (None, None)), registry=index)
         out = {"model": s.id, "request": rid, "files": files, "samples": ids, "provenance": rec,
                "seconds": round(time.monotonic() - started, 3), **extra}
         if scores is not None:
@@ -123,10 +129,15 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         holds waits up to a minute) never blocks the event loop, so other requests go on."""
         return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
+    opened: list = []  # the registry, opened (and made if need be) on first use, then shared by every request
+
     def registry_handle():
         from ... import catalog
 
-        return catalog.open_registry(registry)
+        with registry_lock:
+            if not opened:
+                opened.append(catalog.open_registry(registry))
+            return opened[0]
 
     def check_tags(tags: list[str], field: str = "tags") -> list[str]:
         from ...catalog import check_tags as check
@@ -235,7 +246,9 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
 
         def run():
             scorer = s.get_scorer(features) if body.score else None  # refused before sampling if it cannot score
-            condition, count = service.data_condition(s.model, s.run, body.condition, None, num)
+            from_data = getattr(s.model.condition_spec, "from_data", False) and body.condition is None
+            condition, count = service.data_condition(s.model, s.run, body.condition, None, num,
+                                                      data=s.get_data() if from_data else None)
             samples = service.draw_samples(s.model, count, condition=condition, prompt=body.prompt, seed=body.seed,
                                            **sample_args)
             sampling = {k: v for k, v in {**sample_args, "num": len(samples), "condition": body.condition,
@@ -288,6 +301,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                                 "or VAE", "model")
         if num > limits.max_samples:
             raise APIError(413, f"num is {num}; this server draws at most {limits.max_samples}", "num")
+        tag_list = check_tags(form_tags(tags))  # refused before any work
         rid, folder = request_folder(s, request)
         source = await save_upload(image, folder, "input", "image")
         mask_path = await save_upload(mask, folder, "input-mask", "mask") if mask is not None else None
@@ -296,14 +310,14 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         def run():
             paths, _ = service.inpaint_picture(s.model, source, folder, mask=mask_path, box=box, mask_kind=mask_kind,
                                             num=num, condition=condition, seed=seed)
-            rec = service.provenance_record(s.model, s.folder, s.run, "serve inpaint", seed,
-                                            {"num": num, "condition": condition, "box": box, "mask_kind": mask_kind,
-                                             "mask": "uploaded" if mask_path else None})
-            service.stamp_files(paths, rec, source=image.filename)
+            rec = {**service.provenance_record(s.model, s.folder, s.run, "serve inpaint", seed,
+                                               {"num": num, "condition": condition, "box": box, "mask_kind": mask_kind,
+                                                "mask": "uploaded" if mask_path else None}), "source": image.filename}
+            service.stamp_files(paths, rec)  # the record the files carry is the one recorded and answered
             return rec
 
         rec = await work(_guarded(run))
-        return await in_thread(answer, s, rid, folder, rec, started, check_tags(form_tags(tags)))
+        return await in_thread(answer, s, rid, folder, rec, started, tag_list)
 
     @app.post("/api/models/{model_id}/superres", summary="enlarge an uploaded picture")
     async def superres(model_id: str, request: Request, image: Annotated[UploadFile, File()],
@@ -323,6 +337,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                 "genlab superres" if task == "superres" else "genlab translate-image"):
             raise APIError(400, f"model '{s.id}' does not {'enlarge' if task == 'superres' else 'translate'} pictures; "
                                 f"its tasks are: {', '.join(describe(s)['tasks'])}", "model")
+        tag_list = check_tags(form_tags(tags))  # refused before any work
         rid, folder = request_folder(s, request)
         source = await save_upload(image, folder, "input", "image")
         started = time.monotonic()
@@ -333,13 +348,14 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                 service.upscale_picture(s.model, source, out, tile=options.get("tile"), seed=seed)
             else:
                 service.translate_picture(s.model, source, out, seed=seed)
-            rec = service.provenance_record(s.model, s.folder, s.run, f"serve {task}", seed,
-                                            {k: v for k, v in options.items() if v is not None})
-            service.stamp_files([out], rec, source=image.filename)
+            rec = {**service.provenance_record(s.model, s.folder, s.run, f"serve {task}", seed,
+                                               {k: v for k, v in options.items() if v is not None}),
+                   "source": image.filename}
+            service.stamp_files([out], rec)
             return rec
 
         rec = await work(_guarded(run))
-        return await in_thread(answer, s, rid, folder, rec, started, check_tags(form_tags(tags)))
+        return await in_thread(answer, s, rid, folder, rec, started, tag_list)
 
     async def save_upload(upload: UploadFile, folder: Path, stem: str, field: str) -> Path:
         """The uploaded picture, checked (size, pixels, readable) and kept in the request's folder."""
@@ -463,7 +479,8 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
 
     @app.get("/api/samples/{sample_id}/file", summary="the file of a stored sample")
     async def sample_file(sample_id: str):
-        row = await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().get_sample(sample_id), 404, "sample"))
+        row = await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().get_sample(sample_id, check_file=False),
+                                                      404, "sample"))  # the file is sent, not hashed first
         path = Path(row["path"])
         roots = [s.run.resolve() for s in served.values()] + ([Path(store).resolve()] if store is not None else [])
         if not any(path.resolve().is_relative_to(root) for root in roots):

@@ -116,11 +116,11 @@ def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt
         return model.sample(num, condition=condition, generator=gen, **sample_args)
 
 
-def data_condition(model, run: str | Path, condition: Any, clip: str | Path | None, num: int | None
-                   ) -> tuple[Any, int | None]:
+def data_condition(model, run: str | Path, condition: Any, clip: str | Path | None, num: int | None,
+                   data=None) -> tuple[Any, int | None]:
     """The condition and count ``genlab sample`` uses: as given, or for a model whose condition comes from
     data (a video predictor's context frames) the first frames of ``clip`` (a GIF or frame folder), else
-    the first ``num`` clips of the run's test split (as the trainer's previews do)."""
+    the first ``num`` clips of the run's test split (``data``, where the caller holds it already)."""
     spec = model.condition_spec
     from_data = spec is not None and getattr(spec, "from_data", False)
     if clip is not None and not from_data:
@@ -133,7 +133,7 @@ def data_condition(model, run: str | Path, condition: Any, clip: str | Path | No
     if not is_run_folder(run):
         raise ConfigError(f"'{run}' is a saved model, not a training run, so it has no test clips: give the clip to "
                           "continue with --context CLIP")
-    data = run_data(run, model, None, None)
+    data = data if data is not None else run_data(run, model, None, None)  # the caller's, if it holds it
     split = data.test if data.test is not None else data.split("val")
     count = min(num or info.modality.default_num_samples, len(split))
     return spec.from_batch(split.get(torch.arange(count))), count

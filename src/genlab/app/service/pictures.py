@@ -95,11 +95,11 @@ def inpaint_picture(model, image: str | Path, out: str | Path, *, mask: str | Pa
     return paths, hole
 
 
-def stamp_files(paths: list[Path], rec: dict[str, Any], source: str | Path | None = None) -> list[Path]:
-    """Stamp generated ``paths`` with the provenance ``rec`` (and the input picture they were made from)."""
+def stamp_files(paths: list[Path], rec: dict[str, Any]) -> list[Path]:
+    """Stamp generated ``paths`` with the provenance ``rec``."""
     from ...provenance import stamp
 
-    return stamp(paths, rec if source is None else {**rec, "source": str(source)})
+    return stamp(paths, rec)
 
 
 # ---- super-resolution ---------------------------------------------------------------------------

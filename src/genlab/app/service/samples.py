@@ -17,11 +17,12 @@ from .models import draw_samples, load_model, provenance_record, run_data
 # ---- the registry of samples ---------------------------------------------------------------------
 def record_samples(run: str | Path, paths: list[Path], rec: dict[str, Any] | list[dict[str, Any]], tags: list[str] | tuple = (),
                    scores: dict[str, Any] | None = None, score_info: dict[str, Any] | None = None,
-                   registry: str | Path | None = None) -> tuple[list[str], list[str]]:
+                   registry=None) -> tuple[list[str], list[str]]:
     """Record the generated files ``paths`` of ``run`` (made with provenance record ``rec``, or a list of
     records, one per file): a line each in the run's log ``samples.jsonl`` (the source of truth), then in
     the registry's index (:mod:`genlab.catalog`). Returns ``(ids, warnings)``: a log or index that cannot
-    be written is a one-line warning, not an error, since the files are already written."""
+    be written is a one-line warning, not an error, since the files are already written. ``registry``: an
+    open :class:`~genlab.catalog.Registry`, or its path (default ``$GENLAB_REGISTRY``, else ``runs/registry.sqlite3``)."""
     from ... import catalog
     from ...errors import GenlabError
 
@@ -34,7 +35,8 @@ def record_samples(run: str | Path, paths: list[Path], rec: dict[str, Any] | lis
         return [], [f"the samples were not recorded: {e}"]
     warnings = []
     try:
-        catalog.open_registry(registry).index(home, entries)
+        index = registry if isinstance(registry, catalog.Registry) else catalog.open_registry(registry)
+        index.index(home, entries)
     except GenlabError as e:
         warnings.append(f"the samples are in {home / catalog.LOG_FILE} but not in the registry index ({e})")
     return [e["id"] for e in entries], warnings
