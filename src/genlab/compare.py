@@ -23,10 +23,9 @@ import torch
 
 from .devices import pick_device
 from .errors import ConfigError
-from .evaluation.features import load_feature_extractor
 from .evaluation.likelihood import evaluate
 from .evaluation.quality import public, sample_quality
-from .evaluation.scorers import Scorer, get_scorer
+from .evaluation.scorers import Scorer, get_scorer, load_checked_features
 from .evaluation.store import stored_evaluation
 from .io import atomic_write_text, load, read_config
 from .provenance import record, stamp_changed, tree_states
@@ -145,7 +144,7 @@ def compare(runs: list[str | Path], out: str | Path, features: Any, **kwargs: An
     """
     if isinstance(features, (str, Path)):
         data = kwargs.setdefault("first_data", load_run_data(runs[0], kwargs.get("data_root")))
-        features = load_feature_extractor(features, data.info)
+        features = load_checked_features(features, data.info)
     return compare_runs(runs, out, features, **kwargs)
 
 

@@ -146,6 +146,10 @@ def test_compare_unconditional_video_runs(digits, tmp_path):
     assert "frame Fréchet distance" in (tmp_path / "report" / "report.md").read_text()
     code, out, err = run_cli("compare", tmp_path / "a", "--out", tmp_path / "r2")  # no features/moving-digits here
     assert_one_line_error(code, out, err, "--features")
+    # the Python entry point takes the same feature folder (checked by the video scorer, as the CLI does)
+    again = genlab.compare([tmp_path / "a", tmp_path / "b"], tmp_path / "r3", tmp_path / "features", num_samples=6,
+                           progress=False)
+    assert again["reference"]["frame_fid"] == pytest.approx(floor["frame_fid"], rel=1e-6)
 
 
 def test_compare_super_resolution_runs_against_the_truth(tmp_path):

@@ -448,8 +448,9 @@ def check_feature_network(net, info: DataInfo) -> None:
     net.check_data(info)
 
 
-def load_feature_extractor(path: str | os.PathLike, info: DataInfo, check: bool = True):
-    """The feature extractor at ``path``, checked against the data ``info``.
+def load_feature_extractor(path: str | os.PathLike, info: DataInfo):
+    """The feature extractor at ``path`` for the data ``info`` (not yet checked against it: the data kind's
+    scorer does that, see :func:`genlab.evaluation.scorers.load_checked_features`).
 
     A folder is a genlab feature network (``genlab features train``); a file is Inception-v3
     weights (:mod:`genlab.evaluation.inception`), set up for ``info``'s pixel levels.
@@ -457,10 +458,7 @@ def load_feature_extractor(path: str | os.PathLike, info: DataInfo, check: bool 
     from .inception import load_inception
 
     path = Path(path)
-    net = load_inception(path, info.levels) if path.is_file() else load_feature_network(path)
-    if check:  # the caller may check it its own way (video frames are judged by an image network)
-        check_feature_network(net, info)
-    return net
+    return load_inception(path, info.levels) if path.is_file() else load_feature_network(path)
 
 
 def default_feature_dir(data_name: str) -> Path:

@@ -49,6 +49,16 @@ def scorer_class(kind: str) -> type["Scorer"]:
     return _SCORERS[kind]
 
 
+def load_checked_features(path, info):
+    """The feature extractor at ``path`` (a feature-network folder or Inception weights), checked by the
+    scorer of ``info``'s kind (video frames, for one, are judged by an image network)."""
+    from .features import load_feature_extractor
+
+    net = load_feature_extractor(path, info)
+    scorer_class(info.kind).check_features(net, info)
+    return net
+
+
 def get_scorer(data, net=None) -> "Scorer":
     """The scorer of ``data``'s kind, built for ``data`` and the feature network ``net``."""
     cls = scorer_class(data.info.kind)

@@ -32,8 +32,8 @@ def load_features(data, features: str | None):
     """The feature extractor of ``features`` (a feature-network folder or an Inception weights
     file), else ``features/<data name>``; a one-line error if there is none. None for data whose
     samples are scored without one (piano rolls)."""
-    from ...evaluation.features import default_feature_dir, load_feature_extractor
-    from ...evaluation.scorers import scorer_class
+    from ...evaluation.features import default_feature_dir
+    from ...evaluation.scorers import load_checked_features, scorer_class
 
     scorer = scorer_class(data.info.kind)
     if not scorer.needs_features:
@@ -43,9 +43,7 @@ def load_features(data, features: str | None):
     path = Path(features) if features else default_feature_dir(data.info.name)
     if not features and not path.is_dir():
         raise ConfigError(f"no feature network for '{data.info.name}' at {path}; {scorer.features_hint(data.info)}")
-    net = load_feature_extractor(path, data.info, check=False)
-    scorer.check_features(net, data.info)
-    return net
+    return load_checked_features(path, data.info)
 
 
 def evaluate_quality(model, data, net, metrics: list[str], num_samples: int | None = None, seed: int = 0,
