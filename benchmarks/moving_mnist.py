@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import re
 import sys
 import tempfile
 import time
@@ -156,15 +155,11 @@ def section(row: dict) -> str:
 
 
 def write_section(row: dict) -> None:
-    """Put the section into BENCHMARKS.md, replacing the one between the markers (else appended)."""
-    path = HERE.parent / "BENCHMARKS.md"
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    new = section(row)
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    text = pattern.sub(lambda _: new, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + new + "\n"
-    path.write_text(text, encoding="utf-8")
-    print(f"wrote {path}", file=sys.stderr)
+    """Put the section into BENCHMARKS.md, replacing the one between its markers (else appended)."""
+    sys.path.insert(0, str(HERE))
+    from write_benchmarks import write_kept_section
 
+    print(f"wrote {write_kept_section('moving_mnist', section(row))}", file=sys.stderr)
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ and, where its format allows, inside it: a PNG ``tEXt`` chunk with the key ``gen
 a WAV ``LIST``/``INFO`` chunk (``ICMT`` holds the JSON, ``ISFT`` names genlab), a MIDI text meta
 event at the start of track 0, a GIF comment extension. Other files (text, JPEG) have the sidecar
 only. The format is found from the file's first bytes, not its suffix. :func:`read` finds the
-record again; :func:`synthetic_files` is what the data loaders ask before training on a folder.
+record again; :func:`check_synthetic` is what the data loaders ask before training on files.
 
 Embedding is byte-level (the pixels, samples and notes are not decoded or re-encoded), and reading
 scans chunk headers only, so checking thousands of files stays cheap.
@@ -399,11 +399,6 @@ def is_synthetic(path: str | Path) -> bool:
     """Whether ``path`` is marked synthetic by genlab (sidecar or embedded record)."""
     found = read(path)
     return found is not None and found.record.get("synthetic") is True
-
-
-def synthetic_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The files of ``paths`` marked synthetic, in order."""
-    return [Path(p) for p in paths if is_synthetic(p)]
 
 
 def check_synthetic(examples: Iterable[str | Path | Iterable[str | Path]], folder: str | Path, allow: bool,

@@ -137,10 +137,9 @@ SR_CNN_MNIST = Recipe("sr-cnn", "mnist-sr", dict(width=32, blocks=4),
 # ---- spoken digits (wavenet-fsdd, wavegan-fsdd) ---------------------------------------------------------
 # Both models are class-conditional on the digit and trained on FSDD's training takes (10-49; takes 5-9
 # validate) for a budget of this machine's seconds, then asked for 300 clips (30 of each digit) that the
-# FSDD classifier (FSDD_FEATURE_STEPS steps, as `genlab features train --data fsdd`) judges. WaveNet trains
+# FSDD classifier (trained as `genlab features train --data fsdd` does: its audio defaults) judges. WaveNet trains
 # on crops of 4,096 samples (half a clip; every crop holds speech) in bf16 and is scored on whole clips.
 AUDIO_BUDGET_S = 3600.0
-FSDD_FEATURE_STEPS = 600
 # WaveGAN: the paper's network narrowed to model_size 16 (2.5 M parameters; d = 64 is 36 M and 10x slower
 # a step here), WGAN-GP with 5 critic updates per generator update, Adam 1e-4 (0.5, 0.9), batches of 16.
 WAVEGAN_BUDGET_S = 1800.0

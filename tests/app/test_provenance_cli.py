@@ -75,7 +75,8 @@ def test_training_on_generated_pictures_needs_allow_synthetic(vae_run, tmp_path)
     assert data["synthetic_examples"] == 2 and data["options"]["allow_synthetic"] is True
     assert last_json(out)["steps"] == 1
     assert_one_line_error(*run_cli("train", "vae", "--data", "digits", "--allow-synthetic", "--steps", "1",
-                                   "--out", tmp_path / "digits"), "allow_synthetic")
+                                   "--out", tmp_path / "digits"),
+                          "allow_synthetic", "images:", "text:")  # names every loader that takes it
 
 
 def test_training_on_generated_text_needs_allow_synthetic(tmp_path, session_text_file):

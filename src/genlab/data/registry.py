@@ -54,9 +54,9 @@ class DatasetEntry:
         for key, value in options.items():
             if key not in known:
                 if key == "allow_synthetic":
+                    takers = [name for name, entry in _DATASETS.items() if "allow_synthetic" in entry.options()]
                     raise ConfigError(f"data set '{self.name}' is not read from your files, so it holds nothing genlab "
-                                      "generated; allow_synthetic (--allow-synthetic) is for images:, audio:, midi:, "
-                                      "video: and pairs: folders")
+                                      f"generated; allow_synthetic (--allow-synthetic) is for {', '.join(takers)}")
                 if not known:
                     raise ConfigError(f"data set '{self.name}' takes no options, got '{key}'")
                 raise unknown_key_error(key, list(known), f"'{self.name}' data set")

@@ -26,6 +26,7 @@ name: the perceptual embedding, the feature network's content hash, or the MinHa
 
 from __future__ import annotations
 
+import io
 import hashlib
 import os
 import re
@@ -40,7 +41,8 @@ import torch
 from ..data.core import DataSet
 from ..data.exclude import newline_id, text_line_bounds
 from ..data.modalities.tokens import TokenSplit
-from ..errors import ConfigError
+from ..errors import ConfigError, StorageError
+from ..files import atomic_write_bytes
 
 # Cosine distance of the perceptual embedding (:func:`pixel_embeddings`) at or below which two images are
 # near duplicates. Chosen on MNIST (BENCHMARKS.md, "De-duplication"): see there for the distances of copies
@@ -307,13 +309,12 @@ def cached(key_parts: list[bytes], compute, use_cache: bool = True) -> np.ndarra
         except (OSError, ValueError):
             pass  # a damaged cache file is computed again
     value = compute()
+    buffer = io.BytesIO()
+    np.save(buffer, value, allow_pickle=False)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, value, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError:
+        atomic_write_bytes(path, buffer.getvalue())
+    except (OSError, StorageError):
         pass  # an unwritable cache only costs time
     return value
 

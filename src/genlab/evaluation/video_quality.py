@@ -129,17 +129,19 @@ class VideoScorer(Scorer):
         return ("video frames are judged by an image feature network; pass --features DIR of one trained on the "
                 "digits' images (`genlab features train --data mnist --out features/mnist`)")
 
+    @functools.cached_property
     def _test_clips(self) -> torch.Tensor:
+        """The reference test clips, read (for generated data sets: made) once."""
         test = self.data.test
         return test.get(torch.arange(min(len(test), self.reference_clips)))["x"]
 
     @functools.cached_property
     def test_features(self) -> torch.Tensor:
-        return frame_features(self.net, self._test_clips(), self.levels)
+        return frame_features(self.net, self._test_clips, self.levels)
 
     @functools.cached_property
     def test_change(self) -> float:
-        return frame_change(self._test_clips(), self.levels)
+        return frame_change(self._test_clips, self.levels)
 
     def default_num_samples(self) -> int:
         return min(len(self.data.test), self.default_clips)

@@ -28,5 +28,4 @@ from .evaluation import (  # noqa: F401
     evaluate_likelihood, load_features, evaluate_quality, require_run_folder, paired_eval_data, evaluate_restoration,
     truth_scorer)
 from .search import (  # noqa: F401
-    DEDUP_FILES, MAX_GROUPS_SHOWN, MAX_K, indexed_data, dedup, dedup_markdown, read_query, search, example_file,
-    search_picture)
+    DEDUP_FILES, MAX_GROUPS_SHOWN, MAX_K, indexed_data, dedup, dedup_markdown, read_query, search, example_file)

@@ -208,13 +208,6 @@ def example_file(run_or_data: str | Path, split: str, index: int, data_root: str
     return buffer.getvalue(), "image/png"
 
 
-def search_picture(run_or_data: str | Path, query_path: str | Path, results: list[dict[str, Any]], out: str | Path,
-                   data_root: str | None = None, options: dict[str, Any] | None = None) -> Path:
-    """A PNG row of the query picture, then the neighbours of ``results`` (image data)."""
-    data = indexed_data(run_or_data, data_root, options)
-    return _neighbour_row(data, read_query(data, query_path), results, out)
-
-
 def _neighbour_row(data, query: torch.Tensor, results: list[dict[str, Any]], out: str | Path) -> Path:
     from ...data.modalities import save_image_grid
 
