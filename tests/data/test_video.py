@@ -317,4 +317,11 @@ def test_evaluate_prediction_against_numpy(moving_digits):
     copy = np.repeat(x[:, 4:5], 5, axis=1)
     assert result["copy_last"]["mse_per_frame"] == pytest.approx(((copy - x[:, 5:]) ** 2).reshape(20, 5, -1).sum(-1).mean())
     assert 0 < result["ssim"] <= 1 and len(result["mse_by_frame"]) == 5
+    assert result["mse_by_frame"] == pytest.approx(((pred - x[:, 5:]) ** 2).reshape(20, 5, -1).sum(-1).mean(0))
+    from skimage.metrics import structural_similarity as sk_ssim  # the averaged SSIM of the figures, independently
+
+    theirs = np.array([[sk_ssim(pred[i, j, 0], x[i, 5 + j, 0], data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                use_sample_covariance=False) for j in range(5)] for i in range(20)])
+    assert result["ssim"] == pytest.approx(theirs.mean(), abs=1e-9)
+    assert result["ssim_by_frame"] == pytest.approx(theirs.mean(0), abs=1e-9)
     assert (result["num_examples"], result["context_frames"], result["predicted_frames"]) == (20, 5, 5)

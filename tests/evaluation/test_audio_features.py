@@ -176,3 +176,15 @@ def test_audio_sample_quality_asks_classes_in_turn(audio_net, tones_long):
     scorer.batch_size = 7  # several batches, each asked for its own classes
     out = scorer.score_model(Fake(), num_samples=20)
     assert out["num_samples"] == 20 and out["accuracy"] >= 0.9 and out["coverage"] == 1.0
+
+
+def test_accuracy_is_the_share_of_clips_heard_as_asked(tones_long, audio_net):
+    """The "asked class heard" figure, counted by hand from given classifier outputs."""
+    clips = tones_long.test.codes[:6]
+    features = audio_net.features(clips).detach()
+    heard = [0, 1, 2, 2, 1, 0]
+    probs = torch.nn.functional.one_hot(torch.tensor(heard), audio_net.config.num_classes).double() * 0.9
+    probs += 0.1 / audio_net.config.num_classes  # rows sum to 1, the heard class the largest
+    asked = [0, 1, 1, 2, 0, 0]  # heard as asked: clips 0, 1, 3 and 5
+    out = score_audio(clips, tones_long, audio_net, asked=torch.tensor(asked), classified=(features, probs))
+    assert out["accuracy"] == sum(h == a for h, a in zip(heard, asked)) / 6 == 4 / 6

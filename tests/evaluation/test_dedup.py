@@ -153,3 +153,16 @@ def test_exclusion_works_for_whole_clip_audio():
     kept = exclude_examples(tones, Exclusion([0, 3]))
     assert len(kept.train.windows(None)) == len(tones.train) - 2  # whole clips: no windows to refuse
     assert torch.equal(kept.train.get(torch.tensor([0]))["x"], tones.train.get(torch.tensor([1]))["x"])
+
+
+def test_image_distances_are_cosine_distances_of_the_embeddings(digits):
+    """The distances the report and the MNIST figures use, against numpy's cosine distance on the same
+    embeddings, and each embedding against its definition (centred, mean taken off, unit length)."""
+    images = digits.train.images[:50]
+    emb = dedup.pixel_embeddings(images, 17)
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5) and np.allclose(emb.mean(1), 0, atol=1e-6)
+    dist, idx = dedup.nearest(emb, emb[:7], k=4)
+    a = emb.astype(np.float64)
+    cosine = 1 - (a[:7] @ a.T) / np.outer(np.linalg.norm(a[:7], axis=1), np.linalg.norm(a, axis=1))
+    assert np.allclose(dist, np.take_along_axis(cosine, idx, axis=1), atol=1e-5)
+    assert np.allclose(np.sort(cosine, axis=1)[:, :4], np.sort(dist, axis=1), atol=1e-5)  # and they are the nearest
