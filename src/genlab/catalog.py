@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import ConfigError, StorageError
+from .errors import ConfigError, GenlabError, StorageError
 from .files import CONFIG_FILE, storage_errors
 
 LOG_FILE = "samples.jsonl"
@@ -226,44 +226,30 @@ def _apply(samples: dict[str, dict[str, Any]], line: str) -> str | None:
 
 
 def run_summary(home: Path) -> dict[str, Any]:
-    """What the runs table holds for ``home``: from its ``run.json`` and saved model, where readable."""
+    """What the runs table holds for ``home``: from its ``run.json``, last metrics and saved model (the best,
+    else the last checkpoint, else ``home`` itself), where readable (genlab.runs' own readers)."""
+    from .pretrained import read_config
+    from .runs.run import RUN_FILE, find_saved_model, read_metrics, read_run_file
+
     row: dict[str, Any] = {"path": str(home), "model": None, "data": None, "weights_sha256": None, "step": None,
                            "created": None, "metrics": None}
-    run_file = home / "run.json"
-    try:
-        if run_file.is_file():
-            run = json.loads(run_file.read_text(encoding="utf-8"))
+    with contextlib.suppress(GenlabError, OSError, AttributeError):  # a damaged file: index what could be read
+        if (home / RUN_FILE).is_file():
+            run = read_run_file(home)
             row.update(model=run.get("model"), data=(run.get("data") or {}).get("name"), step=run.get("total_steps"),
-                       created=datetime.datetime.fromtimestamp(run_file.stat().st_mtime, datetime.timezone.utc)
-                       .isoformat(timespec="seconds"))
-            row["metrics"] = _last_metrics(home)
-        for folder in (home / "best", home / "checkpoint", home):
-            if (folder / CONFIG_FILE).is_file():
-                meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-                row["model"] = row["model"] or meta.get("model")
-                row["weights_sha256"] = meta.get("weights_sha256")
-                if row["step"] is None:
-                    row["step"] = meta.get("step")
-                break
-    except (OSError, ValueError, AttributeError):
-        pass  # a damaged run.json or config: the run is still indexed, with what could be read
+                       created=datetime.datetime.fromtimestamp((home / RUN_FILE).stat().st_mtime,
+                                                               datetime.timezone.utc).isoformat(timespec="seconds"))
+            row["metrics"] = (read_metrics(home) or [None])[-1]
+    with contextlib.suppress(GenlabError, OSError, AttributeError):
+        folder = find_saved_model(home, "best") or find_saved_model(home, "checkpoint") or (
+            home if (home / CONFIG_FILE).is_file() else None)
+        if folder is not None:
+            meta = read_config(folder)
+            row["model"] = row["model"] or meta.get("model")
+            row["weights_sha256"] = meta.get("weights_sha256")
+            if row["step"] is None:
+                row["step"] = meta.get("step")
     return row
-
-
-def _last_metrics(home: Path) -> dict[str, Any] | None:
-    path = home / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    last = None
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict):
-                last = row
-    return last
 
 
 # ---- the index ------------------------------------------------------------------------------------
@@ -363,9 +349,10 @@ class Registry:
     def index(self, home: str | os.PathLike, entries: list[dict[str, Any]]) -> None:
         """Put the log lines ``entries`` of the run folder ``home`` into the index (one transaction)."""
         home = Path(home).resolve()
+        summary = run_summary(home)  # files read before the write lock is taken
         with self._connect(write=True) as db:
             db.execute("BEGIN IMMEDIATE")
-            self._insert_run(db, run_summary(home))
+            self._insert_run(db, summary)
             for entry in entries:
                 self._insert_sample(db, home, entry)
             db.execute("COMMIT")
@@ -443,6 +430,9 @@ class Registry:
             where.append("s.id IN (SELECT sample FROM tags WHERE tag = ?)")
             params.append(tag)
         sql = "SELECT * FROM samples s" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY s.time, s.rowid"
+        if limit is not None and not min_scores and not max_scores:  # no filter after the query: let SQLite stop
+            sql += " LIMIT ?"
+            params.append(limit)
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             rows = [self._sample(db, row) for row in db.execute(sql, params)]
@@ -517,7 +507,7 @@ class Registry:
         for home in homes:
             samples, problems = read_log(home)
             report["bad_lines"] += problems
-            loaded.append((home, samples))
+            loaded.append((home, run_summary(home)))  # read before the write lock is taken
             for s in samples:
                 path = Path(s["path"]) if Path(s["path"]).is_absolute() else home / s["path"]
                 if not path.is_file():
@@ -529,8 +519,8 @@ class Registry:
             db.execute("BEGIN IMMEDIATE")  # from here no other writer records: the logs are read again inside
             for table in ("tags", "samples", "runs"):
                 db.execute(f"DELETE FROM {table}")
-            for home, _ in loaded:
-                self._insert_run(db, run_summary(home))
+            for home, summary in loaded:
+                self._insert_run(db, summary)
                 for s in read_log(home)[0]:  # with what was recorded while the files above were hashed
                     self._insert_sample(db, home, s)
             db.execute("COMMIT")
