@@ -141,6 +141,14 @@ def stamp_written(out: str | Path, before: dict[Path, tuple[int, int, int]], rec
     return stamp([p for p, state in sorted(file_states(out).items()) if before.get(p) != state], rec)
 
 
+def render_stamped(info, samples, out: str | Path, rec: dict[str, Any]) -> tuple[Path, list[Path]]:
+    """Render ``samples`` of data ``info`` to ``out`` with its modality's ``render`` and stamp every file the
+    render wrote with ``rec``; ``(the path render returned, the files stamped)``."""
+    before = file_states(out)
+    path = info.modality.render(info, samples, out)
+    return path, stamp_written(out, before, rec)
+
+
 def tree_states(folder: str | Path) -> dict[Path, tuple[int, int, int]]:
     """``{file: (inode, mtime, size)}`` of every file under ``folder`` (sidecars left out), for
     :func:`stamp_changed` after work that writes files anywhere in it (a compare report)."""

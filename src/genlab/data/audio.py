@@ -17,7 +17,7 @@ import torch
 
 from ..errors import DataError
 from ..provenance import check_synthetic
-from .core import DataInfo, DataSet
+from .core import DataInfo, DataSet, folder_splits
 from .modalities.audio import LEVELS, SILENCE, AudioSplit, mu_law_encode, soundfile_module
 from .registry import register_dataset
 
@@ -152,9 +152,7 @@ def load_audio_folder(path: str | Path, length: int = 8192, rate: int = 8000, mi
     if len(classes) > 1:
         index = {c: i for i, c in enumerate(classes)}
         labels = torch.tensor([index[p.parent.relative_to(folder).as_posix()] for p in files])
-    order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))
-    n_val = n_test = max(1, len(files) // 10)
-    parts = order[: len(files) - n_val - n_test], order[-n_val - n_test: -n_test], order[-n_test:]
+    parts = folder_splits(len(files), seed)
     splits = [AudioSplit(codes[i], None if labels is None else labels[i]) for i in parts]
     info = DataInfo(name=f"audio:{folder}", kind="audio", shape=(length,), levels=LEVELS,
                     num_classes=len(classes) if labels is not None else 0, rate=rate)

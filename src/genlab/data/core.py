@@ -185,3 +185,11 @@ def check_data_fits(model_info: DataInfo, data_info: DataInfo) -> None:
             if model_info.kind == "text" == data_info.kind else "give data of the same form, or a new model for it")
     raise DataError(f"the data '{data_info.name}' does not fit the model, which was built for '{model_info.name}': "
                     f"{'; '.join(problems)} (model vs data); {hint}")
+
+
+def folder_splits(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Train, validation and test indices of a folder data set's ``count`` files: a seeded shuffle, a
+    tenth (at least one) for validation and a tenth for test, the rest to train."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    n_val = n_test = max(1, count // 10)
+    return order[: count - n_val - n_test], order[-n_val - n_test: -n_test], order[-n_test:]

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import DataError
 from ..provenance import check_synthetic
-from .core import DataInfo, DataSet
+from .core import DataInfo, DataSet, folder_splits
 from .download import REMOTE, is_gzip, verified_path
 from .modalities.image import ImageSplit
 from .registry import register_dataset
@@ -164,9 +164,7 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     if has_labels:
         index = {c: i for i, c in enumerate(classes)}
         labels = torch.tensor([index[p.parent.relative_to(folder).as_posix()] for p in files])
-    order = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed))
-    n_val = n_test = max(1, len(files) // 10)
-    parts = order[: len(files) - n_val - n_test], order[-n_val - n_test: -n_test], order[-n_test:]
+    parts = folder_splits(len(files), seed)
     splits = [ImageSplit(images[i], None if labels is None else labels[i]) for i in parts]
     info = DataInfo(name=f"images:{folder}", kind="image", shape=(channels, size, size), levels=256,
                     num_classes=len(classes) if has_labels else 0)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..provenance import check_synthetic
-from .core import DataInfo, DataSet
+from .core import DataInfo, DataSet, folder_splits
 from .modalities.video import CLIP_SUFFIXES, FRAME_SUFFIXES, GeneratedVideoSplit, VideoSplit, read_clip
 from .registry import register_dataset
 
@@ -180,9 +180,7 @@ def load_video_folder(path: str | Path, size: int = 64, frames: int = 20, contex
                                                  FRAME_SUFFIXES) for p in clips]
     synthetic = check_synthetic(frames_of, folder, allow_synthetic, "clips")
     data = torch.from_numpy(np.stack([read_clip(p, channels, size, frames)[:frames] for p in clips]))
-    order = torch.randperm(len(clips), generator=torch.Generator().manual_seed(seed))
-    n_val = n_test = max(1, len(clips) // 10)
-    parts = order[: len(clips) - n_val - n_test], order[-n_val - n_test: -n_test], order[-n_test:]
+    parts = folder_splits(len(clips), seed)
     info = DataInfo(name=f"video:{folder}", kind="video", shape=(frames, channels, size, size), levels=256,
                     context_frames=context_frames)
     return DataSet(info, *(VideoSplit(data[i], None, context_frames) for i in parts), synthetic_examples=synthetic)

@@ -445,12 +445,10 @@ class Trainer:
         out = folder / f"step-{self.step:06d}{info.modality.sample_suffix}"
         with storage_errors(folder):
             folder.mkdir(parents=True, exist_ok=True)
-            before = provenance.file_states(out)
-            path = info.modality.render(info, samples, out)
             rec = provenance.record(model=model.name, weights_sha256=None, run=str(self.out_dir.resolve()),
                                     step=self.step, seed=EVAL_SEED, sampling={"num": num}, command="train preview",
                                     kind=info.kind)  # the weights of this step, not (yet) a saved file
-            provenance.stamp_written(out, before, rec)
+            path, _ = provenance.render_stamped(info, samples, out, rec)
         model.train(was_training)
         self._trackers.log_artifact(path, step=self.step, folder="samples")
         return path

@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--inpaint-arg", action="append", metavar="KEY=VALUE",
                    help="the method's setting, e.g. resample=5 (DDPM), restarts=8 (VAE) (repeatable)")
-    add_registry_args(s, tags=True)
+    add_registry_args(s)
     s.set_defaults(func=run)
 
 

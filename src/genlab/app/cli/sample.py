@@ -36,20 +36,19 @@ def add_parser(sub) -> None:
                    "first frames the model continues (default: the first --num clips of the run's test split)")
     s.add_argument("--seed", type=int, default=0)
     add_sample_arg(s)
-    add_registry_args(s, tags=True)
+    add_registry_args(s)
     s.add_argument("--score", action="store_true", help="score this batch's sample quality against the test split "
                    "(noisy for a small batch) and record the scores with it")
     s.add_argument("--features", help="feature network for --score (default features/DATA)")
     s.set_defaults(func=run)
 
 
-def add_registry_args(parser, tags: bool = False) -> None:
-    """``--registry FILE`` (and ``--tag TAG``, repeatable): where generated files are recorded."""
+def add_registry_args(parser) -> None:
+    """``--registry FILE`` and ``--tag TAG`` (repeatable): where and how generated files are recorded."""
     parser.add_argument("--registry", metavar="FILE", help="the registry to record the files in (default "
                         "$GENLAB_REGISTRY, else runs/registry.sqlite3); the run's samples.jsonl always records them")
-    if tags:
-        parser.add_argument("--tag", action="append", default=[], metavar="TAG",
-                            help="tag the files in the registry (repeatable)")
+    parser.add_argument("--tag", action="append", default=[], metavar="TAG", help="tag the files in the registry "
+                        "(repeatable)")
 
 
 def record(args, paths, rec=None, scores=None, score_info=None) -> list[str]:
@@ -62,7 +61,7 @@ def record(args, paths, rec=None, scores=None, score_info=None) -> list[str]:
     paths = [Path(p) for p in paths]
     if rec is None:
         rec = [read(p).record for p in paths]
-    ids, warnings = service.record_samples(args.run, paths, rec, getattr(args, "tag", ()), scores, score_info,
+    ids, warnings = service.record_samples(args.run, paths, rec, args.tag, scores, score_info,
                                            args.registry)
     for warning in warnings:
         print(f"genlab: warning: {warning}", file=sys.stderr)

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="the noise of a diffusion model (sr3)")
     s.add_argument("--sample-arg", action="append", metavar="KEY=VALUE",
                    help="sampler setting of a diffusion model, e.g. sampler=ddim, steps=50 (repeatable)")
-    add_registry_args(s, tags=True)
+    add_registry_args(s)
     s.set_defaults(func=run)
 
 

@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                    help="translate each picture at its own size (default: resized and centre-cropped to the "
                         "training images' size)")
     s.add_argument("--seed", type=int, default=0, help="seeds the model's noise (pix2pix's dropout), per picture")
-    add_registry_args(s, tags=True)
+    add_registry_args(s)
     s.set_defaults(func=run)
 
 

@@ -8,7 +8,6 @@ import math
 import time
 
 
-
 from .requests import APIError
 
 
@@ -44,6 +43,3 @@ class Admission:
             self.running -= 1
             self.semaphore.release()
             self.recent = (self.recent + [time.monotonic() - start])[-20:]
-
-
-# ---- the application --------------------------------------------------------------------------

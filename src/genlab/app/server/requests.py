@@ -24,9 +24,6 @@ class APIError(Exception):
         self.status, self.message, self.field, self.headers = status, message, field, headers
 
 
-# ---- the served models ------------------------------------------------------------------------
-
-
 class GenerateRequest(BaseModel):
     """What to draw: the CLI's `genlab sample` options, plus the model's own sampling settings."""
 
@@ -119,9 +116,6 @@ def _number(text: str) -> int | float | str:
     except ValueError:
         return text
     return number if math.isfinite(number) else text
-
-
-# ---- admission: a few at work, a bounded queue ------------------------------------------------
 
 
 def score_bounds(values: list[str] | None, field: str) -> dict[str, float] | None:

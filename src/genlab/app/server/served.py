@@ -162,6 +162,3 @@ def stored_evaluations(run: Path) -> list[dict[str, Any]]:
     results = [e.get("result") for e in entries.values() if isinstance(e, dict)] if isinstance(entries, dict) else []
     return [{k: v for k, v in r.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
             for r in results if isinstance(r, dict)]
-
-
-# ---- the requests -----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ user's mistake, so a caller can show it as it is. Callers use ``service.NAME``; 
 from ...runs import check_data_matches, resolve_weights  # noqa: F401  (re-exported: callers find them here)
 from .models import (  # noqa: F401
     MAX_SAMPLES, MAX_NEW_TOKENS, MAX_IW_SAMPLES, RESERVED_SAMPLE_ARGS, load_model, run_data, sample_parameters,
-    check_sample_args, check_count, draw_samples, data_condition, render_stamped, render_stamped_files,
+    check_sample_args, check_count, draw_samples, data_condition, render_stamped_files,
     check_sample_out, write_samples, provenance_record, samples_as_text)
 from .samples import (  # noqa: F401
     record_samples, rescore_sample, batch_scorer, score_batch)
@@ -23,7 +23,7 @@ from .pictures import (  # noqa: F401
     INPAINT_FILES, GREY_MODES, read_image, refuse_grey_for_rgb, inpaint_mask, inpaint_outputs, inpaint_picture,
     stamp_files, read_picture, superres, upscale_levels, upscale_picture,
     picture_outputs, read_source_image, translation_size, translate_levels, translate_picture,
-    write_picture)
+    picture_png, write_picture)
 from .evaluation import (  # noqa: F401
     evaluate_likelihood, load_features, evaluate_quality, require_run_folder, paired_eval_data, evaluate_restoration,
     truth_scorer)

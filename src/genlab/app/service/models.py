@@ -139,20 +139,13 @@ def data_condition(model, run: str | Path, condition: Any, clip: str | Path | No
     return spec.from_batch(split.get(torch.arange(count))), count
 
 
-def render_stamped(model, samples: torch.Tensor, out: str | Path, rec: dict[str, Any]) -> Path:
-    """Render ``samples`` to ``out`` with the modality's ``render`` and stamp every file it wrote with
-    the provenance record ``rec`` (:func:`genlab.provenance.stamp_written`)."""
-    return render_stamped_files(model, samples, out, rec)[0]
-
-
 def render_stamped_files(model, samples: torch.Tensor, out: str | Path, rec: dict[str, Any]
                          ) -> tuple[Path, list[Path]]:
-    """:func:`render_stamped`, and the files it wrote and stamped."""
-    from ...provenance import file_states, stamp_written
+    """Render ``samples`` to ``out`` and stamp every file written with ``rec``
+    (:func:`genlab.provenance.render_stamped`): the path and the files stamped."""
+    from ...provenance import render_stamped
 
-    before = file_states(out)
-    path = model.data_info.modality.render(model.data_info, samples, out)
-    return path, stamp_written(out, before, rec)
+    return render_stamped(model.data_info, samples, out, rec)
 
 
 def check_sample_out(model, out: str | Path) -> Path:
@@ -171,7 +164,7 @@ def write_samples(model, samples: torch.Tensor, out: str | Path, rec: dict[str, 
     out = check_sample_out(model, out)
     if rec is None:
         return model.data_info.modality.render(model.data_info, samples, out)
-    return render_stamped(model, samples, out, rec)
+    return render_stamped_files(model, samples, out, rec)[0]
 
 
 # ---- provenance ---------------------------------------------------------------------------------

@@ -261,13 +261,11 @@ def translate_picture(model, image: str | Path, path: str | Path, seed: int = 0,
     return translate_levels(model, read_source_image(model, image, size), path, seed)
 
 
-def write_picture(levels: int, image: torch.Tensor, path: str | Path) -> Path:
-    """One image of levels ``[C, H, W]`` as a PNG of its own size (grey or RGB), written atomically."""
+def picture_png(levels: int, image: torch.Tensor) -> bytes:
+    """One image of levels ``[C, H, W]`` as the bytes of a PNG of its own size (grey or RGB)."""
     import io
 
     from PIL import Image
-
-    from ...files import atomic_write_bytes
 
     from ...data.modalities.image import levels_to_uint8
 
@@ -275,5 +273,12 @@ def write_picture(levels: int, image: torch.Tensor, path: str | Path) -> Path:
     arr = x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
     buffer = io.BytesIO()
     Image.fromarray(arr).save(buffer, format="PNG")
-    atomic_write_bytes(Path(path), buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_picture(levels: int, image: torch.Tensor, path: str | Path) -> Path:
+    """One image of levels ``[C, H, W]`` as a PNG of its own size (grey or RGB), written atomically."""
+    from ...files import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), picture_png(levels, image))
     return Path(path)

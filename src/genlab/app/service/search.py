@@ -11,7 +11,7 @@ from ...errors import ConfigError
 from ...runs import RUN_FILE, is_run_folder
 from .evaluation import load_features
 from .models import check_count
-from .pictures import read_source_image
+from .pictures import picture_png, read_source_image
 
 
 # ---- de-duplication and nearest-neighbour search ------------------------------------------------------
@@ -185,12 +185,9 @@ def search(run_or_data: str | Path, query_path: str | Path, k: int = 5, *, split
 def example_file(run_or_data: str | Path, split: str, index: int, data_root: str | None = None,
                  options: dict[str, Any] | None = None, data=None) -> tuple[bytes, str]:
     """``(bytes, media type)`` of one example: a PNG of an image, or a text line as UTF-8 text."""
-    import io
 
-    from PIL import Image
 
     from ...data.exclude import count_examples, newline_id, text_line_bounds
-    from ...data.modalities.image import levels_to_uint8
     from ...evaluation.dedup import is_text
 
     data = data if data is not None else indexed_data(run_or_data, data_root, options)
@@ -201,11 +198,7 @@ def example_file(run_or_data: str | Path, split: str, index: int, data_root: str
     if is_text(data):
         a, b = text_line_bounds(part.tokens, newline_id(data))[index]
         return data.tokenizer.decode(part.tokens[a:b]).encode("utf-8"), "text/plain; charset=utf-8"
-    x = levels_to_uint8(part.images[index], data.info.levels)
-    arr = x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(arr).save(buffer, format="PNG")
-    return buffer.getvalue(), "image/png"
+    return picture_png(data.info.levels, part.images[index]), "image/png"
 
 
 def _neighbour_row(data, query: torch.Tensor, results: list[dict[str, Any]], out: str | Path) -> Path:
