@@ -91,8 +91,7 @@ class ClipGenerator(nn.Module):
 
     def __init__(self, video_shape: list[int], content_dim: int, motion_dim: int, channels: list[int]):
         super().__init__()
-        t, c, h, w = video_shape
-        self.frames_per_clip = t
+        _, c, h, w = video_shape
         self.motion = nn.GRUCell(motion_dim, motion_dim)
         self.frames = ConvGenerator(content_dim + motion_dim, [c, h, w], channels)
 

@@ -35,10 +35,10 @@ from ..data.core import DataInfo
 from ..data.modalities.audio import DEFAULT_RATE, LEVELS, MU, mu_law_decode, mu_law_encode
 from ..errors import ConfigError
 from ..nn import WaveCritic, WaveGenerator, gradient_penalty
+from ..nn.audio_gan import STRIDE
 from ..registry import register_model
 from .base import GenerativeModel, ModelConfig, StepOutput, adam_groups
 
-STRIDE = 4  # each WaveGAN layer changes the length 4x
 MAX_DERIVED_LAYERS = 5  # the paper's depth (16,384 samples = 16 x 4^5)
 MIN_BASE = 4  # a derived depth leaves at least this many samples for the dense layers
 

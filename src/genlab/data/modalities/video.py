@@ -64,9 +64,8 @@ class GeneratedVideoSplit:
     Moving MNIST clips are 820 MB), and a resumed run sees the same clip at the same index.
     """
 
-    def __init__(self, size: int, make: Callable[[int], np.ndarray], context_frames: int | None = None,
-                 label: Callable[[int], int] | None = None):
-        self.size, self.make, self.context_frames, self.label = int(size), make, context_frames, label
+    def __init__(self, size: int, make: Callable[[int], np.ndarray], context_frames: int | None = None):
+        self.size, self.make, self.context_frames = int(size), make, context_frames
 
     def __len__(self) -> int:
         return self.size
