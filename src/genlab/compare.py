@@ -25,7 +25,7 @@ from .devices import pick_device
 from .errors import ConfigError
 from .evaluation.likelihood import evaluate
 from .evaluation.quality import public, sample_quality
-from .evaluation.scorers import Scorer, get_scorer, load_checked_features
+from .evaluation.scorers import Scorer, features_for, get_scorer
 from .evaluation.store import stored_evaluation
 from .io import atomic_write_text, load, read_config
 from .provenance import record, stamp_changed, tree_states
@@ -57,7 +57,9 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
     """Score every run in ``runs`` and write the report into the folder ``out``; returns the results.
 
     ``scorer``: how the runs are judged (default: the sample scorer of the data's kind with the
-    feature network ``net``; a :class:`TruthScorer` for models of an input).
+    feature network ``net``: a feature extractor, or a folder or Inception weights file, or None for the data's
+    default ``features/<data name>``; models of an input, a video predictor or an image-to-image model, are
+    judged by a :class:`TruthScorer` instead, without one).
 
     ``num_samples`` defaults to DESIGN.md's protocol (10,000, or the test split's size where
     smaller). ``sample_kwargs`` go to every model's ``sample`` (e.g. ``sampler="ddim", steps=50``);
@@ -73,7 +75,6 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
     out.mkdir(parents=True, exist_ok=True)
     sample_kwargs = dict(sample_kwargs or {})
     dev = pick_device(device)
-    net = net.to(dev) if net is not None else None
     data, rows, cache = None, [], {}
     if first_data is not None:
         cache[_data_key(runs[0])] = first_data
@@ -84,7 +85,16 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
         check_data_matches(model.data_info, run_data.info, folder)
         if data is None:
             data = run_data
-            scorer = scorer or get_scorer(run_data, net)
+            if scorer is None and run_data.info.modality.scored_against_truth(model):  # prediction, image-to-image
+                if net is not None or sample_kwargs:
+                    raise ConfigError(f"runs of '{model.name}' are scored against the truth; drop --features and "
+                                      "--sample-arg")
+                scorer = TruthScorer(run_data, run_data.info.modality.truth_scorer, truth_scorer(model))
+            elif scorer is None:
+                if net is None or isinstance(net, (str, Path)):  # a folder or weights file, or the data's default
+                    net = features_for(run_data, None if net is None else str(net))
+                net = net.to(dev) if net is not None else None
+                scorer = get_scorer(run_data, net)
         elif run_data.info.to_dict() != data.info.to_dict():
             raise ConfigError(f"'{run}' was trained on '{run_data.info.name}', the first run on '{data.info.name}'; "
                               "compare runs on the same data")
@@ -142,9 +152,6 @@ def compare(runs: list[str | Path], out: str | Path, features: Any, **kwargs: An
     ``features``: a feature extractor (a :class:`FeatureNet` or Inception features), a feature
     network folder, or an Inception-v3 weights file.
     """
-    if isinstance(features, (str, Path)):
-        data = kwargs.setdefault("first_data", load_run_data(runs[0], kwargs.get("data_root")))
-        features = load_checked_features(features, data.info)
     return compare_runs(runs, out, features, **kwargs)
 
 
@@ -246,10 +253,22 @@ TRUTH_COLUMNS = {  # scorer -> (header, key, decimals), after model / family / p
 }
 
 
+def truth_scorer(model):
+    """The function that scores ``model`` against the truth, by its modality's ``truth_scorer``."""
+    from .evaluation.prediction import evaluate_prediction
+    from .tasks.superres import evaluate_restoration as restoration
+
+    modality = model.data_info.modality
+    scorers = {"restoration": restoration, "prediction": evaluate_prediction}
+    if not modality.scored_against_truth(model) or modality.truth_scorer not in scorers:
+        raise ConfigError(f"model '{model.name}' is not scored against the truth; judge it by likelihood or samples")
+    return scorers[modality.truth_scorer]
+
+
 class TruthScorer(Scorer):
     """The scorer of models of an input (video prediction, super-resolution, translation): each run's
     model on the first ``num_samples`` clips or images of ``split`` (all by default), scored against
-    the truth by its modality's metrics (``score`` = :func:`genlab.app.service.truth_scorer`'s function:
+    the truth by its modality's metrics (``score`` = :func:`truth_scorer`'s function:
     MSE / MAE per frame and SSIM for video prediction, PSNR / SSIM on Y and L1 for image-to-image
     models). The floor row is copying the last context frame, where the metrics give it."""
 

@@ -171,3 +171,6 @@ def test_compare_super_resolution_runs_against_the_truth(tmp_path):
     assert "PSNR (dB)" in md and "Scored against the truth" in md
     code, out, err = run_cli("compare", tmp_path / "a", "--out", tmp_path / "r2", "--features", tmp_path)
     assert_one_line_error(code, out, err, "scored against the truth")
+    again = genlab.compare([tmp_path / "a", tmp_path / "b"], tmp_path / "r3", None, num_samples=10, progress=False)
+    assert again["scorer"] == "restoration"  # the Python entry point picks the truth scorer as the CLI does
+    assert [r["psnr"] for r in again["runs"]] == pytest.approx([r["psnr"] for r in report["runs"]])

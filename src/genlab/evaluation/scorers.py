@@ -59,6 +59,23 @@ def load_checked_features(path, info):
     return net
 
 
+def features_for(data, features: str | None):
+    """The feature extractor that judges samples of ``data``: the one at ``features`` (a feature-network
+    folder or an Inception weights file), else ``features/<data name>``, checked by the kind's scorer; None
+    for a kind scored without one (piano rolls). A one-line error where there is none."""
+    from .features import default_feature_dir
+
+    scorer = scorer_class(data.info.kind)
+    if not scorer.needs_features:
+        if features:
+            raise ConfigError(f"{data.info.kind} samples are scored without a feature network; leave out --features")
+        return None
+    path = Path(features) if features else default_feature_dir(data.info.name)
+    if not features and not path.is_dir():
+        raise ConfigError(f"no feature network for '{data.info.name}' at {path}; {scorer.features_hint(data.info)}")
+    return load_checked_features(path, data.info)
+
+
 def get_scorer(data, net=None) -> "Scorer":
     """The scorer of ``data``'s kind, built for ``data`` and the feature network ``net``."""
     cls = scorer_class(data.info.kind)

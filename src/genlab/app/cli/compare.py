@@ -27,7 +27,6 @@ def add_parser(sub) -> None:
 
 def run(args, extra) -> int:
     from ...compare import compare_runs
-    from ...runs import load_run_data
     from ...training.trainer import pick_device
 
     if extra:
@@ -36,20 +35,9 @@ def run(args, extra) -> int:
     pick_device(args.device or "cpu")  # a misspelt device fails before any run is loaded
     for run_dir in args.runs:
         service.require_run_folder(run_dir)
-    data = load_run_data(args.runs[0], args.data_root)
-    first, _ = service.load_model(args.runs[0], "best", None)
-    scorer, net = None, None
-    if first.data_info.modality.scored_against_truth(first):  # video prediction, image-to-image: the modality's metrics
-        from ...compare import TruthScorer
-
-        if args.features or args.sample_arg:
-            raise ConfigError(f"runs of '{first.name}' are scored against the truth; drop --features and --sample-arg")
-        scorer = TruthScorer(data, first.data_info.modality.truth_scorer, service.truth_scorer(first))
-    else:
-        net = service.load_features(data, args.features)
-    report = compare_runs(args.runs, args.out, net, num_samples=args.num_samples, seed=args.seed,
-                          data_root=args.data_root, sample_kwargs=parse_sample_args(args.sample_arg), first_data=data,
-                          device=args.device or "cpu", skip_likelihood=args.skip_likelihood, scorer=scorer)
+    report = compare_runs(args.runs, args.out, args.features, num_samples=args.num_samples, seed=args.seed,
+                          data_root=args.data_root, sample_kwargs=parse_sample_args(args.sample_arg),
+                          device=args.device or "cpu", skip_likelihood=args.skip_likelihood)
     print(f"compared {len(report['runs'])} runs on {report['data']} ({report['scorer']} metrics): "
           f"{Path(args.out) / 'report.md'}, {Path(args.out) / 'report.html'}")
     return 0

@@ -25,7 +25,6 @@ from .pictures import (  # noqa: F401
     picture_outputs, read_source_image, translation_size, translate_levels, translate_picture,
     picture_png, write_picture)
 from .evaluation import (  # noqa: F401
-    evaluate_likelihood, load_features, evaluate_quality, require_run_folder, paired_eval_data, evaluate_restoration,
-    truth_scorer)
+    evaluate_likelihood, load_features, evaluate_quality, require_run_folder, paired_eval_data, evaluate_restoration)
 from .search import (  # noqa: F401
     DEDUP_FILES, MAX_GROUPS_SHOWN, MAX_K, indexed_data, dedup, dedup_markdown, read_query, search, example_file)

@@ -29,21 +29,11 @@ def evaluate_likelihood(model, data, split: str | None = None, iw_samples: int |
 
 
 def load_features(data, features: str | None):
-    """The feature extractor of ``features`` (a feature-network folder or an Inception weights
-    file), else ``features/<data name>``; a one-line error if there is none. None for data whose
-    samples are scored without one (piano rolls)."""
-    from ...evaluation.features import default_feature_dir
-    from ...evaluation.scorers import load_checked_features, scorer_class
+    """The feature extractor of ``features`` (a folder or Inception weights file), else ``features/<data
+    name>``; None for data scored without one (:func:`genlab.evaluation.scorers.features_for`)."""
+    from ...evaluation.scorers import features_for
 
-    scorer = scorer_class(data.info.kind)
-    if not scorer.needs_features:
-        if features:
-            raise ConfigError(f"{data.info.kind} samples are scored without a feature network; leave out --features")
-        return None
-    path = Path(features) if features else default_feature_dir(data.info.name)
-    if not features and not path.is_dir():
-        raise ConfigError(f"no feature network for '{data.info.name}' at {path}; {scorer.features_hint(data.info)}")
-    return load_checked_features(path, data.info)
+    return features_for(data, features)
 
 
 def evaluate_quality(model, data, net, metrics: list[str], num_samples: int | None = None, seed: int = 0,
@@ -107,19 +97,9 @@ def evaluate_restoration(model, data, split: str | None = None, max_examples: in
     :attr:`~genlab.data.Modality.truth_scorer`: PSNR / SSIM on Y and L1 for a model of an input image
     ("restoration"), MSE / MAE per frame and SSIM for a video prediction model ("prediction")."""
     split = split or ("test" if data.test is not None else "val")
+    from ...compare import truth_scorer
+
     score = truth_scorer(model)
     result = score(model, data.split(split), max_examples=max_examples, progress=progress,
                    **check_sample_args(model, sample_args))
     return {"split": split, "scorer": model.data_info.modality.truth_scorer, **result}
-
-
-def truth_scorer(model):
-    """The function that scores ``model`` against the truth, by its modality's ``truth_scorer``."""
-    from ...evaluation.prediction import evaluate_prediction
-    from ...tasks.superres import evaluate_restoration as restoration
-
-    modality = model.data_info.modality
-    scorers = {"restoration": restoration, "prediction": evaluate_prediction}
-    if not modality.scored_against_truth(model) or modality.truth_scorer not in scorers:
-        raise ConfigError(f"model '{model.name}' is not scored against the truth; judge it by likelihood or samples")
-    return scorers[modality.truth_scorer]
