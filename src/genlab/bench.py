@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 
 from .data import load_dataset
+from .devices import hardware, pick_device, resolve_precision
 from .errors import ConfigError
 from .evaluation import evaluate
 from .io import load
@@ -84,7 +85,7 @@ def gpt_shakespeare_cpu(data_root=None, quick: bool = False, seed: int = 0, prec
                   "seed": seed}, run_dir)
 
 
-def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str = "bf16", out=None) -> dict[str, Any]:
+def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str = "auto", out=None) -> dict[str, Any]:
     """VAE 784-400-20 with a Bernoulli decoder on grey MNIST, batch 128, Adam 1e-3, 10 epochs.
 
     The set-up of the PyTorch examples' VAE: reports seconds per epoch and the test negative
@@ -106,7 +107,7 @@ def vae_mnist(data_root=None, quick: bool = False, seed: int = 0, precision: str
         neg_elbo = float((kl - recon).mean())
     return _kept({"name": "vae-mnist", "test_neg_elbo_nats": neg_elbo, "bound": True,
                   "note": "BCE on grey pixels in [0,1], as the PyTorch example; not a likelihood of 256-level data",
-                  "epochs": epochs, "s_per_epoch": wall / epochs, "precision": precision, "wall_s": wall,
+                  "epochs": epochs, "s_per_epoch": wall / epochs, "precision": trainer.precision, "wall_s": wall,
                   "seed": seed}, run_dir)
 
 
@@ -161,7 +162,7 @@ def likelihood_mnist(model_name: str, data_root=None, quick: bool = False, seed:
             "test_nll_nats": result["nll_nats"],
             "likelihood": result["likelihood"], "test_examples": result["num_examples"], "eval_settings": eval_kw,
             "budget_s": budget_s, "steps": steps, "batch_size": train["batch_size"],
-            "precision": train.get("precision", "fp32"), "wall_s": train_s, "eval_s": time.perf_counter() - start,
+            "precision": trainer.precision, "wall_s": train_s, "eval_s": time.perf_counter() - start,
             "parameters": model.num_parameters(), "curve": curve, "seed": seed}, run_dir)
 
 
@@ -329,4 +330,8 @@ def run_benchmark(name: str, data_root=None, quick: bool = False, **kwargs) -> d
     if name not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark '{name}'; known: {', '.join(BENCHMARKS)}")
     result = BENCHMARKS[name](data_root=data_root, quick=quick, **kwargs)
+    device = pick_device("auto")
+    if result.get("precision") == "auto":  # what it meant on this machine
+        result["precision"] = resolve_precision("auto", device)
+    result["hardware"] = hardware(device)  # which CPU (and capability) or GPU produced the figures
     return {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in result.items()}

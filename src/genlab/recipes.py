@@ -76,7 +76,7 @@ LSTM_SHAKESPEARE_CPU = Recipe("lstm", "tinyshakespeare",
 # The PyTorch examples' VAE: 784-400-20, Bernoulli decoder on grey values, batch 128, Adam 1e-3, 10 epochs.
 VAE_MNIST = Recipe("vae", "mnist", dict(hidden=[400], latent_dim=20, decoder="bernoulli"),
                    dict(epochs=10, batch_size=128, lr=1e-3, schedule="constant", weight_decay=0.0, grad_clip=0.0,
-                        precision="bf16", eval_every=0, checkpoint_every=0, log_every=469),
+                        precision="auto", eval_every=0, checkpoint_every=0, log_every=469),
                    data_options=dict(val_size=0))
 
 MNIST_BUDGET_S = 300.0  # each family trains for this many seconds of this machine
@@ -86,11 +86,11 @@ CURVE_POINTS, CURVE_EXAMPLES = 8, 1000  # curve points score the first CURVE_EXA
 MNIST_TRAIN = dict(batch_size=64, eval_every=0, eval_batches=1, checkpoint_every=0, sample_every=0, log_every=100)
 MNIST: dict[str, Recipe] = {
     "vae": Recipe("vae", "mnist", dict(architecture="conv", decoder="logistic", latent_dim=32),
-                  dict(lr=1e-3, precision="bf16"), dict(num_samples=100), dict(num_samples=10)),
-    "pixelcnn": Recipe("pixelcnn", "mnist", dict(channels=32, layers=5), dict(lr=2e-3, precision="bf16")),
+                  dict(lr=1e-3, precision="auto"), dict(num_samples=100), dict(num_samples=10)),
+    "pixelcnn": Recipe("pixelcnn", "mnist", dict(channels=32, layers=5), dict(lr=2e-3, precision="auto")),
     "realnvp": Recipe("realnvp", "mnist", {}, dict(lr=1e-3)),
     "glow": Recipe("glow", "mnist", {}, dict(lr=1e-3)),
-    "ddpm": Recipe("ddpm", "mnist", {}, dict(lr=2e-3, ema_decay=0.995, precision="bf16"),
+    "ddpm": Recipe("ddpm", "mnist", {}, dict(lr=2e-3, ema_decay=0.995, precision="auto"),
                    dict(timestep_samples=8), dict(timestep_samples=2)),
 }
 GAN_MNIST: dict[str, Recipe] = {name: Recipe(name, "mnist", {}, dict(eval_every=0, eval_batches=1)) for name in GAN_DIGITS}
@@ -111,7 +111,7 @@ SAMPLING_CASES: list[tuple[str, str, dict]] = [
 # SR_BUDGET_S seconds of this machine in bf16; Adam 5e-4 with a cosine decay. The GAN starts from the
 # trained CNN's weights (as SRGAN starts from SRResNet) and trains SR_GAN_BUDGET_S more seconds.
 SR_BUDGET_S, SR_GAN_BUDGET_S = 1200.0, 300.0
-_SR_TRAIN = dict(batch_size=16, warmup_steps=100, precision="bf16", grad_clip=0.0, eval_every=0, eval_batches=4,
+_SR_TRAIN = dict(batch_size=16, warmup_steps=100, precision="auto", grad_clip=0.0, eval_every=0, eval_batches=4,
                  checkpoint_every=0, sample_every=0, log_every=100)
 SR_CNN: dict[int, Recipe] = {
     scale: Recipe("sr-cnn", "sr-patches", dict(width=64, blocks=8), dict(_SR_TRAIN, lr=5e-4),
@@ -127,11 +127,11 @@ SR_GAN: dict[int, Recipe] = {
 # SR3 on MNIST 7x7 -> 28x28 (diffusion on two CPU cores is slow, so small images), beside sr-cnn on the same data.
 SR3_MNIST_BUDGET_S = 600.0
 SR3_MNIST = Recipe("sr3", "mnist-sr", dict(channels=[32, 64], timesteps=1000),
-                   dict(batch_size=64, lr=1e-3, ema_decay=0.995, precision="bf16", warmup_steps=100, eval_every=0,
+                   dict(batch_size=64, lr=1e-3, ema_decay=0.995, precision="auto", warmup_steps=100, eval_every=0,
                         eval_batches=1, checkpoint_every=0, log_every=100),
                    evaluation=dict(sampler="ddim", steps=50, eta=0.0), data_options=dict(scale=4))
 SR_CNN_MNIST = Recipe("sr-cnn", "mnist-sr", dict(width=32, blocks=4),
-                      dict(batch_size=64, lr=1e-3, warmup_steps=100, precision="bf16", eval_every=0, eval_batches=1,
+                      dict(batch_size=64, lr=1e-3, warmup_steps=100, precision="auto", eval_every=0, eval_batches=1,
                            checkpoint_every=0, log_every=100), data_options=dict(scale=4))
 
 # ---- spoken digits (wavenet-fsdd, wavegan-fsdd) ---------------------------------------------------------
@@ -144,8 +144,8 @@ AUDIO_BUDGET_S = 3600.0
 # a step here), WGAN-GP with 5 critic updates per generator update, Adam 1e-4 (0.5, 0.9), batches of 16.
 WAVEGAN_BUDGET_S = 1800.0
 WAVEGAN_FSDD = Recipe("wavegan", "fsdd", dict(conditional=True, model_size=16),
-                      dict(batch_size=16, precision="bf16", eval_every=0, checkpoint_every=200, sample_every=0,
+                      dict(batch_size=16, precision="auto", eval_every=0, checkpoint_every=200, sample_every=0,
                            log_every=50))
 WAVENET_FSDD = Recipe("wavenet", "fsdd", dict(conditional=True, train_window=4096),
-                      dict(batch_size=8, lr=1e-3, warmup_steps=100, precision="bf16", ema_decay=0.999, eval_every=0,
+                      dict(batch_size=8, lr=1e-3, warmup_steps=100, precision="auto", ema_decay=0.999, eval_every=0,
                            checkpoint_every=500, sample_every=0, log_every=50))

@@ -268,7 +268,7 @@ def test_registry_entry_and_recurrent_layer(name):
     assert entry == {"family": "autoregressive", "likelihood": "exact", "data": ["text"],
                      "description": entry["description"]}
     model = make_rnn(name, num_layers=3)
-    assert type(model.rnn) is {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[name]
+    assert isinstance(model.rnn, {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[name])  # genlab.nn.LSTM / GRU: torch's, bf16-safe
     assert model.rnn.batch_first and model.rnn.num_layers == 3
     assert model.sequence_length == BLOCK + 1
 

@@ -29,6 +29,7 @@ from .. import progress
 from ..data.core import DataInfo
 from ..data.modalities.pianoroll import PAD, step_mask
 from ..errors import ConfigError
+from ..nn import LSTM
 from ..registry import register_model
 from .base import GenerativeModel, ModelConfig, StepOutput
 
@@ -60,7 +61,7 @@ class RollRNN(GenerativeModel):
     def __init__(self, config: RollConfig, data_info: DataInfo):
         super().__init__(config, data_info)
         self.drop = nn.Dropout(config.dropout)
-        self.rnn = nn.LSTM(config.num_keys, config.hidden_size, num_layers=config.num_layers,
+        self.rnn = LSTM(config.num_keys, config.hidden_size, num_layers=config.num_layers,
                            dropout=config.dropout if config.num_layers > 1 else 0.0, batch_first=True)
         H = config.hidden_size
         with torch.no_grad():  # forget-gate bias 1 (Jozefowicz et al. 2015)

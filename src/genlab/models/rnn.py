@@ -20,7 +20,7 @@ from torch import nn
 from .. import progress
 from ..data.core import DataInfo
 from ..errors import ConfigError
-from ..nn import sample_next
+from ..nn import GRU, LSTM, sample_next
 from ..registry import register_model
 from .base import GenerativeModel, ModelConfig, StepOutput
 
@@ -55,7 +55,7 @@ class RNNLanguageModel(GenerativeModel):
     likelihood = "exact"
     data_kinds = ("text",)
     family = "autoregressive"
-    rnn_class: ClassVar[type[nn.RNNBase]] = nn.LSTM
+    rnn_class: ClassVar[type[nn.RNNBase]] = LSTM
 
     def __init__(self, config: RNNConfig, data_info: DataInfo):
         super().__init__(config, data_info)
@@ -156,7 +156,7 @@ class RNNLanguageModel(GenerativeModel):
 class LSTMLanguageModel(RNNLanguageModel):
     """LSTM language model: embedding, stacked torch.nn.LSTM layers, linear output; stateful generation."""
 
-    rnn_class = nn.LSTM
+    rnn_class = LSTM
 
     def _init_weights(self) -> None:
         super()._init_weights()
@@ -173,4 +173,4 @@ class LSTMLanguageModel(RNNLanguageModel):
 class GRULanguageModel(RNNLanguageModel):
     """GRU language model: embedding, stacked torch.nn.GRU layers, linear output; stateful generation."""
 
-    rnn_class = nn.GRU
+    rnn_class = GRU

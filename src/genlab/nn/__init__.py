@@ -18,12 +18,15 @@ from .flows import (ActNorm, AffineCoupling, FlowLayer, FlowSequential, InvConv1
 from .imaging import PatchDiscriminator, ResidualBlock, SRResNet, UNetGenerator, upsampler
 from .masked_conv import GatedPixelCNNLayer, HorizontalConv, VerticalConv, gate
 from .mlp import MLP
+from .recurrent import GRU, LSTM
 from .sampling import sample_next
 from .unet import UNet, norm_groups, timestep_embedding
 from .wavenet import CausalConv1d, GatedResidualLayer, StepQueue
 
 __all__ = [
     "MLP",
+    "GRU",
+    "LSTM",
     "ConvLSTMCell",
     "ConvLSTMStack",
     "ConvDiscriminator",

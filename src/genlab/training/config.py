@@ -29,7 +29,9 @@ class TrainConfig(Config):
     grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
     grad_accum: int = 1  # micro-batches per optimizer step
     ema_decay: float = 0.0  # EMA of weights (bias-corrected) for sampling and evaluation; 0 turns it off
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast, weights stay fp32
+    # bf16 = autocast (weights stay fp32); auto = bf16 only where the device computes it natively
+    # (genlab.devices.resolve_precision). The CLI and the recipes default to auto.
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     seed: int = 0
     eval_every: int = 500  # validation every N steps (and at the end); 0 = only at the end

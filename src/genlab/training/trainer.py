@@ -26,7 +26,7 @@ import torch
 from ..data.core import DataSet, check_data_fits
 from ..data.modalities.tokens import decode_tokens  # noqa: F401  (its old import path)
 from ..data.sampler import BatchSampler
-from ..devices import pick_device  # noqa: F401  (also its old import path)
+from ..devices import bf16_autocast, hardware, pick_device, resolve_precision
 from ..errors import CheckpointError, ConfigError, StorageError, TrainingDiverged
 from ..io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, load_state_file, read_config, replace_dir,
                   save_pretrained, storage_errors)
@@ -82,6 +82,7 @@ class Trainer:
         if self.device.type == "cuda" and self.device.index is None and distributed.env_world_size() > 1:
             self.device = torch.device("cuda", distributed.local_rank())  # one GPU per process
         distributed.init_from_env(self.device)  # under torchrun; a no-op for one process
+        self.precision = resolve_precision(self.config.precision, self.device)  # fp32 or bf16, never auto
         self.is_main = distributed.is_main()
         if self.config.track and self.out_dir is None:
             raise ConfigError(f"tracking with {', '.join(self.config.track)} needs a run folder: give out_dir")
@@ -147,7 +148,7 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------------------
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+        return bf16_autocast(self.device, self.precision == "bf16")
 
     def _next_batch(self) -> dict[str, torch.Tensor]:
         idx = self.sampler.next()
@@ -473,7 +474,8 @@ class Trainer:
         if getattr(self.data, "synthetic_examples", 0):  # files genlab generated, taken with allow_synthetic
             data["synthetic_examples"] = self.data.synthetic_examples
         run = {"model": self.model.name, "data": data, "train": self.config.to_dict(),
-               "total_steps": self.total_steps, "genlab_version": __version__}
+               "total_steps": self.total_steps, "genlab_version": __version__,
+               "precision": self.precision, "hardware": hardware(self.device)}
         if self.init_from is not None:
             run["init_from"] = self.init_from
         runs.write_run_file(self.out_dir, run)

@@ -11,6 +11,7 @@ from typing import Any
 from ...errors import ConfigError
 from .arguments import key_values, parse_overrides, read_overrides_file, split_overrides
 
+CLI_PRECISION = "auto"  # a new run's precision unless --precision, --set or --config says otherwise
 FLAGS = ("batch_size", "lr", "precision", "device", "seed", "epochs")  # training settings with their own flag
 
 
@@ -32,7 +33,9 @@ def add_parser(sub) -> None:
     t.add_argument("--epochs", type=float)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
-    t.add_argument("--precision", choices=["fp32", "bf16"])
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="auto (default for a new run): bf16 autocast where the hardware computes bf16 natively "
+                        "(AMX, AVX-512 BF16, a CUDA GPU with bf16), fp32 elsewhere; on resume, the run's own")
     t.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--seed", type=int)
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model or training setting (repeatable)")
@@ -116,7 +119,7 @@ def _train(args, extra) -> int:
         options = _typed_options(spec, data_options)
         data_spec = {"name": spec, "options": options}
         data = _apply_exclude(args.exclude, data, data_spec)
-        config = TrainConfig.for_model(cls, **train_over)
+        config = TrainConfig.for_model(cls, **{**_cli_defaults(cls), **train_over})
         torch.manual_seed(config.seed)  # the seed decides the initial weights too, not only the batches
         model = create_model(args.model, data=data, **model_over)
         out = Path(args.out or f"runs/{args.model}-{data.info.name.replace(':', '-').replace('/', '_')}")
@@ -137,6 +140,11 @@ def _train(args, extra) -> int:
     if distributed.is_main():
         print(json.dumps(report))
     return 0
+
+
+def _cli_defaults(cls) -> dict[str, Any]:
+    """The CLI's own training defaults for a new run of family ``cls`` (under the family's own)."""
+    return {} if "precision" in getattr(cls, "train_defaults", {}) else {"precision": CLI_PRECISION}
 
 
 def _typed_options(spec: str, options: dict[str, str]) -> dict[str, Any]:
@@ -225,7 +233,7 @@ def _finetune(args, overrides: dict[str, Any], data_options: dict[str, str]):
         raise ConfigError(f"--init-from {source} is a saved model, not a run, so it names no data; give --data")
     vocab = meta["data"].get("vocab")  # text: the new text is encoded with the source's vocabulary
     data = load_dataset(spec, root=args.data_root, tokenizer=vocab, **options)
-    config = TrainConfig.for_model(cls, **train_over)
+    config = TrainConfig.for_model(cls, **{**_cli_defaults(cls), **train_over})
     torch.manual_seed(config.seed)
     model, init_from = load_for_finetuning(source, data, **model_over)
     default_out = f"runs/{name}-{data.info.name.replace(':', '-').replace('/', '_')}-from-{Path(source).name}"
