@@ -24,6 +24,11 @@ from genlab.app.server import Admission, APIError, create_app  # noqa: E402
 from cli_helpers import run_cli  # noqa: E402
 
 
+def Client(app, **kwargs) -> TestClient:
+    """A test client that reaches the server as a browser on this machine does (``Host: localhost``)."""
+    return TestClient(app, base_url="http://localhost", **kwargs)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, session_text_file):
     root = tmp_path_factory.mktemp("served")
@@ -44,7 +49,7 @@ def runs(tmp_path_factory, session_text_file):
 def client(runs):
     app = create_app([runs / "vae", runs / "lstm", runs / "sr"], limits=Limits(max_samples=8, max_upload_bytes=20_000,
                                                                                max_image_pixels=64 * 64))
-    return TestClient(app, raise_server_exceptions=False)
+    return Client(app, raise_server_exceptions=False)
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -106,7 +111,9 @@ def test_generate_gives_the_library_samples_with_provenance(client, runs):
     rec = body["provenance"]
     assert rec["synthetic"] and rec["seed"] == 3 and rec["sampling"] == {"temperature": 0.5, "num": 4}
     stored = runs / "vae" / "served" / body["request"] / "samples.png"
-    assert provenance.read(stored).record == rec  # the file itself carries it
+    full = provenance.read(stored).record  # the file itself carries the record, with the run's folder
+    assert full["generator"]["run"] == str((runs / "vae").resolve())
+    assert rec == {**full, "generator": {**full["generator"], "run": "vae", "weights": "best"}}  # no server paths
     again = client.get(f"/api/requests/vae/{body['request']}").json()
     assert again["provenance"] == rec and again["files"] == body["files"]
 
@@ -199,17 +206,71 @@ def test_bad_uploads_are_refused_with_the_field_named(client):
 
 
 def test_a_token_is_needed_on_every_request_when_set(runs):
-    client = TestClient(create_app([runs / "vae"], token="s3cret"), raise_server_exceptions=False)
+    client = Client(create_app([runs / "vae"], token="s3cret"), raise_server_exceptions=False)
     assert_error(client.get("/api/models"), 401, "token", "Bearer")
     assert_error(client.get("/api/models", headers={"Authorization": "Bearer wrong"}), 401, "token")
     assert client.get("/api/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-    assert client.get("/", params={"token": "s3cret"}).status_code == 200  # the playground's address sets a cookie
+    assert_error(client.get("/api/models", params={"token": "s3cret"}), 401, "token")  # never in an API address
+    first = client.get("/", params={"token": "s3cret"}, follow_redirects=False)  # the playground's address...
+    assert first.status_code == 303 and first.headers["location"] == "/"  # ...leaves the URL (and its history)
+    assert "genlab_token" in first.headers["set-cookie"] and "samesite=strict" in first.headers["set-cookie"].lower()
+    assert client.get("/", params={"token": "s3cret"}).status_code == 200  # followed: the page, with the cookie
     assert client.get("/api/models").status_code == 200  # so the page's own requests (and images) pass
-    assert TestClient(create_app([runs / "vae"], token="s3cret")).get("/").status_code == 401
+    assert Client(create_app([runs / "vae"], token="s3cret")).get("/").status_code == 401
+    for empty in ("", "  "):  # what --token "$SECRET" gives when SECRET is unset: refused, not an open server
+        with pytest.raises(Exception, match="token is empty"):
+            create_app([runs / "vae"], token=empty)
+    from cli_helpers import assert_one_line_error
+
+    assert_one_line_error(*run_cli("serve", runs / "vae", "--token", ""), "token is empty")
+
+
+def test_another_site_cannot_drive_the_server(client, runs, tmp_path):
+    """DNS rebinding (a foreign Host) and cross-site posts (a foreign Origin) are refused before any
+    work, and every answer carries the security headers."""
+    before = sorted(p.name for p in (runs / "vae" / "served").glob("*")) if (runs / "vae" / "served").is_dir() else []
+    picture = png_bytes(np.zeros((8, 8)))
+    assert_error(client.get("/api/models", headers={"Host": "evil.example"}), 421, "host", "--allow-host")
+    assert_error(client.get("/api/models", headers={"Host": "evil.example:8000"}), 421, "host")
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Origin": "http://localhost:9999"}):  # another port is another origin
+        r = client.post("/api/models/vae/inpaint", files={"image": ("p.png", picture, "image/png")},
+                        data={"mask_kind": "bottom", "num": "1"}, headers=headers)
+        assert_error(r, 403, "origin", "this server's own pages")
+        assert_error(client.post("/api/models/vae/generate", json={"num": 1}, headers=headers), 403, "origin")
+    after = sorted(p.name for p in (runs / "vae" / "served").glob("*")) if (runs / "vae" / "served").is_dir() else []
+    assert after == before  # nothing written
+    same = client.post("/api/models/vae/generate", json={"num": 1}, headers={"Origin": "http://localhost"})
+    assert same.status_code == 200, same.text  # the playground's own requests
+    assert client.get("/api/models", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+    for url in ("/", "/api/models", "/api/models/nothing", "/docs"):
+        headers = client.get(url).headers
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "'unsafe-inline'" not in client.get("/").headers["content-security-policy"]
+    wide = Client(create_app([runs / "vae"], hosts=["genlab.lan"]), raise_server_exceptions=False)
+    assert wide.get("/api/health", headers={"Host": "genlab.lan:8000"}).status_code == 200
+    assert wide.get("/api/health").status_code == 421  # only the names it was given
+
+
+def test_uploads_are_removed_and_never_served(client, runs, tmp_path):
+    picture = png_bytes(np.random.default_rng(1).integers(0, 256, (8, 8)))
+    r = client.post("/api/models/vae/inpaint", files={"image": ("mine.png", picture, "image/png")},
+                    data={"mask_kind": "bottom", "num": "1"})
+    assert r.status_code == 200, r.text
+    folder = runs / "vae" / "served" / r.json()["request"]
+    assert folder.is_dir() and not list(folder.glob("input*"))  # answered: the upload has gone
+    assert r.json()["provenance"]["source"] == "mine.png"
+    kept = Client(create_app([runs / "vae"], keep_uploads=True), raise_server_exceptions=False)
+    r = kept.post("/api/models/vae/inpaint", files={"image": ("mine.png", picture, "image/png")},
+                  data={"mask_kind": "bottom", "num": "1"})
+    rid = r.json()["request"]
+    assert (runs / "vae" / "served" / rid / "input.png").read_bytes() == picture  # kept for the server's owner...
+    assert_error(kept.get(f"/api/files/vae/{rid}/input.png"), 404, "name")  # ...and for no client
 
 
 def test_the_time_limit_stops_sampling_with_a_408(runs):
-    client = TestClient(create_app([runs / "lstm"], limits=Limits(timeout_s=1e-6)), raise_server_exceptions=False)
+    client = Client(create_app([runs / "lstm"], limits=Limits(timeout_s=1e-6)), raise_server_exceptions=False)
     assert_error(client.post("/api/models/lstm/generate", json={"num": 1, "max_new_tokens": 50}), 408, None,
                  "time limit")
     assert client.get("/api/health").json()["running"] == 0  # the slot was given back
@@ -245,6 +306,13 @@ def test_bad_limits_and_runs_are_one_line_errors(runs, tmp_path):
     assert_one_line_error(*run_cli("serve", runs / "vae", "--max-samples", "0"), "max_samples", "--max-samples")
     assert_one_line_error(*run_cli("serve", runs / "vae", "--port", "70000"), "--port")
     assert_one_line_error(*run_cli("serve", tmp_path / "nothing"))
+    import socket
+
+    with socket.socket() as busy:  # another program on the port: one line, and no address printed before it
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        assert_one_line_error(*run_cli("serve", runs / "vae", "--port", busy.getsockname()[1]), "cannot listen",
+                              "--port")
 
 
 def test_generated_files_are_in_the_registry_and_served_from_it(runs, tmp_path):
@@ -253,7 +321,7 @@ def test_generated_files_are_in_the_registry_and_served_from_it(runs, tmp_path):
     db = tmp_path / "registry.sqlite3"
     code, _, err = run_cli("features", "train", "--data", "digits", "--steps", "5", "--out", tmp_path / "feat")
     assert code == 0, err
-    client = TestClient(create_app([runs / "vae"], registry=db, features=str(tmp_path / "feat")),
+    client = Client(create_app([runs / "vae"], registry=db, features=str(tmp_path / "feat")),
                         raise_server_exceptions=False)
     r = client.post("/api/models/vae/generate", json={"num": 16, "seed": 2, "tags": ["keep"], "score": True})
     assert r.status_code == 200, r.text
@@ -345,7 +413,7 @@ def _gif() -> bytes:
     return buffer.getvalue()
 
 
-def test_only_files_of_served_runs_are_served_from_the_registry(runs, tmp_path):
+def test_only_samples_of_served_runs_are_shown_or_changed(runs, tmp_path):
     from genlab import catalog
 
     db = tmp_path / "registry.sqlite3"
@@ -353,11 +421,26 @@ def test_only_files_of_served_runs_are_served_from_the_registry(runs, tmp_path):
     elsewhere.mkdir()
     secret = elsewhere / "secret.png"
     secret.write_bytes(png_bytes(np.zeros((4, 4))))
-    rec = {"generator": {"run": None, "weights_sha256": None, "model": "vae"}, "seed": 0}
-    (sample_id,) = catalog.open_registry(db).record_files(elsewhere, [secret], rec)
-    client = TestClient(create_app([runs / "vae"], registry=db), raise_server_exceptions=False)
-    assert client.get(f"/api/samples/{sample_id}").json()["exists"] is True  # listed...
-    assert_error(client.get(f"/api/samples/{sample_id}/file"), 404, "sample", "not a file of a served run")  # not sent
+    rec = {"generator": {"run": None, "weights_sha256": None, "model": "vae"}, "seed": 0, "sampling": {"prompt": "x"}}
+    registry = catalog.open_registry(db)
+    (sample_id,) = registry.record_files(elsewhere, [secret], rec)
+    client = Client(create_app([runs / "vae"], registry=db), raise_server_exceptions=False)
+    r = client.post("/api/models/vae/generate", json={"num": 1, "seed": 5})
+    (own,) = r.json()["samples"]
+    listed = client.get("/api/samples").json()["samples"]
+    assert [s["id"] for s in listed] == [own]  # the unserved run's sample is not listed
+    assert listed[0]["model"] == "vae" and listed[0]["file"] == f"served/{r.json()['request']}/samples.png"
+    assert listed[0]["url"] == f"/api/samples/{own}/file"
+    assert str(tmp_path) not in json.dumps(listed) and str(runs) not in json.dumps(listed)  # no path of this machine
+    assert str(runs) not in client.get(f"/api/samples/{own}").text and str(runs) not in client.get("/api/models").text
+    assert_error(client.get("/api/samples", params={"run": str(elsewhere)}), 404, "model")  # a path is no model id
+    assert_error(client.get(f"/api/samples/{sample_id}"), 404, "sample")
+    assert_error(client.get(f"/api/samples/{sample_id}/file"), 404, "sample")
+    log = elsewhere / "samples.jsonl"
+    before = log.read_bytes()
+    assert_error(client.post(f"/api/samples/{sample_id}/tags", json={"tags": ["mine"]}), 404, "sample")
+    assert log.read_bytes() == before and registry.get_sample(sample_id)["tags"] == []  # nothing written
+    assert client.post(f"/api/samples/{own}/tags", json={"tags": ["mine"]}).json()["tags"] == ["mine"]
 
 
 def test_sample_arg_values_are_checked_against_the_defaults_types():
@@ -409,7 +492,7 @@ def test_audio_music_and_video_models_answer_with_playable_files(tmp_path, tiny_
         code, _, err = run_cli("train", *argv, "--steps", "1", "--batch-size", "4", "--out", tmp_path / name,
                                "--progress", "false")
         assert code == 0, err
-    client = TestClient(create_app([tmp_path / n for n in commands]), raise_server_exceptions=False)
+    client = Client(create_app([tmp_path / n for n in commands]), raise_server_exceptions=False)
     expected = {"wavenet": ("audio/wav", ".wav", 2), "roll": ("audio/midi", ".mid", 2), "clips": ("image/gif", ".gif", 1)}
     for name, (media, suffix, count) in expected.items():
         body = {"num": 2, "sample_args": {"length": 64}} if name == "wavenet" else {"num": 2}
@@ -430,3 +513,35 @@ def test_audio_music_and_video_models_answer_with_playable_files(tmp_path, tiny_
         alone = tmp_path / f"alone-{name}{suffix}"  # the file without its sidecar: the record is inside it too
         alone.write_bytes(got.content)
         assert provenance.read(alone).source == {".wav": "wav", ".mid": "midi", ".gif": "gif"}[suffix]
+
+
+def test_a_piano_roll_prompt_is_content_never_a_server_path(tmp_path, tiny_pianoroll):
+    """Over HTTP a piano-roll prompt is notes in the body or a base64 MIDI file: a path on the server
+    (/etc/passwd, or a MIDI file of the server's) is read as notes and refused, never opened."""
+    import base64
+
+    from genlab.data.modalities.pianoroll import write_midi
+
+    rolls = tiny_pianoroll.info.name.split(":", 1)[1]
+    code, _, err = run_cli("train", "lstm-roll", "--data", f"rolls:{rolls}", "--set", "hidden_size=8", "--set",
+                           "seq_len=8", "--steps", "1", "--batch-size", "4", "--out", tmp_path / "roll",
+                           "--progress", "false")
+    assert code == 0, err
+    client = Client(create_app([tmp_path / "roll"]), raise_server_exceptions=False)
+    server_midi = tmp_path / "server.mid"
+    roll = torch.zeros(4, 88, dtype=torch.uint8)
+    roll[:, 39] = 1  # middle C held for four steps
+    write_midi(roll, server_midi, 1)
+    body = {"num": 1, "sample_args": {"num_steps": 6}}
+    for path in ("/etc/passwd", str(server_midi)):
+        assert_error(client.post("/api/models/roll/generate", json={**body, "prompt": path}), 400, None,
+                     "not a list of MIDI pitches")
+    assert_error(client.post("/api/models/roll/generate", json={**body, "prompt": ";;"}), 400, None, "no notes")
+    assert_error(client.post("/api/models/roll/generate", json={**body, "prompt": "60; 200"}), 400, None, "piano")
+    notes = client.post("/api/models/roll/generate", json={**body, "prompt": "60 64 67; 62 65"})
+    assert notes.status_code == 200, notes.text
+    encoded = "data:audio/midi;base64," + base64.b64encode(server_midi.read_bytes()).decode()
+    uploaded = client.post("/api/models/roll/generate", json={**body, "prompt": encoded})
+    assert uploaded.status_code == 200, uploaded.text
+    assert_error(client.post("/api/models/roll/generate", json={**body, "prompt": "data:audio/midi;base64,bm90"}),
+                 400, None, "not a MIDI file")

@@ -22,7 +22,7 @@ try:
     import anyio
     from fastapi import FastAPI, File, Form, Query, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
     from fastapi.staticfiles import StaticFiles
 except ImportError as e:  # pragma: no cover - the message is what a user without the extra sees
     raise ConfigError("genlab serve needs the 'serve' extra: pip install 'genlab[serve]'") from e
@@ -40,19 +40,35 @@ TOKEN_ENV = "GENLAB_SERVE_TOKEN"
 TOKEN_COOKIE = "genlab_token"
 REQUEST_ID = re.compile(r"^[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")  # the methods that change nothing
+UPLOAD_STEM = "input"  # uploaded pictures are kept (with --keep-uploads) as input.*, never served
+# The content security policy: the playground loads only its own scripts, styles and files; the API
+# docs page (Swagger UI) starts itself with an inline script. No page anywhere may frame these.
+CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".wav": "audio/wav", ".mid": "audio/midi",
                ".txt": "text/plain; charset=utf-8", ".json": "application/json"}
 
 
 def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: str | None = None,
                store: str | Path | None = None, registry: str | Path | None = None, weights: str = "best",
-               device: str | None = None, features: str | None = None) -> FastAPI:
+               device: str | None = None, features: str | None = None, hosts: list[str] | None = None,
+               keep_uploads: bool = False) -> FastAPI:
     """The FastAPI application serving ``runs`` (each loaded now, once).
 
     Args:
         limits: what a request may ask for (:class:`Limits`).
-        token: when set, every request must carry it (``Authorization: Bearer TOKEN``, a ``token``
-            query parameter, or the cookie the playground sets).
+        token: when set, every request must carry it (``Authorization: Bearer TOKEN``, or the cookie
+            that opening the playground at ``/?token=TOKEN`` sets; the query parameter is taken on
+            that first page load only). An empty token is refused.
+        hosts: the host names the server answers to (its ``Host`` header, which stops DNS rebinding);
+            default this machine's loopback names (``localhost``, ``127.0.0.1``, ``::1``). A request
+            that changes something must also come from a page of the same origin (``Origin``).
+        keep_uploads: keep uploaded pictures in the request's folder (never served); default: removed
+            once the request is answered.
         store: where generated files go (default ``RUN/served``).
         registry: the registry of samples (:mod:`genlab.catalog`) the generated files are indexed in
             (default ``$GENLAB_REGISTRY``, else ``runs/registry.sqlite3``); each run's own log
@@ -60,6 +76,10 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         features: the feature network that scores batches asked to be scored (default ``features/<data>``).
     """
     limits = (limits or Limits()).check()
+    if token is not None and not token.strip():
+        raise ConfigError("the token is empty (an unset variable in --token \"$SECRET\"?); give a token, or leave "
+                          "--token out to serve without one")
+    allowed_hosts = {_host_name(h) for h in (hosts or LOOPBACK)}
     served = load_served(runs, weights, device)
     app = _application(title="genlab", version=_version(), description=(
         "Generate with, evaluate and inspect trained genlab models. Errors are JSON "
@@ -100,7 +120,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         from ...provenance import is_sidecar
 
         files = sorted(p for p in folder.rglob("*") if p.is_file() and not is_sidecar(p)
-                       and not p.name.startswith("input"))
+                       and not p.name.startswith(UPLOAD_STEM))
         return [{"name": p.relative_to(folder).as_posix(), "url": f"/api/files/{s.id}/{rid}/{p.relative_to(folder).as_posix()}",
                  "media_type": MEDIA_TYPES.get(p.suffix.lower(), "application/octet-stream"),
                  "bytes": p.stat().st_size} for p in files]
@@ -116,7 +136,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             index = registry
         ids, warnings = service.record_samples(s.run, [folder / f["name"] for f in files], rec, tags,
                                                *(scores or (None, None)), registry=index)
-        out = {"model": s.id, "request": rid, "files": files, "samples": ids, "provenance": rec,
+        out = {"model": s.id, "request": rid, "files": files, "samples": ids, "provenance": public_record(rec, s),
                "seconds": round(time.monotonic() - started, 3), **extra}
         if scores is not None:
             out["scores"], out["score_info"] = scores
@@ -169,11 +189,29 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
+        return _secured(request, await checked(request, call_next))
+
+    async def checked(request: Request, call_next):
+        host = request.headers.get("host", "")
+        if _host_name(host) not in allowed_hosts:
+            return JSONResponse({"error": f"this server does not answer to the host name '{host[:100]}'; open it at "
+                                 "an address it serves (default localhost), or start it with --allow-host NAME",
+                                 "field": "host"}, status_code=421)
+        if request.method not in SAFE_METHODS and not _same_origin(request, host):
+            return JSONResponse({"error": "a request that changes something must come from this server's own "
+                                 "pages (the Origin header names another site)", "field": "origin"}, status_code=403)
+        first_page = request.url.path == "/" and request.method == "GET" and "token" in request.query_params
         if token is not None:
-            given = _bearer(request) or request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
+            given = _bearer(request) or request.cookies.get(TOKEN_COOKIE)
+            if first_page and not given:  # the playground's address: the token becomes a cookie, then leaves the URL
+                given = request.query_params.get("token")
             if not (given and hmac.compare_digest(given.encode(), token.encode())):
                 return JSONResponse({"error": "this server needs a token: send 'Authorization: Bearer TOKEN' "
                                      "(or open the playground at /?token=TOKEN)", "field": "token"}, status_code=401)
+            if first_page:
+                response = RedirectResponse("/", status_code=303)
+                response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+                return response
         length = request.headers.get("content-length")
         if length is None and request.method in ("POST", "PUT", "PATCH"):
             return JSONResponse({"error": "send the request's Content-Length (a body of unknown size is not read)",
@@ -188,8 +226,8 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             raise
         if response.status_code >= 400:
             _discard(request)  # a refused or failed request leaves no upload or partial output behind
-        if token is not None and request.query_params.get("token") and request.url.path == "/":
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        elif not keep_uploads:
+            _discard_uploads(request)  # the answer is made: the uploaded picture goes
         return response
 
     # ---- models -----------------------------------------------------------------------------
@@ -250,7 +288,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             condition, count = service.data_condition(s.model, s.run, body.condition, None, num,
                                                       data=s.get_data() if from_data else None)
             samples = service.draw_samples(s.model, count, condition=condition, prompt=body.prompt, seed=body.seed,
-                                           **sample_args)
+                                           prompt_is_content=True, **sample_args)
             sampling = {k: v for k, v in {**sample_args, "num": len(samples), "condition": body.condition,
                                           "prompt": body.prompt}.items() if v is not None}
             rec = service.provenance_record(s.model, s.folder, s.run, "serve generate", body.seed, sampling)
@@ -435,8 +473,8 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         s = model_of(model_id)
         folder = folder_of(s, request_id)
         parts = name.split("/")
-        if not all(FILE_NAME.match(p) and p not in (".", "..") for p in parts):
-            raise APIError(404, f"no file '{name}'", "name")
+        if not all(FILE_NAME.match(p) and p not in (".", "..") for p in parts) or parts[0].startswith(UPLOAD_STEM):
+            raise APIError(404, f"no file '{name}'", "name")  # uploads, kept or not, are never served
         path = folder.joinpath(*parts)
         if not path.is_file():
             raise APIError(404, f"no file '{name}' in request {request_id} of '{s.id}'", "name")
@@ -453,48 +491,84 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         files = outputs(s, request_id, folder)
         found = read_provenance(folder / files[0]["name"]) if files else None
         return {"model": s.id, "request": request_id, "files": files,
-                "provenance": found.record if found is not None else None}
+                "provenance": public_record(found.record, s) if found is not None else None}
 
     # ---- the registry of samples ---------------------------------------------------------------
-    @app.get("/api/samples", summary="stored samples, oldest first, filtered by run (a folder or a served model's "
-                                     "id), tag and scores (min_score=fid=20, repeatable)")
+    # The server shows and changes only the samples of the runs it serves, and answers with the served
+    # model's id and the file's name in its run, never a path of this machine.
+    homes = {}  # the folder whose log records each served model's samples -> the model's id
+
+    def served_homes() -> dict[Path, str]:
+        if not homes:
+            from ...catalog import run_home
+
+            for s in served.values():
+                homes.setdefault(run_home(s.run), s.id)
+        return homes
+
+    def public_sample(row: dict[str, Any]) -> dict[str, Any]:
+        home = Path(row["run"])
+        out = {k: v for k, v in row.items() if k not in ("run", "path", "source")}
+        out["model"] = served_homes()[home]
+        path = Path(row["path"])
+        out["file"] = path.relative_to(home).as_posix() if path.is_relative_to(home) else path.name
+        out["url"] = f"/api/samples/{row['id']}/file"
+        if row.get("source") is not None:  # an uploaded picture's own name, or a path on this machine
+            out["source"] = Path(str(row["source"])).name
+        return out
+
+    def served_sample(sample_id: str, check_file: bool = True) -> dict[str, Any]:
+        row = registry_handle().get_sample(sample_id, check_file=check_file)
+        if Path(row["run"]) not in served_homes():
+            raise ConfigError(f"no sample '{sample_id}' of a served model")
+        return row
+
+    @app.get("/api/samples", summary="stored samples of the served models, oldest first, filtered by model id, tag "
+                                     "and scores (min_score=fid=20, repeatable)")
     async def samples(run: str | None = None, tag: str | None = None,
                       min_score: Annotated[list[str] | None, Query()] = None,
                       max_score: Annotated[list[str] | None, Query()] = None,
                       limit: Annotated[int, Query(ge=1, le=10_000)] = 100):
-        if run in served:
-            from ...catalog import run_home
-
-            run = str(run_home(served[run].run))  # where its samples are logged (a run, for RUN/best too)
+        if run:
+            model_of(run)  # a served model's id, never a folder: 404 otherwise
         bounds = {name: score_bounds(values, name) for name, values in (("min_score", min_score),
                                                                           ("max_score", max_score))}
-        rows = await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().list_samples(
-            run=run or None, tag=tag or None, min_scores=bounds["min_score"], max_scores=bounds["max_score"],
-            limit=limit)))
-        return {"samples": rows}
+        wanted = [home for home, model_id in served_homes().items() if not run or model_id == served[run].id]
 
-    @app.get("/api/samples/{sample_id}", summary="one stored sample: file, hashes, run, seed, arguments, tags, scores")
+        def listed():
+            rows = [row for home in wanted for row in registry_handle().list_samples(
+                run=home, tag=tag or None, min_scores=bounds["min_score"], max_scores=bounds["max_score"], limit=limit)]
+            rows.sort(key=lambda row: row["time"])
+            return [public_sample(row) for row in rows[:limit]]
+
+        return {"samples": await anyio.to_thread.run_sync(_guarded(listed))}
+
+    @app.get("/api/samples/{sample_id}", summary="one stored sample: file, hashes, model, seed, arguments, tags, scores")
     async def sample(sample_id: str):
-        return await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().get_sample(sample_id), 404, "sample"))
+        return await anyio.to_thread.run_sync(_guarded(lambda: public_sample(served_sample(sample_id)), 404, "sample"))
 
     @app.get("/api/samples/{sample_id}/file", summary="the file of a stored sample")
     async def sample_file(sample_id: str):
-        row = await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().get_sample(sample_id, check_file=False),
+        row = await anyio.to_thread.run_sync(_guarded(lambda: served_sample(sample_id, check_file=False),
                                                       404, "sample"))  # the file is sent, not hashed first
         path = Path(row["path"])
-        roots = [s.run.resolve() for s in served.values()] + ([Path(store).resolve()] if store is not None else [])
+        roots = [Path(row["run"]).resolve()] + ([Path(store).resolve()] if store is not None else [])
         if not any(path.resolve().is_relative_to(root) for root in roots):
-            raise APIError(404, f"sample {row['id']} is not a file of a served run; serve its run to fetch it", "sample")
-        if not row.get("exists") or not path.is_file():
-            raise APIError(404, f"the file of sample {row['id']} has gone ({path}); `genlab registry rebuild` "
+            raise APIError(404, f"sample {row['id']} is not a file of its run", "sample")
+        if not path.is_file():
+            raise APIError(404, f"the file of sample {row['id']} has gone; `genlab registry rebuild` on the server "
                                 "reports such files", "sample")
         return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"))
 
-    @app.post("/api/samples/{sample_id}/tags", summary="add tags to a stored sample")
+    @app.post("/api/samples/{sample_id}/tags", summary="add tags to a stored sample of a served model")
     async def tag_sample(sample_id: str, body: TagsRequest):
         tags = check_tags(body.tags)
-        return await anyio.to_thread.run_sync(_guarded(lambda: registry_handle().add_tags(sample_id, tags), 404,
-                                                       "sample"))
+
+        def tag():
+            row = served_sample(sample_id, check_file=False)
+            return public_sample(registry_handle().add_tags(row["id"], tags))
+
+        return await anyio.to_thread.run_sync(_guarded(tag, 404, "sample"))
 
     # ---- the playground -------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
@@ -535,6 +609,60 @@ def _discard(request: Request) -> None:
     folder = getattr(request.state, "folder", None)
     if folder is not None and REQUEST_ID.match(folder.name):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def public_record(rec: dict[str, Any], s: Served) -> dict[str, Any]:
+    """A provenance record as the server answers it: the served model's id and the weights' folder name
+    in place of paths of this machine (the file itself keeps the full record)."""
+    generator = dict(rec.get("generator") or {})
+    if generator.get("run") is not None:
+        generator["run"] = s.id
+    if generator.get("weights") is not None:
+        generator["weights"] = Path(str(generator["weights"])).name
+    out = {**rec, "generator": generator}
+    if isinstance(out.get("source"), str):
+        out["source"] = Path(out["source"]).name
+    return out
+
+
+def _discard_uploads(request: Request) -> None:
+    folder = getattr(request.state, "folder", None)
+    if folder is not None and REQUEST_ID.match(folder.name) and folder.is_dir():
+        for path in folder.glob(f"{UPLOAD_STEM}*"):
+            path.unlink(missing_ok=True)
+
+
+def _host_name(host: str) -> str:
+    """The name in a ``Host`` header or address, without the port: ``localhost:8000`` -> ``localhost``,
+    ``[::1]:8000`` -> ``::1``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _same_origin(request: Request, host: str) -> bool:
+    """True unless a browser says the request comes from a page of another site (``Origin``, else
+    ``Sec-Fetch-Site``). Programs such as curl send neither, and are let through (the token, where
+    there is one, is what guards them)."""
+    from urllib.parse import urlsplit
+
+    origin = request.headers.get("origin")
+    if origin is not None:
+        return origin != "null" and urlsplit(origin).netloc.lower() == host.strip().lower()
+    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+
+
+def _secured(request: Request, response):
+    """``response`` with the headers every answer carries: no type sniffing, no framing, no referrer,
+    and the content security policy."""
+    docs = request.url.path in ("/docs", "/redoc") or request.url.path.startswith("/static-offline-docs")
+    response.headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    return response
 
 
 def _bearer(request: Request) -> str | None:

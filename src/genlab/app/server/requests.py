@@ -30,7 +30,9 @@ class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     num: int | None = Field(None, ge=1, description="how many samples (default: the kind's, capped by the server)")
     seed: int = Field(0, ge=0, le=2**63 - 1, description="seeds the sampler: the same seed gives the same samples")
-    prompt: str | None = Field(None, description="text a sequence model continues")
+    prompt: str | None = Field(None, description="what a sequence model continues: text; for a piano-roll model "
+                                                 "the notes of each step as MIDI pitches (\"60 64 67; 62 65\") or a "
+                                                 "MIDI file as data:audio/midi;base64,...")
     max_new_tokens: int | None = Field(None, ge=1, description="tokens to generate (sequence models)")
     temperature: float | None = Field(None, ge=0, description="divides the logits (or scales the prior's noise)")
     top_k: int | None = Field(None, ge=1)

@@ -121,8 +121,8 @@ def describe(s: Served) -> dict[str, Any]:
         tasks.append("evaluate")
     meta = read_config(s.folder)
     out: dict[str, Any] = {
-        "id": s.id, "run": str(s.run), "model": model.name, "family": model.family, "kind": info.kind,
-        "data": info.name, "shape": list(info.shape) if info.shape is not None else None,
+        "id": s.id, "run": s.run.name, "model": model.name, "family": model.family, "kind": info.kind,
+        "data": public_name(info.name), "shape": list(info.shape) if info.shape is not None else None,
         "likelihood": model.likelihood, "unit": modality.unit if isinstance(getattr(modality, "unit", None), str)
         else None, "parameters": model.num_parameters(), "step": meta.get("step"),
         "weights_sha256": meta.get("weights_sha256"), "condition": condition, "tasks": tasks,
@@ -160,5 +160,13 @@ def stored_evaluations(run: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError):
         return []
     results = [e.get("result") for e in entries.values() if isinstance(e, dict)] if isinstance(entries, dict) else []
-    return [{k: v for k, v in r.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
-            for r in results if isinstance(r, dict)]
+    return [{k: public_name(v) if isinstance(v, str) else v for k, v in r.items()
+             if isinstance(v, (int, float, str)) and not isinstance(v, bool)} for r in results if isinstance(r, dict)]
+
+
+def public_name(name: str) -> str:
+    """A data set's name without a path of this machine: ``text:/home/me/book.txt`` -> ``text:book.txt``."""
+    kind, sep, rest = name.partition(":")
+    if sep and ("/" in rest or "\\" in rest):
+        return f"{kind}:{Path(rest).name}"
+    return name

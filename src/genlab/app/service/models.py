@@ -87,14 +87,17 @@ def check_count(name: str, value: int | None, low: int = 1, high: int | None = N
 
 
 def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt: str | None = None, seed: int = 0,
-                 progress: bool = False, **sample_args: Any) -> torch.Tensor:
+                 progress: bool = False, prompt_is_content: bool = False, **sample_args: Any) -> torch.Tensor:
     """Samples of ``model`` in data space, reproducible from ``seed``.
 
     Args:
         num: how many (default: the modality's, e.g. 64 images or 4 texts).
         condition: what a conditional model conditions on (e.g. a class label); see
             :mod:`genlab.data.conditions` for the rule when None.
-        prompt: text a sequence model continues, parsed by the data's modality.
+        prompt: what a sequence model continues, parsed by the data's modality: text, or for piano
+            rolls a MIDI file's path.
+        prompt_is_content: the prompt is content from a request, never a path (a piano roll's notes
+            or a base64 MIDI file; see the modality's ``parse_content``): what the server passes.
         progress: show a bar over the sampler's steps (denoising steps, pixels, tokens...) with the
             time left, on stderr.
         sample_args: the model's own sampling settings (``temperature``, ``steps``...), checked
@@ -109,7 +112,8 @@ def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt
     sample_args = check_sample_args(model, sample_args)
     if prompt is not None:
         check_sample_args(model, {"prompt": None})
-        sample_args["prompt"] = modality.parse(model.data_info, prompt)
+        parse = modality.parse_content if prompt_is_content else modality.parse
+        sample_args["prompt"] = parse(model.data_info, prompt)
     gen = torch.Generator(device=model.device).manual_seed(seed)
     torch.manual_seed(seed)
     with torch.no_grad(), reporting("sample", progress):

@@ -279,9 +279,9 @@ $("samples-form").addEventListener("submit", (event) => {
     const answer = await api("/api/samples?" + q.toString());
     const rows = answer.samples.map((s) => el("tr", {},
       el("td", {}, el("a", { href: `/api/samples/${s.id}`, target: "_blank", text: s.id })),
-      s.exists === false ? el("td", { class: "missing", text: `missing: ${s.path}` })
-        : el("td", {}, el("a", { href: `/api/samples/${s.id}/file`, target: "_blank", text: s.path })),
-      el("td", { text: s.run || "" }), el("td", { text: s.seed ?? "" }), el("td", { text: (s.tags || []).join(", ") }),
+      s.exists === false ? el("td", { class: "missing", text: `missing: ${s.file}` })
+        : el("td", {}, el("a", { href: s.url, target: "_blank", text: s.file })),
+      el("td", { text: s.model || "" }), el("td", { text: s.seed ?? "" }), el("td", { text: (s.tags || []).join(", ") }),
       el("td", { text: s.scores ? JSON.stringify(s.scores) : "" }), el("td", { text: s.time || "" })));
     $("samples").querySelector("tbody").replaceChildren(...rows);
     $("status").textContent = `${rows.length} stored sample(s)`;

@@ -115,3 +115,8 @@ class Modality:
     def parse(self, info, value: Any) -> torch.Tensor:
         """A user's input (a prompt, a file path...) as model input of this modality."""
         raise DataError(f"{self.name} data takes no parsed input")
+
+    def parse_content(self, info, value: str) -> torch.Tensor:
+        """A prompt given as content (a request's body), never as a path: what the server takes.
+        A modality whose :meth:`parse` reads files overrides this to read the content itself."""
+        raise DataError(f"{self.name} models take no prompt in a request")

@@ -90,6 +90,32 @@ def write_midi(roll: torch.Tensor, path: str | Path, steps_per_quarter: int = 1)
     return path
 
 
+def notes_to_roll(text: str, max_steps: int = 4096) -> torch.Tensor:
+    """Steps of MIDI pitches written as text (``"60 64 67; 62 65; ; 60"``: ``;`` between steps, spaces or
+    commas between the pitches of a step, an empty step a rest) as a roll ``uint8 [T, 88]``."""
+    steps = text.strip().split(";")
+    if len(steps) > max_steps:
+        raise ConfigError(f"the prompt has {len(steps):,} steps; at most {max_steps:,}")
+    pitches = []
+    for t, step in enumerate(steps):
+        try:
+            pitches.append([int(word) for word in step.replace(",", " ").split()])
+        except ValueError:
+            raise ConfigError(f"step {t + 1} of the prompt is not a list of MIDI pitches; write steps as pitches "
+                              "21..108 separated by ';', e.g. \"60 64 67; 62 65\"") from None
+    try:
+        return pitches_to_roll(pitches)
+    except DataError as e:
+        raise ConfigError(f"{e}; the prompt's pitches must be on the piano") from None
+
+
+def _with_notes(roll: torch.Tensor, what: str) -> torch.Tensor:
+    """``roll``, refused when it sounds no note (nothing to continue)."""
+    if roll.numel() == 0 or not bool(roll.any()):
+        raise ConfigError(f"{what} has no notes to continue; give one with at least one note")
+    return roll
+
+
 def read_midi(path: str | Path, steps_per_quarter: int = 4) -> torch.Tensor:
     """A MIDI file as a uint8 roll ``[T, 88]`` on a grid of ``steps_per_quarter`` steps per quarter note.
 
@@ -274,4 +300,30 @@ class PianoRollModality(Modality):
         path = Path(str(value))
         if not path.is_file():
             raise ConfigError(f"a piano-roll prompt is a MIDI file; '{value}' does not exist")
-        return read_midi(path, info.steps_per_quarter or 1)
+        return _with_notes(read_midi(path, info.steps_per_quarter or 1), f"the MIDI file '{path.name}'")
+
+    def parse_content(self, info, value: str) -> torch.Tensor:
+        """A prompt in a request: the notes of each step as MIDI pitches (``"60 64 67; 62 65; ; 60"``:
+        steps separated by ``;``, a rest left empty), or a MIDI file as a ``data:audio/midi;base64,...``
+        address. Never a path: a request cannot make the server read its own files."""
+        if value.startswith("data:"):
+            import base64
+            import binascii
+            import tempfile
+
+            head, _, payload = value.partition(",")
+            if not head.endswith(";base64"):
+                raise ConfigError("a MIDI prompt in a request is data:audio/midi;base64,... (the file, base64-encoded)")
+            try:
+                raw = base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigError("the MIDI prompt is not valid base64") from None
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "prompt.mid"
+                path.write_bytes(raw)
+                try:
+                    roll = read_midi(path, info.steps_per_quarter or 1)
+                except DataError:
+                    raise ConfigError("the MIDI prompt is not a MIDI file mido can read") from None
+            return _with_notes(roll, "the MIDI prompt")
+        return _with_notes(notes_to_roll(value), "the prompt")

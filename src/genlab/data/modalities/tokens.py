@@ -174,6 +174,9 @@ class TokenModality(Modality):
         atomic_write_text(path, self.to_text(info, samples) + "\n")
         return path
 
+    def parse_content(self, info, value: str) -> torch.Tensor:
+        return self.parse(info, value)  # a text prompt is content already
+
     def parse(self, info, value: Any) -> torch.Tensor:
         """A prompt string as token ids ``long [T]``; a character outside the vocabulary is refused."""
         if info.vocab is None:
