@@ -18,12 +18,57 @@ from typing import Iterator
 
 import torch
 
-from .errors import CheckpointError, StorageError
+from .errors import CheckpointError, DataError, GenlabError, StorageError
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+
+
+# ---- reading a picture -------------------------------------------------------------------------
+# A picture's pixels are counted from its header before any is decoded: a small file that claims
+# 20000x20000 pixels (a decompression bomb) is refused with one line, not decoded into gigabytes.
+MAX_PICTURE_PIXELS = 64 * 2**20  # 64 megapixels, e.g. 8192 x 8192
+
+
+class UnreadablePicture(DataError):
+    """A file that is not a picture PIL can read (a folder reader lists every such file at once)."""
+
+
+@contextlib.contextmanager
+def open_picture(path: str | os.PathLike, max_pixels: int = MAX_PICTURE_PIXELS, what: str = "picture",
+                 hint: str = "give a smaller picture") -> Iterator:
+    """The PIL image of the picture file ``path``, opened lazily, its pixel count checked first.
+
+    One-line :class:`DataError` for a missing file, a folder, a file that is not a picture (or is
+    cut short), and a picture of more than ``max_pixels`` pixels (``hint`` says what to do)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what} file '{path}' does not exist" if not path.exists()
+                        else f"'{path}' is a folder; give a {what} file (PNG or JPEG)")
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own check below, with the size
+    try:
+        im = Image.open(path)  # the header only: nothing is decoded yet
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise UnreadablePicture(f"'{path}' is not a readable {what} ({type(e).__name__}); give a PNG or JPEG "
+                                "file") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    with im:
+        width, height = im.size
+        if width * height > max_pixels:
+            raise DataError(f"'{path}' is {width}x{height} = {width * height:,} pixels, over the limit of "
+                            f"{max_pixels:,} (a decompression bomb?); {hint}")
+        try:
+            yield im
+        except GenlabError:
+            raise
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:  # decoding: cut short, corrupt
+            raise UnreadablePicture(f"'{path}' is not a readable {what} ({type(e).__name__}: {e}); give a PNG or "
+                                    "JPEG file") from None
 
 
 # ---- atomic writes ---------------------------------------------------------------------------

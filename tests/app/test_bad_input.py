@@ -797,3 +797,59 @@ def test_init_from_a_shape_changing_setting(bad, vae_run, tmp_path):
 def test_init_from_into_its_own_folder(bad, vae_run, tmp_path):
     run = copy_run(vae_run, tmp_path)
     bad("train", "--init-from", run, "--steps", "1", "--out", run, "--overwrite", needles=["--out", "--init-from"])
+
+
+# ---- pictures that claim too many pixels (decompression bombs) --------------------------------------
+def bomb_png(path: Path, width: int = 20000, height: int = 20000) -> Path:
+    """A PNG of a few hundred bytes whose header claims ``width`` x ``height`` grey pixels: it is
+    refused from the header, before a pixel is decoded (decoding would take 400 MB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (width + 1) * 4)  # a few rows: the rest would be decoded only on demand
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def picture_runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad-pictures")
+    runs = {"sr": ("sr-cnn", "digits-sr", "--data-arg", "scale=2", "--set", "width=8", "--set", "blocks=1"),
+            "pix2pix": ("pix2pix", "digits-edges", "--set", "width=8", "--set", "disc_width=8",
+                        "--set", "disc_layers=1")}
+    for name, (model, data, *more) in runs.items():
+        code, _, err = run_cli("train", model, "--data", data, *more, "--steps", "1", "--batch-size", "4",
+                               "--out", root / name, "--progress", "false")
+        assert code == 0, err
+    return {name: root / name for name in runs}
+
+
+@pytest.mark.parametrize("case", ["inpaint", "inpaint-mask", "superres", "superres-tile", "translate", "search"])
+def test_a_decompression_bomb_is_refused_from_its_header(bad, vae_run, picture_runs, tmp_path, case):
+    bomb = bomb_png(tmp_path / "bomb.png")
+    small = write_png(tmp_path / "small.png")
+    argv = {"inpaint": ("inpaint", vae_run, bomb, "--mask-kind", "bottom", "--out", "filled"),
+            "inpaint-mask": ("inpaint", vae_run, small, "--mask", bomb, "--out", "filled"),
+            "superres": ("superres", picture_runs["sr"], bomb, "--out", "big"),
+            "superres-tile": ("superres", picture_runs["sr"], bomb, "--out", "big", "--tile", "8"),
+            "translate": ("translate-image", picture_runs["pix2pix"], bomb, "--out", "drawn"),
+            "search": ("search", vae_run, bomb)}[case]
+    bad(*argv, needles=["bomb.png", "20000x20000", "decompression bomb", "smaller picture"])
+
+
+def test_a_decompression_bomb_upload_is_413(vae_run, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from genlab.app.server import create_app
+
+    client = TestClient(create_app([vae_run]), base_url="http://localhost")
+    for size in ((20000, 20000), (2000, 2000)):  # over PIL's own bomb limit, and over the server's pixel limit
+        bomb = bomb_png(tmp_path / "bomb.png", *size).read_bytes()
+        r = client.post("/api/models/vae-run/inpaint", files={"image": ("bomb.png", bomb, "image/png")},
+                        data={"mask_kind": "bottom"})
+        assert r.status_code == 413 and r.json()["field"] == "image", r.text

@@ -545,3 +545,18 @@ def test_a_piano_roll_prompt_is_content_never_a_server_path(tmp_path, tiny_piano
     assert uploaded.status_code == 200, uploaded.text
     assert_error(client.post("/api/models/roll/generate", json={**body, "prompt": "data:audio/midi;base64,bm90"}),
                  400, None, "not a MIDI file")
+
+
+def test_errors_name_no_path_of_the_server(client, runs):
+    """An upload the model cannot use, and an unknown sample: the messages say what is wrong without the
+    server's folders (the upload's request folder, the registry's file)."""
+    notes = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(notes, format="PNG")
+    r = client.post("/api/models/vae/inpaint", files={"image": ("p.png", notes.getvalue(), "image/png"),
+                                                      "mask": ("m.png", png_bytes(np.zeros((4, 4))), "image/png")})
+    assert r.status_code == 400 and "mask" in r.json()["error"], r.text  # the mask is not the picture's size
+    missing = client.get("/api/samples/abcdef")
+    assert missing.status_code == 404
+    for answer in (r, missing):
+        assert str(runs) not in answer.text and str(runs.resolve()) not in answer.text, answer.text
+        assert "/tmp" not in answer.text and "registry.sqlite3" not in answer.text, answer.text

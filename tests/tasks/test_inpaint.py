@@ -185,7 +185,7 @@ def test_cli_writes_the_masked_input_mask_and_completions(files):
 @pytest.mark.parametrize("argv, needle", [
     (("pixelcnn", "digit.png", "--mask", "short_mask.png"), "is 32x8 but the image is 32x32"),
     (("pixelcnn", "notes.png", "--mask-kind", "bottom"), "is not a readable image"),
-    (("pixelcnn", "digit.png", "--mask", "notes.png"), "is not a readable image"),
+    (("pixelcnn", "digit.png", "--mask", "notes.png"), "is not a readable mask"),
     (("rgb", "digit.png", "--mask-kind", "right"), "grey picture but model 'pixelcnn' takes RGB"),
     (("pixelcnn", "digit.png", "--box", "0,0,8,8"), "covers the whole image"),
     (("pixelcnn", "digit.png", "--box", "6,0,4,4"), "does not fit"),

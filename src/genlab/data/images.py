@@ -124,7 +124,7 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     limit). The files are split 80/10/10 into train/val/test by a fixed-seed shuffle.
     A file genlab generated (marked synthetic, :mod:`genlab.provenance`) is refused unless ``allow_synthetic``.
     """
-    from PIL import UnidentifiedImageError
+    from ..files import UnreadablePicture
 
     folder = Path(path)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -145,8 +145,8 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     for p in files:
         try:
             pictures.append(_read_image(p, max_pixels))
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            bad.append(f"{p} ({e})")
+        except UnreadablePicture as e:
+            bad.append(str(p))
     if bad:
         raise DataError(f"{len(bad)} image file(s) could not be read; fix or remove them: " + "; ".join(bad[:5]))
     tiny = [f"{p} ({im.size[0]}x{im.size[1]})" for p, im in zip(files, pictures) if min(im.size) * MAX_UPSCALE < size]
@@ -177,19 +177,12 @@ def _read_image(path: Path, max_pixels: int, raise_hint: str | None = "raise the
     The size is read from the header before any pixel is decoded. This limit replaces PIL's
     own bomb check (a warning, or an error at twice its limit) while the file is read.
     """
-    from PIL import Image
+    from ..files import open_picture
 
-    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise DataError(f"image {path} is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
-                                "(a decompression bomb?); shrink or remove it" + (f", or {raise_hint}" if raise_hint else ""))
-            im.load()
-            return im.copy()
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
+    hint = "shrink or remove it" + (f", or {raise_hint}" if raise_hint else "")
+    with open_picture(path, max_pixels, what="image", hint=hint) as im:
+        im.load()
+        return im.copy()
 
 
 def _resize_crop(im, size: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DataError
+from ..files import UnreadablePicture
 from ..provenance import check_synthetic
 from .core import DataInfo, DataSet
 from .modalities import ImagePairSplit
@@ -152,8 +153,8 @@ def load_pair_folder(path: str | Path, size: int = 256, channels: int | None = N
         for side, files in (("A", sources), ("B", targets)):
             try:
                 pictures[side, name] = _read_image(files[name], max_pixels)
-            except (OSError, SyntaxError) as e:  # PIL's UnidentifiedImageError is an OSError
-                bad.append(f"{files[name]} ({e})")
+            except UnreadablePicture:
+                bad.append(str(files[name]))
     if bad:
         raise DataError(f"{len(bad)} picture(s) could not be read; fix or remove them: {'; '.join(bad[:5])}")
     skewed, tiny = [], []

@@ -151,13 +151,10 @@ class PatchSplit:
 
 
 def _read_rgb(path: Path) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
+    from ..files import open_picture
 
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"cannot read image {path} ({e}); replace the file or remove it") from e
+    with open_picture(path, what="image", hint="replace the file or remove it") as im:
+        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 

@@ -94,17 +94,10 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` of a picture file; a one-line error if it is not one."""
-    from PIL import Image, UnidentifiedImageError
+    from ..files import open_picture
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image file '{path}' does not exist" if not path.exists()
-                        else f"'{path}' is a folder; give an image file")
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"'{path}' is not a readable image; give a PNG or JPEG file") from e
+    with open_picture(path, what="image") as im:
+        return im.size
 
 
 def read_mask(path: str | Path, height: int, width: int, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -113,19 +106,18 @@ def read_mask(path: str | Path, height: int, width: int, size: tuple[int, int] |
     ``size`` (width, height): the size the picture must have (that of the image it masks); it
     is then resized to ``height`` x ``width`` by nearest neighbour, so a mask stays a mask.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from ..files import open_picture
 
     path = Path(path)
-    got = image_size(path)
-    if size is not None and tuple(got) != tuple(size):
-        raise DataError(f"mask '{path}' is {got[0]}x{got[1]} but the image is {size[0]}x{size[1]}; "
-                        "give a mask of the image's size (white = to fill)")
-    try:
-        with Image.open(path) as im:
-            grey = im.convert("L").resize((width, height), Image.Resampling.NEAREST)
-            pixels = np.asarray(grey, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"'{path}' is not a readable image; give a PNG mask (white = to fill)") from e
+    with open_picture(path, what="mask") as im:
+        got = im.size
+        if size is not None and tuple(got) != tuple(size):
+            raise DataError(f"mask '{path}' is {got[0]}x{got[1]} but the image is {size[0]}x{size[1]}; "
+                            "give a mask of the image's size (white = to fill)")
+        grey = im.convert("L").resize((width, height), Image.Resampling.NEAREST)
+        pixels = np.asarray(grey, dtype=np.uint8)
     return torch.from_numpy(pixels >= 128)
 
 

@@ -168,9 +168,34 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
             raise APIError(422, str(e), field) from None
 
     # ---- errors as JSON --------------------------------------------------------------------
+    def private_paths() -> list[tuple[str, str]]:
+        """(a folder of this machine, what an answer calls it), longest first."""
+        pairs = []
+        for s in served.values():
+            for folder in {str(s.run), str(s.run.resolve())}:
+                pairs.append((folder, s.id))
+        for folder, name in ((store, "the store"), (registry, "the registry")):
+            if folder is not None:
+                pairs += [(str(folder), name), (str(Path(folder).resolve()), name)]
+        try:
+            from ...catalog import default_path
+
+            pairs += [(str(default_path().resolve()), "the registry"), (str(default_path()), "the registry")]
+        except OSError:
+            pass
+        return sorted(pairs, key=lambda p: -len(p[0]))
+
+    hidden = private_paths()
+
+    def scrub(message: str) -> str:
+        """An error message without a path of this machine (an upload's folder, the registry's file)."""
+        for folder, name in hidden:
+            message = message.replace(folder, name)
+        return message
+
     @app.exception_handler(APIError)
     async def api_error(request: Request, e: APIError):
-        return JSONResponse({"error": e.message, "field": e.field}, status_code=e.status, headers=e.headers)
+        return JSONResponse({"error": scrub(e.message), "field": e.field}, status_code=e.status, headers=e.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError):
@@ -184,8 +209,8 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, e: Exception):  # a bug of ours: still JSON, and still one line
-        return JSONResponse({"error": f"internal error ({type(e).__name__}: {e}); please report it", "field": None},
-                            status_code=500)
+        return JSONResponse({"error": scrub(f"internal error ({type(e).__name__}: {e}); please report it"),
+                             "field": None}, status_code=500)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -414,7 +439,10 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
                 im.load()  # a truncated or corrupt file fails here, not in the model
         except APIError:
             raise
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        except Image.DecompressionBombError:
+            raise APIError(413, f"{field} claims more pixels than the server's limit of {limits.max_image_pixels:,} "
+                                "(a decompression bomb?); send a smaller picture", field) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             raise APIError(400, f"{field} is not a readable picture ({type(e).__name__}); send a PNG or JPEG file",
                            field) from None
         folder.mkdir(parents=True, exist_ok=True)

@@ -32,9 +32,9 @@ def read_image(model, path: str | Path) -> tuple[torch.Tensor, tuple[int, int]]:
 
 def refuse_grey_for_rgb(model, path: str | Path, channels: int) -> None:
     """A one-line error when ``path`` is a grey picture and the model takes RGB (``channels`` 3)."""
-    from PIL import Image
+    from ...files import open_picture
 
-    with Image.open(path) as im:
+    with open_picture(path) as im:
         mode = im.mode
     if channels == 3 and mode in GREY_MODES:
         raise ConfigError(f"'{path}' is a grey picture but model '{model.name}' takes RGB images; "

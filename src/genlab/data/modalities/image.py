@@ -152,19 +152,14 @@ class ImageModality(Modality):
         """
         from PIL import Image, UnidentifiedImageError
 
-        path = Path(value)
-        if not path.is_file():
-            raise DataError(f"image file '{path}' does not exist" if not path.exists()
-                            else f"'{path}' is a folder; give an image file")
+        from ...files import open_picture
+
         c, h, w = info.shape
         if c not in (1, 3):
             raise DataError(f"image data with {c} channels cannot be read from a picture file")
-        try:
-            with Image.open(path) as im:
-                im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BICUBIC)
-                pixels = np.asarray(im, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"'{path}' is not a readable image: {e}") from e
+        with open_picture(value, what="image") as im:
+            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BICUBIC)
+            pixels = np.asarray(im, dtype=np.uint8)
         x = torch.from_numpy(pixels.copy())
         x = x.unsqueeze(0) if c == 1 else x.permute(2, 0, 1)
         return uint8_to_levels(x, info.levels)  # 0..255 -> 0..levels-1, rounded

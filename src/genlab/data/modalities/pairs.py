@@ -126,17 +126,12 @@ def read_image_levels(value: Any, channels: int, levels: int) -> torch.Tensor:
     size kept; one-line errors for a missing file, a folder, or a file that is not an image."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(value)
-    if not path.is_file():
-        raise DataError(f"image file '{path}' does not exist" if not path.exists() else f"'{path}' is a folder; "
-                        "give an image file")
+    from ...files import open_picture
+
     if channels not in (1, 3):
         raise DataError(f"image data with {channels} channels cannot be read from a picture file")
-    try:
-        with Image.open(path) as im:
-            pixels = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"'{path}' is not a readable image ({e}); give a PNG or JPEG file") from e
+    with open_picture(value, what="image") as im:
+        pixels = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     x = torch.from_numpy(pixels.copy())
     x = x.unsqueeze(0) if channels == 1 else x.permute(2, 0, 1).contiguous()
     return uint8_to_levels(x, levels)

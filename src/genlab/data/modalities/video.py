@@ -209,6 +209,8 @@ def read_clip(path: str | Path, channels: int = 1, size: int | None = None, fram
     """
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
+    from ...files import open_picture
+
     path = Path(path)
     if channels not in (1, 3):
         raise DataError(f"video clips have 1 (grey) or 3 (RGB) channels, got {channels}")
@@ -220,10 +222,10 @@ def read_clip(path: str | Path, channels: int = 1, size: int | None = None, fram
             if not files:
                 raise DataError(f"clip folder '{path}' holds no frames (PNG or JPEG files)")
             for f in files[:frames] if frames else files:
-                with Image.open(f) as im:
+                with open_picture(f, what="frame") as im:
                     pictures.append(im.convert(mode))
         elif path.is_file():
-            with Image.open(path) as im:
+            with open_picture(path, what="clip") as im:
                 for frame in ImageSequence.Iterator(im):
                     pictures.append(frame.convert(mode))
                     if frames and len(pictures) == frames:
