@@ -145,6 +145,26 @@ def test_a_damaged_or_unwritable_index_is_a_one_line_error(tmp_path):
     assert [s["id"] for s in fresh.list_samples()] == ids
 
 
+def test_another_programs_database_is_never_changed(tmp_path):
+    """A read command on a SQLite file that is not a genlab registry refuses it, and changes no byte
+    of it (no tables added, no switch to WAL)."""
+    from cli_helpers import assert_one_line_error, run_cli
+
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as con:
+        con.execute("CREATE TABLE users (name TEXT)")
+        con.execute("INSERT INTO users VALUES ('ada')")
+    con.close()
+    before = app.read_bytes()
+    assert_one_line_error(*run_cli("samples", "list", "--registry", app), "not a genlab registry", "--registry")
+    with pytest.raises(StorageError, match="not a genlab registry"):
+        catalog.open_registry(app)
+    assert app.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")  # a new, empty file may become a registry
+    catalog.open_registry(empty).list_samples()
+
+
 def record_many(db: str, run: str, worker: int, count: int, start) -> None:
     """One writer process: ``count`` samples, each its own log append and index transaction."""
     start.wait(60)  # all writers begin together

@@ -282,6 +282,7 @@ class Registry:
         if not create and not self.path.is_file():
             raise StorageError(f"there is no registry at {self.path}; run `genlab registry rebuild` to make one from "
                                f"the run folders, or name another with --registry or ${ENV}")
+        self._check_is_ours()  # before anything is written, WAL mode included
         with self._connect(write=True) as db:
             db.execute("BEGIN IMMEDIATE")
             found = db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
@@ -301,6 +302,27 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry({str(self.path)!r})"
+
+    def _check_is_ours(self) -> None:
+        """Refuse a file that holds another program's data: a genlab registry has the schema marker
+        (``meta.schema_version``); only a new or empty database may be made one."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return
+        other = (f"'{self.path}' is damaged or not a genlab registry (no genlab schema marker: another program's "
+                 "database, or not a database), and is left as it is; if it was a registry, move it away and run "
+                 f"`genlab registry rebuild`, else name another file with --registry or ${ENV}")
+        try:
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+            try:
+                tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                marked = "meta" in tables and db.execute(
+                    "SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is not None
+            finally:
+                db.close()
+        except sqlite3.DatabaseError:
+            raise StorageError(other) from None
+        if tables and not marked:
+            raise StorageError(other)
 
     @contextlib.contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:

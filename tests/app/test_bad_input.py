@@ -853,3 +853,12 @@ def test_a_decompression_bomb_upload_is_413(vae_run, tmp_path):
         r = client.post("/api/models/vae-run/inpaint", files={"image": ("bomb.png", bomb, "image/png")},
                         data={"mask_kind": "bottom"})
         assert r.status_code == 413 and r.json()["field"] == "image", r.text
+
+
+def test_pickled_inception_weights_get_no_advice_to_unpickle(bad, vae_run, tmp_path):
+    import datetime
+
+    weights = tmp_path / "pt_inception.pth"  # an object pickle would have to rebuild by calling its class
+    torch.save({"fc.weight": torch.zeros(2, 2), "made": datetime.date(2026, 1, 1)}, weights)
+    bad("eval", vae_run, "--metrics", "fid", "--features", weights, "--num-samples", "4",
+        needles=["pt_inception.pth", "pickled", "never runs pickled code"], absent=["weights_only"])

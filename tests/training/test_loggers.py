@@ -152,6 +152,22 @@ def test_python_tensorboard_only(tmp_path, digits):
     assert params["train.steps"] == 4 and params["model.latent_dim"] == VAE["latent_dim"]
 
 
+def test_mlflow_honours_mlflow_tracking_uri(tmp_path, digits, monkeypatch):
+    """MLflow's own convention: with MLFLOW_TRACKING_URI set and no mlflow_uri, the run goes to the
+    user's store (where `mlflow ui` looks), not to a store in the run folder."""
+    tracking = pytest.importorskip("mlflow.tracking")
+    store = f"sqlite:///{(tmp_path / 'user-store.db').resolve()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    trainer, _ = train(tmp_path, digits, steps=2, track=["mlflow"], mlflow_experiment="env")
+    run = trainer.out_dir
+    assert not (run / "mlflow.db").exists()
+    record = json.loads((run / "mlflow_run.json").read_text())
+    assert record["uri"] == store
+    client = tracking.MlflowClient(tracking_uri=store)
+    logged = client.get_metric_history(record["run_id"], "train/loss")
+    assert [m.step for m in logged] == [s for s, _ in jsonl_series(run, "train/loss")]
+
+
 def test_text_samples_go_to_tensorboard_as_text(tmp_path, text_data):
     pytest.importorskip("tensorboard")
     model = genlab.create_model("gpt", data=text_data, **tiny_overrides("gpt"))

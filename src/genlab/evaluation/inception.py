@@ -280,7 +280,12 @@ def load_inception(path: str | os.PathLike, levels: int) -> InceptionFeatures:
     try:
         state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and format errors all mean the same thing here
-        raise CheckpointError(f"'{path}' cannot be read as a PyTorch weights file: {str(e).splitlines()[0]}") from e
+        # torch's text advises weights_only=False, which would run the file's pickled code: not repeated
+        pickled = "weights_only" in str(e) or "Unsupported global" in str(e)
+        why = ("it holds pickled Python objects, not only tensors, and genlab never runs pickled code"
+               if pickled else str(e).splitlines()[0])
+        raise CheckpointError(f"'{path}' cannot be read as a PyTorch weights file ({why}); pass a plain state dict "
+                              f"such as {FID_WEIGHTS_NAME}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or "fc.weight" not in state:

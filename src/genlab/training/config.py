@@ -45,7 +45,7 @@ class TrainConfig(Config):
     features: str = ""  # feature network folder: each validation then logs the samples' class coverage
     progress: bool = True
     track: list[str] = dataclasses.field(default_factory=list)  # tensorboard, mlflow (metrics.jsonl is always written)
-    mlflow_uri: str = ""  # MLflow tracking URI; "" = sqlite:///RUN/mlflow.db
+    mlflow_uri: str = ""  # MLflow tracking URI; "" = $MLFLOW_TRACKING_URI, else sqlite:///RUN/mlflow.db
     mlflow_experiment: str = "genlab"  # MLflow experiment name (created if missing)
 
     @classmethod

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,8 @@ class MlflowLogger(Logger):
 
     Args:
         run_dir: the run folder.
-        uri: the tracking URI; "" means :func:`default_mlflow_uri`. For a SQLite store, a new
+        uri: the tracking URI; "" means MLflow's own ``MLFLOW_TRACKING_URI`` where it is set, else
+            :func:`default_mlflow_uri` (a store in the run folder). For a SQLite store, a new
             experiment keeps its artifacts in ``mlartifacts/`` beside the database file.
         experiment: the MLflow experiment's name (created if missing).
         start_step: the step training resumes from; 0 starts a new MLflow run even where the
@@ -162,7 +164,7 @@ class MlflowLogger(Logger):
         except ImportError as e:
             raise ConfigError(f"--track mlflow needs the mlflow package: {EXTRA}") from e
         self.run_dir = Path(run_dir)
-        self.uri = uri or default_mlflow_uri(run_dir)
+        self.uri = uri or os.environ.get("MLFLOW_TRACKING_URI", "").strip() or default_mlflow_uri(run_dir)
         self.client = MlflowClient(tracking_uri=self.uri)
         self.run_id = (self._continue_run() if start_step > 0 else None) or self._new_run(experiment)
         self.logged_to = self._last_logged_steps()
