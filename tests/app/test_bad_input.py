@@ -862,3 +862,35 @@ def test_pickled_inception_weights_get_no_advice_to_unpickle(bad, vae_run, tmp_p
     torch.save({"fc.weight": torch.zeros(2, 2), "made": datetime.date(2026, 1, 1)}, weights)
     bad("eval", vae_run, "--metrics", "fid", "--features", weights, "--num-samples", "4",
         needles=["pt_inception.pth", "pickled", "never runs pickled code"], absent=["weights_only"])
+
+
+# ---- sampling settings no run can use ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ddpm_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("bad-ddpm") / "ddpm-run"
+    code, _, err = run_cli("train", "ddpm", "--data", "digits", "--steps", "1", "--batch-size", "4", "--out", run,
+                           "--set", "timesteps=10", "--set", "channels=[8,16]", "--set", "num_res_blocks=1",
+                           "--set", "attention=false", "--progress", "false", "--set", "num_samples=1")
+    assert code == 0, err
+    return run
+
+
+@pytest.mark.parametrize("args,needles", [
+    (("--sample-arg", "sampler=ddim", "--sample-arg", "eta=-1"), ["eta", "[0, 1]"]),
+    (("--sample-arg", "sampler=ddim", "--sample-arg", "eta=1.5"), ["eta", "[0, 1]"]),
+    (("--sample-arg", "guidance_scale=1e308"), ["guidance_scale", "[0, 100]"]),
+    (("--sample-arg", "guidance_scale=3"), ["guidance_scale", "class-conditional", "leave it at 1"]),
+])
+def test_diffusion_settings_out_of_range(bad, ddpm_run, args, needles):
+    bad("sample", ddpm_run, "--num", "1", "--out", "s.png", *args, needles=needles)
+
+
+def test_vae_temperature_that_overflows(bad, vae_run):
+    bad("sample", vae_run, "--num", "2", "--out", "s.png", "--sample-arg", "temperature=1e308",
+        needles=["temperature", "[0, 100]"])
+
+
+def test_vae_inpaint_with_a_nan_learning_rate(bad, vae_run, tmp_path):
+    picture = write_png(tmp_path / "p.png")
+    bad("inpaint", vae_run, picture, "--mask-kind", "bottom", "--out", "filled", "--inpaint-arg", "lr=nan",
+        needles=["lr", "finite"])

@@ -170,7 +170,6 @@ def test_superres_and_evaluate_match_the_library(client, runs):
     ("/api/models/vae/generate", {"nmu": 2}, 422, "nmu", "unknown field"),
     ("/api/models/vae/generate", {"top_p": 2}, 422, "top_p", "less than or equal to 1"),
     ("/api/models/vae/generate", {"sample_args": {"mode": 3}}, 400, None, "mode"),
-    ("/api/models/vae/generate", {"sample_args": {"temperature": 0.5}}, 422, "sample_args.temperature", "its own"),
     ("/api/models/vae/generate", {"sample_args": {"bogus": 1}}, 400, None, "does not take the sample argument"),
     ("/api/models/vae/generate", {"condition": 1}, 400, None, "condition"),
     ("/api/models/lstm/generate", {"max_new_tokens": 10_000}, 413, "max_new_tokens", "at most 512"),
@@ -383,12 +382,29 @@ def _saved(tmp_path, picture) -> str:
 
 @pytest.mark.parametrize("sample_args, field, needle", [
     ({"seed": 1}, "sample_args.seed", "field of its own"),
-    ({"max_new_tokens": 100}, "sample_args.max_new_tokens", "field of its own"),  # so its limit applies
     ({"generator": 1}, "sample_args.generator", "not a sample argument"),
 ])
 def test_sample_args_that_would_bypass_a_limit_or_collide_are_refused(client, sample_args, field, needle):
     assert_error(client.post("/api/models/lstm/generate", json={"num": 1, "sample_args": sample_args}), 422, field,
                  needle)
+
+
+def test_sequence_settings_may_be_sample_args_and_keep_their_limits(client):
+    """temperature, top_k, top_p and max_new_tokens are listed among a model's sample arguments: they are
+    taken there as well as as fields (once), and the token limit holds either way."""
+    as_field = client.post("/api/models/lstm/generate", json={"num": 1, "seed": 2, "max_new_tokens": 8,
+                                                               "temperature": 0.7})
+    as_arg = client.post("/api/models/lstm/generate", json={"num": 1, "seed": 2, "sample_args": {
+        "max_new_tokens": 8, "temperature": 0.7}})
+    assert as_field.status_code == as_arg.status_code == 200, as_arg.text
+    assert as_field.json()["text"] == as_arg.json()["text"]
+    assert_error(client.post("/api/models/lstm/generate", json={"num": 1, "sample_args": {"max_new_tokens": 10**6}}),
+                 413, "sample_args.max_new_tokens", "at most")
+    assert_error(client.post("/api/models/lstm/generate", json={"num": 1, "temperature": 1,
+                                                                 "sample_args": {"temperature": 1}}),
+                 422, "temperature", "given twice")
+    vae = client.post("/api/models/vae/generate", json={"num": 2, "seed": 3, "sample_args": {"temperature": 0.8}})
+    assert vae.status_code == 200, vae.text  # the README's example
 
 
 def test_a_body_of_unknown_size_is_refused(client):
@@ -513,6 +529,10 @@ def test_audio_music_and_video_models_answer_with_playable_files(tmp_path, tiny_
         alone = tmp_path / f"alone-{name}{suffix}"  # the file without its sidecar: the record is inside it too
         alone.write_bytes(got.content)
         assert provenance.read(alone).source == {".wav": "wav", ".mid": "midi", ".gif": "gif"}[suffix]
+        example = client.get(f"/api/examples/{name}/train/1")  # a training example, as its modality writes it
+        assert example.status_code == 200 and example.headers["content-type"].startswith(media), example.text
+        data = service.run_data(tmp_path / name, service.load_model(tmp_path / name)[0])
+        check_example(name, example.content, data, tmp_path)
 
 
 def test_a_piano_roll_prompt_is_content_never_a_server_path(tmp_path, tiny_pianoroll):
@@ -547,6 +567,14 @@ def test_a_piano_roll_prompt_is_content_never_a_server_path(tmp_path, tiny_piano
                  400, None, "not a MIDI file")
 
 
+def test_every_error_is_the_documented_json(client):
+    assert_error(client.get("/api/nothing"), 404, None, "no endpoint", "/docs")
+    assert_error(client.delete("/api/models"), 405, None, "does not take DELETE")
+    assert_error(client.get("/static/nothing.js"), 404, None)
+    assert_error(client.post("/api/models/vae/generate", json={"num": 1, "temperature": 1e308}),
+                 400, None, "temperature", "[0, 100]")  # was a 500
+
+
 def test_errors_name_no_path_of_the_server(client, runs):
     """An upload the model cannot use, and an unknown sample: the messages say what is wrong without the
     server's folders (the upload's request folder, the registry's file)."""
@@ -560,3 +588,29 @@ def test_errors_name_no_path_of_the_server(client, runs):
     for answer in (r, missing):
         assert str(runs) not in answer.text and str(runs.resolve()) not in answer.text, answer.text
         assert "/tmp" not in answer.text and "registry.sqlite3" not in answer.text, answer.text
+
+
+def check_example(name: str, content: bytes, data, tmp_path: Path) -> None:
+    """The served example is training example 1 itself, read back by an independent reader."""
+    if name == "wavenet":
+        import soundfile
+
+        from genlab.data.modalities.audio import mu_law_decode
+
+        wave, rate = soundfile.read(io.BytesIO(content), dtype="float64")
+        expected = mu_law_decode(data.train.codes[1].long()).numpy()
+        assert rate == data.info.rate and np.allclose(wave, expected, atol=1 / 2**15)  # 16-bit PCM
+    elif name == "roll":
+        import mido
+
+        path = tmp_path / "example.mid"
+        path.write_bytes(content)
+        starts = sorted({m.note for m in mido.MidiFile(path).tracks[-1] if m.type == "note_on" and m.velocity > 0})
+        expected = sorted({21 + int(k) for k in data.train.rolls[1].nonzero()[:, 1]})
+        assert starts == expected
+    else:
+        frames = Image.open(io.BytesIO(content))
+        clip = data.train.get(torch.tensor([1]))["x"][0]
+        assert frames.n_frames == clip.shape[0] and frames.size == (clip.shape[-1], clip.shape[-2])
+        first = np.asarray(frames.convert("L"))
+        assert np.array_equal(first, clip[0, 0].numpy())  # grey frames keep their values exactly

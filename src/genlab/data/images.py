@@ -145,7 +145,7 @@ def load_image_folder(path: str | Path, size: int = 32, channels: int | None = N
     for p in files:
         try:
             pictures.append(_read_image(p, max_pixels))
-        except UnreadablePicture as e:
+        except UnreadablePicture:
             bad.append(str(p))
     if bad:
         raise DataError(f"{len(bad)} image file(s) could not be read; fix or remove them: " + "; ".join(bad[:5]))

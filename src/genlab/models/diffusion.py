@@ -23,9 +23,11 @@ from .. import progress
 from ..data.conditions import LowResImage
 from ..data.core import DataInfo
 from ..errors import ConfigError
-from ..nn import UNet, discretized_gaussian_log_prob
+from ..nn import UNet, check_setting, discretized_gaussian_log_prob
 from ..registry import register_model
 from .base import GenerativeModel, ImageModelConfig, StepOutput
+
+MAX_GUIDANCE = 100.0  # classifier-free guidance; papers use 1-10
 
 
 def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
@@ -141,6 +143,13 @@ class DDPM(GenerativeModel):
     def predict_eps(self, xt: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The network's noise prediction ``[B, C, H, W]``; ``y`` None means the null class."""
         return self.net(xt, t, y).float()
+
+    def check_guidance(self, guidance_scale: float) -> None:
+        """Refuse a guidance scale no sampler can use, before any sampling."""
+        check_setting("guidance_scale", guidance_scale, 0.0, MAX_GUIDANCE, "1 = no guidance")
+        if guidance_scale != 1.0 and not self.num_classes:
+            raise ConfigError(f"guidance_scale is for a class-conditional model; '{self.name}' has no classes: leave "
+                              "it at 1")
 
     def guided_eps(self, xt: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None,
                    guidance_scale: float = 1.0) -> torch.Tensor:
@@ -282,6 +291,8 @@ class DDPM(GenerativeModel):
         """
         if sampler not in ("ddpm", "ddim"):
             raise ConfigError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+        check_setting("eta", eta, 0.0, 1.0, "DDIM's noise: 0 deterministic, 1 as DDPM")
+        self.check_guidance(guidance_scale)
         T = self.config.timesteps
         clip = self.config.clip_denoised if clip is None else clip
         device = self.betas.device  # buffers, so a parameter-free stand-in network works too
@@ -361,6 +372,7 @@ class DDPM(GenerativeModel):
         ``jump``-th step, so the two parts harmonise. Known pixels of the result are those of
         ``x``, exactly. Costs ``T * (1 + 2 (r - 1))`` network calls or so.
         """
+        self.check_guidance(guidance_scale)
         condition = self.condition_for_sampling(condition, len(x))
         device = self.betas.device
         x = x.to(device)
@@ -431,9 +443,12 @@ class SR3(DDPM):
         up = F.interpolate(self.to_unit(y), size=xt.shape[-2:], mode="bicubic", align_corners=False)
         return self.net(torch.cat([xt, up.to(xt.dtype)], dim=1), t, None).float()
 
-    def guided_eps(self, xt, t, y, guidance_scale: float = 1.0):
+    def check_guidance(self, guidance_scale: float) -> None:
         if guidance_scale != 1.0:
             raise ConfigError("sr3 has no classifier-free guidance; leave guidance_scale at 1")
+
+    def guided_eps(self, xt, t, y, guidance_scale: float = 1.0):
+        self.check_guidance(guidance_scale)
         return self.predict_eps(xt, t, y)
 
     def training_step(self, batch, step, optimizer="model"):

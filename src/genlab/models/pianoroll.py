@@ -132,8 +132,8 @@ class RollRNN(GenerativeModel):
         """
         self.condition_for_sampling(condition, num_samples)
         K = self.config.num_keys
-        if num_steps < 0:
-            raise ConfigError(f"num_steps must be >= 0, got {num_steps}")
+        if num_steps < 1:
+            raise ConfigError(f"num_steps (the new steps to draw) must be >= 1, got {num_steps}")
         if temperature < 0:
             raise ConfigError(f"temperature must be >= 0, got {temperature}")
         if prompt is None:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from .. import progress
 from ..data.core import DataInfo
 from ..errors import ConfigError, GenlabError
-from ..nn import (MLP, ConvDecoder, ConvEncoder, discretized_logistic_log_prob, gaussian_kl_standard,
+from ..nn import (MLP, check_setting, ConvDecoder, ConvEncoder, discretized_logistic_log_prob, gaussian_kl_standard,
                   gaussian_log_prob, sample_discretized_logistic)
 from ..registry import register_model
 from .base import GenerativeModel, ImageModelConfig, StepOutput
@@ -27,6 +27,7 @@ DECODER_PARAMS = {"categorical": None, "bernoulli": 1, "logistic": 2, "gaussian"
 # Default MLP widths: two layers of MAX_WIDTH, narrowed so that the decoder's output layer (width x
 # pixels x parameters per pixel, by far the largest) holds at most OUTPUT_LAYER_BUDGET weights.
 MAX_WIDTH, MIN_WIDTH, OUTPUT_LAYER_BUDGET = 256, 16, 1 << 23
+MAX_TEMPERATURE = 100.0  # a latent 100 prior deviations out is already far from anything the decoder saw
 # One pass of log_prob decodes at most this many latents and this many decoder outputs, which bounds
 # its memory (a few hundred MB) whatever the batch size and K.
 CHUNK_ROWS, CHUNK_OUTPUTS = 1024, 1 << 24
@@ -240,6 +241,7 @@ class VAE(GenerativeModel):
     @torch.no_grad()
     def sample(self, num_samples, *, condition=None, generator=None, mode: str = "sample", temperature: float = 1.0):
         """``[N, C, H, W]`` integer images: z ~ N(0, temperature^2 I), then the decoder (``mode``)."""
+        check_setting("temperature", temperature, 0.0, MAX_TEMPERATURE, "the latent's scale; 1 = the prior")
         condition = self.condition_for_sampling(condition, num_samples)
         z = temperature * torch.randn(num_samples, self.config.latent_dim, generator=generator,
                                       device=self.device)
@@ -274,6 +276,7 @@ class VAE(GenerativeModel):
         """
         if steps < 0 or restarts < 1:
             raise ConfigError(f"steps must be >= 0 and restarts >= 1, got steps={steps}, restarts={restarts}")
+        check_setting("lr", lr, 1e-8, 10.0, "Adam's step size for the latent")
         if mode not in ("mean", "sample"):
             raise ConfigError(f"mode must be 'mean' or 'sample', got {mode!r}")
         condition = self.condition_for_sampling(condition, len(x))

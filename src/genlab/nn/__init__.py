@@ -19,7 +19,7 @@ from .imaging import PatchDiscriminator, ResidualBlock, SRResNet, UNetGenerator,
 from .masked_conv import GatedPixelCNNLayer, HorizontalConv, VerticalConv, gate
 from .mlp import MLP
 from .recurrent import GRU, LSTM
-from .sampling import sample_next
+from .sampling import check_setting, sample_next
 from .unet import UNet, norm_groups, timestep_embedding
 from .wavenet import CausalConv1d, GatedResidualLayer, StepQueue
 
@@ -54,6 +54,7 @@ __all__ = [
     "gaussian_log_prob",
     "get_activation",
     "sample_discretized_logistic",
+    "check_setting",
     "sample_next",
     "PatchDiscriminator",
     "ResidualBlock",

@@ -9,6 +9,16 @@ import torch
 from ..errors import ConfigError
 
 
+def check_setting(name: str, value: float, low: float, high: float, meaning: str = "") -> float:
+    """``value`` when it is a finite number in ``[low, high]``; else a one-line error naming the
+    sampling setting, its range and (``meaning``) what it does."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise ConfigError(f"{name} must be a finite number in [{low:g}, {high:g}]"
+                          + (f" ({meaning})" if meaning else "") + f", got {value!r}")
+    return value
+
+
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """One token id per row ``[B, 1]`` from logits ``[B, V]`` with temperature, top-k and top-p."""

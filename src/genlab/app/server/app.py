@@ -24,6 +24,7 @@ try:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
     from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as e:  # pragma: no cover - the message is what a user without the extra sees
     raise ConfigError("genlab serve needs the 'serve' extra: pip install 'genlab[serve]'") from e
 
@@ -197,6 +198,14 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
     async def api_error(request: Request, e: APIError):
         return JSONResponse({"error": scrub(e.message), "field": e.field}, status_code=e.status, headers=e.headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):  # no such route, method not allowed...
+        message = {404: f"no endpoint {request.method} {request.url.path[:200]}; see /docs for the endpoints",
+                   405: f"{request.url.path[:200]} does not take {request.method}; see /docs"}.get(
+            e.status_code, str(e.detail))
+        return JSONResponse({"error": scrub(message), "field": None}, status_code=e.status_code,
+                            headers=getattr(e, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError):
         first = e.errors()[0]
@@ -280,20 +289,22 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         if num > limits.max_samples:
             raise APIError(413, f"num is {num}; this server draws at most {limits.max_samples} samples a request",
                            "num")
-        if body.max_new_tokens is not None and body.max_new_tokens > limits.max_new_tokens:
-            raise APIError(413, f"max_new_tokens is {body.max_new_tokens}; this server generates at most "
-                                f"{limits.max_new_tokens}", "max_new_tokens")
         if body.prompt is not None and len(body.prompt) > limits.max_prompt_chars:
             raise APIError(413, f"the prompt has {len(body.prompt):,} characters; at most {limits.max_prompt_chars:,}",
                            "prompt")
         check_tags(body.tags)
         sample_args = coerce_sample_args(s.model, body.sample_args)
-        for name in SEQUENCE_FIELDS:
+        for name in SEQUENCE_FIELDS:  # a field, or (as /api/models lists them) a sample argument: one or the other
             value = getattr(body, name)
             if value is not None:
                 if name in sample_args:
                     raise APIError(422, f"{name} is given twice (as a field and in sample_args); give it once", name)
                 sample_args[name] = value
+        tokens = sample_args.get("max_new_tokens")
+        if isinstance(tokens, int) and tokens > limits.max_new_tokens:
+            field = "max_new_tokens" if body.max_new_tokens is not None else "sample_args.max_new_tokens"
+            raise APIError(413, f"max_new_tokens is {tokens}; this server generates at most {limits.max_new_tokens}",
+                           field)
         for name in LENGTH_ARGS:
             value = sample_args.get(name)
             if isinstance(value, int) and value > limits.max_length:

@@ -64,7 +64,7 @@ class EvaluateRequest(BaseModel):
 
 SEQUENCE_FIELDS = ("max_new_tokens", "temperature", "top_k", "top_p")
 LENGTH_ARGS = ("length", "num_steps")  # sample settings that size a sample's memory up front (audio, piano rolls)
-OWN_FIELDS = ("num", "seed", "prompt", "condition", *SEQUENCE_FIELDS)  # given as fields, so their limits apply
+OWN_FIELDS = ("num", "seed", "prompt", "condition")  # request fields only (SEQUENCE_FIELDS may be either)
 RESERVED_NAMES = ("model", "progress", *service.RESERVED_SAMPLE_ARGS)  # names the service itself takes
 
 

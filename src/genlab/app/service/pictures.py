@@ -263,17 +263,9 @@ def translate_picture(model, image: str | Path, path: str | Path, seed: int = 0,
 
 def picture_png(levels: int, image: torch.Tensor) -> bytes:
     """One image of levels ``[C, H, W]`` as the bytes of a PNG of its own size (grey or RGB)."""
-    import io
+    from ...data.modalities.image import picture_png as png
 
-    from PIL import Image
-
-    from ...data.modalities.image import levels_to_uint8
-
-    x = levels_to_uint8(image.detach().cpu(), levels)
-    arr = x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
-    buffer = io.BytesIO()
-    Image.fromarray(arr).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png(levels, image)
 
 
 def write_picture(levels: int, image: torch.Tensor, path: str | Path) -> Path:

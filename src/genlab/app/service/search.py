@@ -11,7 +11,7 @@ from ...errors import ConfigError
 from ...runs import RUN_FILE, is_run_folder
 from .evaluation import load_features
 from .models import check_count
-from .pictures import picture_png, read_source_image
+from .pictures import read_source_image
 
 
 # ---- de-duplication and nearest-neighbour search ------------------------------------------------------
@@ -184,21 +184,15 @@ def search(run_or_data: str | Path, query_path: str | Path, k: int = 5, *, split
 
 def example_file(run_or_data: str | Path, split: str, index: int, data_root: str | None = None,
                  options: dict[str, Any] | None = None, data=None) -> tuple[bytes, str]:
-    """``(bytes, media type)`` of one example: a PNG of an image, or a text line as UTF-8 text."""
-
-
-    from ...data.exclude import count_examples, newline_id, text_line_bounds
-    from ...evaluation.dedup import is_text
+    """``(bytes, media type)`` of one example, as its modality writes it: a PNG of an image, a text line
+    as UTF-8 text, a WAV of a clip, a MIDI file of a piece, a GIF of a video clip."""
+    from ...data.exclude import count_examples
 
     data = data if data is not None else indexed_data(run_or_data, data_root, options)
     total = count_examples(data, split)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < total:
         raise ConfigError(f"index must be between 0 and {total - 1} for the {split} split, got {index!r}")
-    part = data.split(split)
-    if is_text(data):
-        a, b = text_line_bounds(part.tokens, newline_id(data))[index]
-        return data.tokenizer.decode(part.tokens[a:b]).encode("utf-8"), "text/plain; charset=utf-8"
-    return picture_png(data.info.levels, part.images[index]), "image/png"
+    return data.info.modality.example_file(data.info, data.split(split), index)
 
 
 def _neighbour_row(data, query: torch.Tensor, results: list[dict[str, Any]], out: str | Path) -> Path:

@@ -251,5 +251,10 @@ class AudioModality(Modality):
         atomic_write_bytes(path / "spectrograms.png", buffer.getvalue())
         return path
 
+    def example_file(self, info, split, index: int) -> tuple[bytes, str]:
+        """A whole clip (never a training crop) as a WAV file at the data's rate."""
+        wave = mu_law_decode(split.codes[index].long().clamp(0, MU))
+        return wav_bytes(wave.numpy(), getattr(info, "rate", None) or DEFAULT_RATE), "audio/wav"
+
     def parse(self, info, value: Any) -> torch.Tensor:
         raise DataError("audio models take no input file yet")

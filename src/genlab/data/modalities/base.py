@@ -116,6 +116,11 @@ class Modality:
         """A user's input (a prompt, a file path...) as model input of this modality."""
         raise DataError(f"{self.name} data takes no parsed input")
 
+    def example_file(self, info, split, index: int) -> tuple[bytes, str]:
+        """``(bytes, media type)`` of example ``index`` of ``split`` as a file a person opens (a PNG, a
+        text line, a WAV, a MIDI file, a GIF): what ``GET /api/examples`` answers."""
+        raise DataError(f"{self.name} examples cannot be shown as a file")
+
     def parse_content(self, info, value: str) -> torch.Tensor:
         """A prompt given as content (a request's body), never as a path: what the server takes.
         A modality whose :meth:`parse` reads files overrides this to read the content itself."""

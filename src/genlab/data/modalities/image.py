@@ -60,6 +60,19 @@ def uint8_to_levels(x: torch.Tensor, levels: int) -> torch.Tensor:
     return ((x.long() * (levels - 1) + 127) // 255).to(torch.uint8)
 
 
+def picture_png(levels: int, image: torch.Tensor) -> bytes:
+    """One image of levels ``[C, H, W]`` as the bytes of a PNG of its own size (grey or RGB)."""
+    import io
+
+    from PIL import Image
+
+    x = levels_to_uint8(image.detach().cpu(), levels)
+    arr = x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(arr).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def image_grid(images: torch.Tensor, levels: int, nrow: int | None = None, pad: int = 1,
                min_size: int = 32) -> np.ndarray:
     """Tile integer images ``[N, C, H, W]`` with values in [0, levels) into one uint8 array.
@@ -144,13 +157,16 @@ class ImageModality(Modality):
             raise DataError(f"'{path}' has no image suffix PIL can write; use a .png file name")
         return save_image_grid(samples, info.levels, path)
 
+    def example_file(self, info, split, index: int) -> tuple[bytes, str]:
+        return picture_png(info.levels, split.images[index]), "image/png"
+
     def parse(self, info, value: Any) -> torch.Tensor:
         """An image file (path) as uint8 levels ``[C, H, W]`` of this data's shape and levels.
 
         The picture is converted to the data's channels (grey or RGB), resized to its height
         and width, and its 0..255 values are mapped to ``levels`` evenly spaced levels.
         """
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
         from ...files import open_picture
 

@@ -17,7 +17,6 @@ image, ``log p(target | input)``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -124,7 +123,6 @@ class ImagePairModality(PairedImageModality):
 def read_image_levels(value: Any, channels: int, levels: int) -> torch.Tensor:
     """The picture file ``value`` (PNG, JPEG...) as uint8 ``[channels, H, W]`` in ``levels`` levels, its
     size kept; one-line errors for a missing file, a folder, or a file that is not an image."""
-    from PIL import Image, UnidentifiedImageError
 
     from ...files import open_picture
 

@@ -302,6 +302,13 @@ class PianoRollModality(Modality):
             raise ConfigError(f"a piano-roll prompt is a MIDI file; '{value}' does not exist")
         return _with_notes(read_midi(path, info.steps_per_quarter or 1), f"the MIDI file '{path.name}'")
 
+    def example_file(self, info, split, index: int) -> tuple[bytes, str]:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_midi(split.rolls[index], Path(tmp) / "example.mid", info.steps_per_quarter or 1)
+            return path.read_bytes(), "audio/midi"
+
     def parse_content(self, info, value: str) -> torch.Tensor:
         """A prompt in a request: the notes of each step as MIDI pitches (``"60 64 67; 62 65; ; 60"``:
         steps separated by ``;``, a rest left empty), or a MIDI file as a ``data:audio/midi;base64,...``

@@ -174,6 +174,14 @@ class TokenModality(Modality):
         atomic_write_text(path, self.to_text(info, samples) + "\n")
         return path
 
+    def example_file(self, info, split, index: int) -> tuple[bytes, str]:
+        """A text example is a line (the numbering of :mod:`genlab.data.exclude`)."""
+        from ..exclude import text_line_bounds
+
+        newline = info.vocab.index("\n") if info.vocab and "\n" in info.vocab else None
+        a, b = text_line_bounds(split.tokens, newline)[index]
+        return decode_tokens(info, split.tokens[a:b]).encode("utf-8"), "text/plain; charset=utf-8"
+
     def parse_content(self, info, value: str) -> torch.Tensor:
         return self.parse(info, value)  # a text prompt is content already
 

@@ -207,7 +207,7 @@ def read_clip(path: str | Path, channels: int = 1, size: int | None = None, fram
     One-line :class:`DataError` for a missing path, a file that is not a picture, an empty
     folder, a clip of fewer than ``frames`` frames, and frames of different sizes in one clip.
     """
-    from PIL import Image, ImageSequence, UnidentifiedImageError
+    from PIL import ImageSequence, UnidentifiedImageError
 
     from ...files import open_picture
 
@@ -304,6 +304,13 @@ class VideoModality(Modality):
         if path.suffix.lower() != ".png":
             raise DataError(f"video samples are written as a .png filmstrip or a .gif animation, not '{path.name}'")
         return save_filmstrip(samples, path, levels, info.context_frames)
+
+    def example_file(self, info, split, index: int) -> tuple[bytes, str]:
+        import tempfile
+
+        clip = split.get(torch.tensor([index]))["x"]
+        with tempfile.TemporaryDirectory() as tmp:
+            return save_gif(clip, Path(tmp) / "example.gif", info.levels, pad=0).read_bytes(), "image/gif"
 
     def parse(self, info, value: Any) -> torch.Tensor:
         """A clip file (animated GIF) or folder of frames as uint8 ``[T', C, H, W]`` at the data's channels and
