@@ -41,7 +41,8 @@ def two_runs(tmp_path):
     ids_a = reg.record_files(a, [write(a / "s1.png", b"one"), write(a / "s2.png", b"two")], rec_of(a, 1),
                              tags=["keep"])
     ids_b = reg.record_files(b, [write(b / "s3.png", b"three")], rec_of(b, 2))
-    elsewhere = write(tmp_path / "outside.png", b"four")  # a file written outside the run folder
+    elsewhere = write(tmp_path / "outside.png", b"four")  # a file written outside the run folder...
+    provenance.stamp([elsewhere], rec_of(b, 3))  # ...carries its provenance (a sidecar here: not a real PNG)
     ids_b += reg.record_files(b, [elsewhere], rec_of(b, 3))
     reg.record_scores(ids_a, {"fid": 12.5, "precision": 0.75, "collapsed": False}, feature_net="f00d", num_samples=2)
     reg.add_tags(ids_b[0], ["best", "keep"])
@@ -143,6 +144,26 @@ def test_a_damaged_or_unwritable_index_is_a_one_line_error(tmp_path):
     fresh = catalog.open_registry(tmp_path / "later.sqlite3")
     fresh.rebuild([run])
     assert [s["id"] for s in fresh.list_samples()] == ids
+
+
+def test_rebuild_skips_log_lines_that_point_outside_at_foreign_files(tmp_path):
+    """An edited log cannot make the registry index and hash any file of the machine, nor carry tags the
+    registry refuses."""
+    run = make_run(tmp_path, "run")
+    secret = write(tmp_path / "secret.txt", b"not for the registry")
+    own = write(run / "s.png", b"mine")
+    lines = [{"event": "sample", "id": "a" * 16, "path": str(secret), "sha256": catalog.sha256_file(secret)},
+             {"event": "sample", "id": "b" * 16, "path": "s.png", "sha256": catalog.sha256_file(own),
+              "tags": ["keep", "x" * 500, "a,b", 7]},
+             {"event": "tag", "id": "b" * 16, "tags": ["", "fine", "y" * 201]}]
+    (run / catalog.LOG_FILE).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    reg = catalog.open_registry(tmp_path / "registry.sqlite3")
+    report = reg.rebuild([run])
+    assert [s["id"] for s in reg.list_samples()] == ["b" * 16]
+    assert reg.get_sample("b" * 16)["tags"] == ["fine", "keep"] or sorted(reg.get_sample("b" * 16)["tags"]) == [
+        "fine", "keep"]
+    assert any("not a file genlab generated" in line for line in report["bad_lines"])
+    assert str(secret) not in json.dumps(report["missing"] + report["changed"])
 
 
 def test_another_programs_database_is_never_changed(tmp_path):

@@ -176,14 +176,38 @@ def read_log(home: str | os.PathLike) -> tuple[list[dict[str, Any]], list[str]]:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            why = _apply(samples, line)
+            why = _apply(samples, line, Path(home))
             if why:
                 problems.append(f"{path} line {number}: {why}")
     return list(samples.values()), problems
 
 
-def _apply(samples: dict[str, dict[str, Any]], line: str) -> str | None:
-    """Apply one log line to ``samples``; the reason it cannot be applied, or None."""
+def _valid_tags(tags: Any) -> list[str]:
+    """The tags of a log line that :func:`check_tags` would take (an edited log may hold anything)."""
+    if not isinstance(tags, list):
+        return []
+    return [t.strip() for t in tags if isinstance(t, str) and t.strip() and "," not in t and len(t.strip()) <= 200]
+
+
+def _outside_without_provenance(home: Path, path: Path) -> bool:
+    """True for an absolute path outside the run folder ``home`` that carries no genlab provenance: a
+    log line (edited, or copied from elsewhere) must not make genlab index and hash any file of the
+    machine. Files a server wrote to its --store are outside, and carry their provenance."""
+    from . import provenance
+
+    resolved = path.resolve()
+    if resolved.is_relative_to(home.resolve()):
+        return False
+    if not resolved.is_file():
+        return False  # a file that has gone is reported missing: nothing of it is read
+    try:
+        return provenance.read(resolved) is None
+    except (GenlabError, OSError, ValueError):
+        return True
+
+
+def _apply(samples: dict[str, dict[str, Any]], line: str, home: Path) -> str | None:
+    """Apply one log line of the run folder ``home`` to ``samples``; the reason it cannot be applied, or None."""
     try:
         entry = json.loads(line)
     except json.JSONDecodeError:
@@ -197,8 +221,10 @@ def _apply(samples: dict[str, dict[str, Any]], line: str) -> str | None:
         path = Path(entry["path"])
         if not path.is_absolute() and ".." in path.parts:
             return "a sample whose path leaves its run folder; skipped"
+        if path.is_absolute() and _outside_without_provenance(home, path):
+            return "a sample outside its run folder that is not a file genlab generated; skipped"
         entry = dict(entry)
-        entry["tags"] = [t for t in entry.get("tags") or [] if isinstance(t, str)]
+        entry["tags"] = _valid_tags(entry.get("tags"))
         if not isinstance(entry.get("scores"), dict):
             entry["scores"] = None
         samples[entry["id"]] = entry
@@ -209,7 +235,7 @@ def _apply(samples: dict[str, dict[str, Any]], line: str) -> str | None:
         target = samples.get(entry["id"])
         if target is None:
             return f"tags for an unknown sample {entry.get('id')!r}; skipped"
-        target["tags"] = list(dict.fromkeys(target["tags"] + [t for t in entry.get("tags") or [] if isinstance(t, str)]))
+        target["tags"] = list(dict.fromkeys(target["tags"] + _valid_tags(entry.get("tags"))))
         return None
     if event == "scores":
         ids = entry.get("ids")

@@ -38,8 +38,17 @@ def save_pretrained(model, path: str | os.PathLike, extra: dict[str, Any] | None
         "data": model.data_info.to_dict(),
         **(extra or {}),
     }
+    meta["config_sha256"] = config_sha256(meta)  # `genlab verify` tells an edited config.json
     atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True))
     return path
+
+
+def config_sha256(meta: dict[str, Any]) -> str:
+    """The SHA-256 of a saved model's config (every entry but this hash, as canonical JSON)."""
+    import hashlib
+
+    body = {k: v for k, v in meta.items() if k != "config_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def read_config(path: Path) -> dict[str, Any]:

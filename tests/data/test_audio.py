@@ -73,7 +73,8 @@ def test_audio_folder_resamples_crops_pads_and_labels(tmp_path):
 
 
 @pytest.mark.parametrize("case, needle", [("stereo", "mix=true"), ("empty", "no audio samples"),
-                                          ("short", "too short"), ("garbage", "not a readable audio file")])
+                                          ("short", "too short"), ("garbage", "not a readable audio file"),
+                                          ("nan", "NaN or infinite")])
 def test_audio_folder_refuses_bad_files_in_one_line(tmp_path, case, needle):
     for i in range(3):
         write_wav(tmp_path / f"{i}.wav", tone(800))
@@ -84,6 +85,10 @@ def test_audio_folder_refuses_bad_files_in_one_line(tmp_path, case, needle):
         write_wav(bad, np.zeros(0))
     elif case == "short":
         write_wav(bad, tone(10))
+    elif case == "nan":
+        wave = tone(800)
+        wave[100], wave[200] = np.nan, np.inf
+        sf.write(str(bad), wave, 8000, subtype="FLOAT")  # a float WAV keeps them
     else:
         bad.write_bytes(b"not a wav file at all")
     with pytest.raises(DataError, match=needle) as e:

@@ -111,12 +111,16 @@ def test_sample_continues_test_clips_or_a_gif(video_run, tmp_path):
     assert code == 0, err
     assert (tmp_path / "clips.gif").is_file() and (tmp_path / "clips.png").is_file()
     frames = np.zeros((7, 16, 16), dtype=np.uint8)
-    frames[:, 4:8, 4:8] = 255
+    for t in range(7):
+        frames[t, 4:8, 1 + t:5 + t] = 255  # a square moving right (equal frames would be merged in the GIF)
     pics = [Image.fromarray(f) for f in frames]
     pics[0].save(tmp_path / "mine.gif", save_all=True, append_images=pics[1:], duration=100)
     code, out, err = run_cli("sample", video_run, "--context", tmp_path / "mine.gif", "--out", tmp_path / "mine.png")
     assert code == 0, err
     assert "wrote 1 samples" in out
+    context = genlab.load(video_run / "best").condition_spec.context
+    if context < 7:  # a longer clip than the model continues: said, not cut silently
+        assert f"using the first {context} of the 7 frames of 'mine.gif'" in err
     assert_one_line_error(*run_cli("sample", video_run, "--context", tmp_path / "none.gif"), "does not exist")
     code, out, err = run_cli("sample", video_run, "--num", 10, "--out", tmp_path / "ten.png")
     assert code == 0 and "wrote 10 samples" in out, err

@@ -352,6 +352,21 @@ def test_verify_reports_a_flipped_bit(run):
     assert len(failed) == 1 and "checkpoint/model.safetensors" in failed[0] and "changed since it was saved" in failed[0]
 
 
+@pytest.mark.parametrize("edit", [lambda m: m["config"].update(beta=2.0), lambda m: m.update(step=999),
+                                  lambda m: m.update(val_loss=0.001)])
+def test_verify_reports_an_edited_config(run, tmp_path, edit):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    (copy / "run.lock").unlink(missing_ok=True)
+    edit_json(copy / "best" / "config.json", edit)
+    code, out, err = run_cli("verify", copy)
+    assert code == 2, out + err
+    failed = [line for line in out.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 1 and "best/config.json" in failed[0] and "changed after it was saved" in failed[0]
+
+
 def test_verify_reports_bad_run_json_and_state(run):
     (run / RUN_FILE).write_text("{")
     (run / "checkpoint" / STATE_FILE).write_bytes(b"junk")
@@ -363,9 +378,9 @@ def test_verify_reports_bad_run_json_and_state(run):
 
 def test_verify_notes_an_old_save_without_hash(tmp_path, digits):
     folder = genlab.save_pretrained(genlab.create_model("vae", data=digits, hidden=[8]), tmp_path / "saved")
-    edit_json(folder / "config.json", lambda meta: meta.pop("weights_sha256"))
-    code, out, err = run_cli("verify", folder)
+    edit_json(folder / "config.json", lambda meta: [meta.pop("weights_sha256"), meta.pop("config_sha256")])
+    code, out, err = run_cli("verify", folder)  # as an older genlab saved it
     assert code == 0, out + err
-    assert "no hash recorded" in out
+    assert "no hash recorded" in out and "edits not detectable" in out
     code, out, _ = run_cli("verify", tmp_path / "nothing")
     assert code == 2 and "FAILED" in out

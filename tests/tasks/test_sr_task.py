@@ -101,6 +101,9 @@ def test_cli_enlarges_pictures_of_any_size(files, tmp_path):
         assert np.array_equal(np.asarray(im), expected)
     code, stdout, err = run_cli("superres", files / "model", files / "photo.png", "--out", out, "--tile", "8")
     assert_one_line_error(code, stdout, err, "already exists")
+    Image.fromarray(picture(1, 1).permute(1, 2, 0).numpy()).save(tmp_path / "dot.png")
+    code, stdout, err = run_cli("superres", files / "model", tmp_path / "dot.png", "--out", out)
+    assert code == 0 and "only 1x1 pixels" in err and "not detail recovered" in err, err
 
 
 @pytest.mark.parametrize("args, needle", [

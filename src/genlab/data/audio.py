@@ -52,6 +52,10 @@ def read_wav(path: Path, rate: int, mix: bool = False) -> np.ndarray:
         raise DataError(f"'{path}' is not a readable audio file: {str(e).splitlines()[0] if str(e) else e}") from e
     if data.shape[0] == 0:
         raise DataError(f"'{path}' holds no audio samples; remove it")
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).sum())
+        raise DataError(f"'{path}' holds {bad:,} NaN or infinite sample(s) (a float WAV written from a failed "
+                        "computation?); fix or remove it")
     if data.shape[1] > 1:
         if not mix:
             raise DataError(f"'{path}' has {data.shape[1]} channels but mono audio is needed; "

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 from ...catalog import check_tags
 from ...errors import ConfigError
 from .. import service
 from .arguments import parse_sample_args
 from .sample import add_registry_args, add_weights, record
+
+TINY_SIDE = 8  # a picture with a side under this many pixels holds too little to enlarge faithfully
 
 
 def add_parser(sub) -> None:
@@ -32,5 +36,8 @@ def run(args, extra) -> int:
                                sample_args=parse_sample_args(args.sample_arg))
     for source, path, (w, h), (W, H) in written:
         print(f"{source} ({w}x{h}) -> {path} ({W}x{H})")
+        if min(w, h) < TINY_SIDE:  # said, not done silently: there is almost nothing to enlarge from
+            print(f"note: {source} is only {w}x{h} pixels; its {W}x{H} enlargement is the model's guess from "
+                  f"{w * h} pixel(s), not detail recovered", file=sys.stderr)
     record(args, [path for _, path, _, _ in written])
     return 0

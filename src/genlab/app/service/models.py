@@ -4,6 +4,7 @@ render, and write the provenance record of what it generates."""
 from __future__ import annotations
 
 import inspect
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,11 @@ def data_condition(model, run: str | Path, condition: Any, clip: str | Path | No
         return condition, num
     info = model.data_info
     if clip is not None:
-        return info.modality.parse(info, clip)[: spec.context], num or 1  # a shorter clip: all its frames
+        frames = info.modality.parse(info, clip)
+        if len(frames) > spec.context:  # said, not done silently: the rest of the clip is not used
+            print(f"note: the model continues {spec.context} context frames: using the first {spec.context} of "
+                  f"the {len(frames)} frames of '{Path(clip).name}'", file=sys.stderr)
+        return frames[: spec.context], num or 1  # a shorter clip: all its frames
     if not is_run_folder(run):
         raise ConfigError(f"'{run}' is a saved model, not a training run, so it has no test clips: give the clip to "
                           "continue with --context CLIP")

@@ -32,7 +32,14 @@ def _check_config(folder: Path) -> None:
     from ...data.core import DataInfo
     from ...registry import get_model_class
 
+    from ...errors import CheckpointError
+    from ...pretrained import config_sha256
+
     meta = read_config(folder)
+    recorded = meta.get("config_sha256")
+    if recorded is not None and recorded != config_sha256(meta):
+        raise CheckpointError(f"{folder / CONFIG_FILE} was changed after it was saved (its SHA-256 is not the one "
+                              "recorded in it); restore it from a copy, or save the model again")
     cls = get_model_class(meta["model"])
     cls.config_class.from_dict(meta["config"])
     DataInfo.from_dict(meta["data"])
@@ -52,7 +59,10 @@ def verify_saved_model(folder: Path, label: str = "") -> list[Result]:
     results = [(f"{label}{CONFIG_FILE}", _problem(lambda: _check_config(folder)))]
     if results[0][1] is not None:
         return results  # the weights cannot be judged without a config
-    hashed = "weights_sha256" in read_config(folder)
+    meta = read_config(folder)
+    if "config_sha256" not in meta:
+        results[0] = (f"{label}{CONFIG_FILE} (no hash recorded: saved by an older genlab, edits not detectable)", None)
+    hashed = "weights_sha256" in meta
     note = "" if hashed else " (no hash recorded: saved by an older genlab, content not checked)"
     results.append((f"{label}{WEIGHTS_FILE}{note}", _problem(lambda: load(folder))))
     if (folder / STATE_FILE).is_file():
