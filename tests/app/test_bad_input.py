@@ -201,7 +201,8 @@ def test_missing_text_file(bad, tmp_path):
 
 def test_text_too_short_for_the_context(bad, tmp_path):
     (tmp_path / "short.txt").write_text("abcab")
-    bad(*TRAIN_GPT, "--data", f"text:{tmp_path / 'short.txt'}", needles=["fewer than one window", "block_size"])
+    bad(*TRAIN_GPT, "--data", f"text:{tmp_path / 'short.txt'}", needles=["fewer than one window", "block_size",
+                                                                          "the training split", "5 characters"])
 
 
 def test_text_train_fraction_out_of_range(bad, corpus):

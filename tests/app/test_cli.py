@@ -402,3 +402,16 @@ def test_compare_benchmark_trains_then_scores_in_a_second_call(digits, tmp_path)
     assert (tmp_path / "runs" / "dcgan" / "checkpoint").is_dir()
     with pytest.raises(genlab.ConfigError, match="seed 0, not 1"):
         _compare(digits, recipes, tmp_path, quick=True, seed=1, feature_steps=0, num_samples=None, train_only=True)
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """`genlab list | head`: the reader goes away before genlab writes; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "genlab.app.cli", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # long before the command has imported torch and printed anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

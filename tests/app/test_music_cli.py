@@ -42,10 +42,16 @@ def test_evaluate_reports_nats_per_time_step(roll_run):
     assert "nats per time step" in out
 
 
-def test_sample_without_out_draws_the_piano_roll_picture(roll_run):
+def test_sample_without_out_writes_midi_files_and_the_picture(roll_run):
+    """As --help says: the default output of a piano-roll model is the folder RUN/samples with .mid files
+    and pianoroll.png (beside the trainer's step-N.png previews), not only a picture."""
+    previews = {p.name for p in (roll_run / "samples").iterdir()}
     code, stdout, err = run_cli("sample", roll_run, "--num", "2", "--sample-arg", "num_steps=5")
     assert code == 0, err
-    assert (roll_run / "samples.png").is_file()
-    previews = [p for p in (roll_run / "samples").iterdir() if not p.name.endswith(".provenance.json")]
-    assert previews and all(p.suffix == ".png" for p in previews)  # the trainer's previews are pictures too
-    assert all(provenance.read(p).record["command"] == "train preview" for p in previews)
+    new = {p.name for p in (roll_run / "samples").iterdir()} - previews
+    assert {n for n in new if not n.endswith(".provenance.json")} == {"sample-0.mid", "sample-1.mid",
+                                                                       "pianoroll.png"}, new
+    assert all(provenance.read(roll_run / "samples" / n).record["command"] == "sample" for n in new
+               if not n.endswith(".provenance.json"))
+    assert all(provenance.read(roll_run / "samples" / n).record["command"] == "train preview" for n in previews
+               if not n.endswith(".provenance.json"))

@@ -108,9 +108,11 @@ def test_kid_matches_naive_loop_on_full_sets():
     a = correlated_gaussian(30, 5, seed=10)
     b = correlated_gaussian(30, 5, seed=11, shift=0.4)
     expected = naive_kid(a.numpy(), b.numpy())
-    mean, std = kernel_inception_distance(a, b, num_subsets=1, subset_size=30)
+    mean, std = kernel_inception_distance(a, b, num_subsets=100, subset_size=30)
     assert mean == pytest.approx(expected, rel=1e-10)
-    assert std == 0.0
+    assert std is None  # every subset is both whole sets: one value, no spread (not a "+- 0")
+    _, spread = kernel_inception_distance(a, b, num_subsets=20, subset_size=20)
+    assert spread is not None and spread > 0  # real subsets: a spread
     # A subset size above the set sizes is clipped to them: the same full-set value.
     mean_big, _ = kernel_inception_distance(a.float(), b.float(), num_subsets=1, subset_size=1000)
     assert mean_big == pytest.approx(expected, rel=1e-5)

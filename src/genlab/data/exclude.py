@@ -27,7 +27,7 @@ import torch
 from ..errors import DataError
 from .core import DataSet
 from .modalities.image import ImageSplit
-from .modalities.tokens import TokenSplit
+from .modalities.tokens import TokenSplit, text_line_bounds  # noqa: F401 (also imported from here)
 
 LINE = re.compile(r"^(train|val|test):(\d+)$")
 FIX = "each line must be split:index, e.g. train:12 (as `genlab data dedup` writes)"
@@ -88,17 +88,6 @@ def read_exclude_file(path: str | Path, num_train: int | None = None) -> Exclusi
 
 
 # ---- examples of a split ------------------------------------------------------------------------------
-def text_line_bounds(tokens: torch.Tensor, newline: int | None) -> list[tuple[int, int]]:
-    """``(start, end)`` token ranges of a text split's lines, each with its newline (the last may lack one)."""
-    if newline is None:
-        return [(0, len(tokens))]
-    ends = (torch.nonzero(tokens == newline).flatten() + 1).tolist()
-    if not ends or ends[-1] != len(tokens):
-        ends.append(len(tokens))
-    starts = [0] + ends[:-1]
-    return [(a, b) for a, b in zip(starts, ends) if b > a]
-
-
 def newline_id(data: DataSet) -> int | None:
     vocab = data.info.vocab or []
     return vocab.index("\n") if "\n" in vocab else None
@@ -152,7 +141,7 @@ def exclude_examples(data: DataSet, exclusion: Exclusion) -> DataSet:
         new = ImageSplit(train.images[keep], None if train.labels is None else train.labels[keep])
     elif isinstance(train, TokenSplit):
         bounds = text_line_bounds(train.tokens, newline_id(data))
-        new = TokenSplit(torch.cat([train.tokens[bounds[i][0]:bounds[i][1]] for i in keep.tolist()]), train.length)
+        new = TokenSplit(torch.cat([train.tokens[bounds[i][0]:bounds[i][1]] for i in keep.tolist()]), train.length, train.name)
     else:
         new = SubsetSplit(train, keep)
     return dataclasses.replace(data, train=new)

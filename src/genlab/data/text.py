@@ -67,7 +67,11 @@ def load_text(path: str | Path, name: str | None = None, train_fraction: float =
     info = DataInfo(name=name or f"text:{path}", kind="text", vocab=tok.vocab)
     # the validation text may hold characters the training text lacks: they become U+FFFD
     val_tokens = tok.encode(val_text, strict=False)
-    return DataSet(info, TokenSplit(tok.encode(train_text)), TokenSplit(val_tokens), None, tokenizer=tok)
+    share = f"{1 - train_fraction:.0%}"
+    return DataSet(info, TokenSplit(tok.encode(train_text), name=f"the training split (the first {train_fraction:.0%} "
+                                    f"of the {len(text):,} characters)"),
+                   TokenSplit(val_tokens, name=f"the validation split (the last {share} of the {len(text):,} "
+                              "characters)"), None, tokenizer=tok)
 
 
 @register_dataset("tinyshakespeare", "Tiny Shakespeare, character level, <data root>/tinyshakespeare/input.txt")

@@ -225,14 +225,16 @@ def _mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
 
 @torch.no_grad()
 def kernel_inception_distance(a: torch.Tensor, b: torch.Tensor, num_subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> tuple[float, float]:
+                              seed: int = 0) -> tuple[float, float | None]:
     """KID between feature sets ``a`` [N, D] and ``b`` [M, D]: (mean, std) over random subsets.
 
     Each of ``num_subsets`` rounds draws ``m = min(subset_size, N, M)`` rows without replacement
     from each set (a ``torch.Generator`` seeded with ``seed``, so results repeat) and computes the
     unbiased MMD^2 with the kernel ``k(x, y) = (x·y / D + 1)^3`` (see ``_mmd2_unbiased``). The
     std is the population standard deviation of the per-subset values (0 for one subset), as in
-    the reference implementations; it describes the subset-to-subset spread.
+    the reference implementations; it describes the subset-to-subset spread. When a subset would
+    be the whole of both sets (both hold at most ``subset_size`` rows), every round would give the
+    same value: it is computed once, and the std is None (no spread can be given from one value).
     """
     a = _as_matrix(a, "a", min_rows=2)
     b = _as_matrix(b, "b", min_rows=2)
@@ -244,6 +246,8 @@ def kernel_inception_distance(a: torch.Tensor, b: torch.Tensor, num_subsets: int
                           "1000 is usual")
     b = b.to(a.device)
     m = min(int(subset_size), a.shape[0], b.shape[0])
+    if m == a.shape[0] == b.shape[0]:  # every subset would be both whole sets
+        return float(_mmd2_unbiased(a, b)), None
 
     generator = torch.Generator().manual_seed(int(seed))
     values = []

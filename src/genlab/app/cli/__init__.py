@@ -67,6 +67,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genlab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `genlab list | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 141  # the shell's code for a process ended by SIGPIPE
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail on the closed pipe again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

@@ -50,7 +50,11 @@ def print_quality(result: dict[str, Any], columns=()) -> None:
                              if key not in {k for k, _, _ in QUALITY_LINES}]
     for key, label, fmt in lines:
         if key in result:
-            extra = f" +- {result['kid_std']:.5f}" if key == "kid" else ""
+            if key == "kid":
+                std = result.get("kid_std")
+                extra = f" +- {std:.5f}" if std is not None else " (no spread: one subset, the whole sets)"
+            else:
+                extra = ""
             print(f"  {label:17s} {fmt.format(result[key])}{extra}")
     if result.get("coverage_unavailable"):
         print(f"  class coverage    not computed: {result['coverage_unavailable']}")

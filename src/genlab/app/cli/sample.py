@@ -24,8 +24,9 @@ def add_parser(sub) -> None:
     s = sub.add_parser("sample", help="draw samples: a PNG grid for images, text for text models")
     add_weights(s)
     s.add_argument("--num", type=int, help="how many (default 64 images, or 4 texts)")
-    s.add_argument("--out", help="output file (default RUN/samples.png for images, stdout for text), or a folder "
-                   "for piano rolls (.mid files and pianoroll.png; default RUN/samples)")
+    s.add_argument("--out", help="output file (default RUN/samples.png for images, stdout for text, RUN/samples.gif "
+                   "and its filmstrip for video), or a folder (default RUN/samples: .mid files and pianoroll.png for "
+                   "piano rolls, WAV files and spectrograms for audio)")
     s.add_argument("--prompt", help="text a sequence model continues")
     s.add_argument("--max-new-tokens", type=int, help="tokens to generate (sequence models; default 200)")
     s.add_argument("--temperature", type=float, help="divides the logits (or scales the prior's noise)")
@@ -96,8 +97,9 @@ def run(args, extra) -> int:
             sample_args[flag] = getattr(args, flag)
     modality = model.data_info.modality
     out = args.out
-    if out is None and not modality.reads_as_text:
-        out = Path(args.run) / f"samples{modality.sample_suffix}"
+    if out is None and not modality.reads_as_text:  # what --help says: the modality's richest output
+        out = Path(args.run) / ("samples" if modality.writes_folder else
+                                f"samples{modality.display_suffix or modality.sample_suffix}")
     if out is not None:
         service.check_sample_out(model, out)  # before the (maybe long) sampling
     elif args.score or args.tag:

@@ -83,6 +83,17 @@ class CharTokenizer:
                             "from scratch")
 
 
+def text_line_bounds(tokens: torch.Tensor, newline: int | None) -> list[tuple[int, int]]:
+    """``(start, end)`` token ranges of a text split's lines, each with its newline (the last may lack one)."""
+    if newline is None:
+        return [(0, len(tokens))]
+    ends = (torch.nonzero(tokens == newline).flatten() + 1).tolist()
+    if not ends or ends[-1] != len(tokens):
+        ends.append(len(tokens))
+    starts = [0] + ends[:-1]
+    return [(a, b) for a, b in zip(starts, ends) if b > a]
+
+
 class TokenSplit:
     """A stream of token ids ``[N]``; items are windows of ``length`` consecutive tokens.
 
@@ -90,19 +101,20 @@ class TokenSplit:
     a model reads the first T tokens and predicts the last T.
     """
 
-    def __init__(self, tokens: torch.Tensor, length: int | None = None):
+    def __init__(self, tokens: torch.Tensor, length: int | None = None, name: str = "text"):
         self.tokens = tokens
         self.length = length
+        self.name = name  # what an error calls it: "the validation split (the last 10% of the text)"
 
     def windows(self, length: int | None) -> "TokenSplit":
         if length is None:
             raise DataError("text data needs a sequence model (one with a context length)")
         if len(self.tokens) < length:
             raise DataError(
-                f"the text has {len(self.tokens)} tokens, fewer than one window of {length}; "
+                f"{self.name} has {len(self.tokens)} tokens, fewer than one window of {length} (block_size + 1); "
                 "use a longer text or a smaller block_size"
             )
-        return TokenSplit(self.tokens, length)
+        return TokenSplit(self.tokens, length, self.name)
 
     def __len__(self) -> int:
         if self.length is None:
@@ -176,8 +188,6 @@ class TokenModality(Modality):
 
     def example_file(self, info, split, index: int) -> tuple[bytes, str]:
         """A text example is a line (the numbering of :mod:`genlab.data.exclude`)."""
-        from ..exclude import text_line_bounds
-
         newline = info.vocab.index("\n") if info.vocab and "\n" in info.vocab else None
         a, b = text_line_bounds(split.tokens, newline)[index]
         return decode_tokens(info, split.tokens[a:b]).encode("utf-8"), "text/plain; charset=utf-8"
