@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from .errors import ConfigError
+from .lookup import Lookup
 
-_MODELS: dict[str, type] = {}
+_MODELS: Lookup[type] = Lookup("model")
 
 
 def register_model(name: str):
     """Class decorator that registers a :class:`GenerativeModel` subclass under ``name``."""
 
     def decorator(cls):
-        if name in _MODELS and _MODELS[name] is not cls:
-            raise ValueError(f"model name '{name}' is registered twice")
         cls.name = name
-        _MODELS[name] = cls
-        return cls
+        return _MODELS.add(name, cls)
 
     return decorator
 
 
 def get_model_class(name: str):
-    if name not in _MODELS:
-        close = difflib.get_close_matches(name, list(_MODELS), n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_MODELS))}")
-    return _MODELS[name]
+    return _MODELS.get(name)
 
 
 def list_models() -> dict[str, dict[str, Any]]:

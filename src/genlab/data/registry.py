@@ -22,9 +22,10 @@ from typing import Any, Callable
 
 from ..config import coerce, unknown_key_error
 from ..errors import ConfigError, DataError
+from ..lookup import Lookup
 from .core import DataSet, default_data_root
 
-_DATASETS: dict[str, "DatasetEntry"] = {}
+_DATASETS: "Lookup[DatasetEntry]" = Lookup("data set", DataError)
 _CONTEXT = ("root", "path", "tokenizer")  # loader parameters genlab fills in; not options
 
 
@@ -82,15 +83,13 @@ def register_dataset(name: str, description: str):
     """Decorator registering a loader as data set ``name`` (end it with ``:`` for a path prefix)."""
 
     def decorator(loader: Callable[..., DataSet]) -> Callable[..., DataSet]:
-        if name in _DATASETS and _DATASETS[name].loader is not loader:
-            raise ValueError(f"data set '{name}' is registered twice")
-        _DATASETS[name] = DatasetEntry(name, description, loader)
+        _DATASETS.add(name, DatasetEntry(name, description, loader), same=lambda old, new: old.loader is new.loader)
         return loader
 
     return decorator
 
 
-def _builtin() -> dict[str, DatasetEntry]:
+def _builtin() -> "Lookup[DatasetEntry]":
     # genlab.data's __init__ imports the built-in data set modules (images, text), which registers them,
     # before any of its submodules can be used: this module need not (and must not: a cycle) import them
     return _DATASETS

@@ -31,22 +31,22 @@ from typing import Any, ClassVar
 import torch
 
 from ..errors import ConfigError
+from ..lookup import Lookup
 from ..progress import bar, current, reporting
 
-_SCORERS: dict[str, type["Scorer"]] = {}
+_SCORERS: "Lookup[type[Scorer]]" = Lookup("scorer")
 
 
 def register_scorer(cls: type["Scorer"]) -> type["Scorer"]:
     """Class decorator: the scorer of the data kind ``cls.kind``."""
-    _SCORERS[cls.kind] = cls
-    return cls
+    return _SCORERS.add(cls.kind, cls)
 
 
 def scorer_class(kind: str) -> type["Scorer"]:
     """The scorer class of data kind ``kind``; a one-line error for a kind no scorer judges."""
     if kind not in _SCORERS:
         raise ConfigError(f"no sample-quality metrics for {kind} data; they exist for {', '.join(sorted(_SCORERS))}")
-    return _SCORERS[kind]
+    return _SCORERS.get(kind)
 
 
 def load_checked_features(path, info):

@@ -21,6 +21,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..registry import list_models, get_model_class
+from .base import Task, register_task
 from .masks import as_batch_mask
 
 
@@ -103,3 +104,12 @@ def inpaint(model, images: torch.Tensor, mask: torch.Tensor, *, condition=None,
     finally:
         model.train(was_training)
     return torch.where(m, filled.long(), x.to(filled.device))  # the known pixels, exactly as given
+
+
+register_task(Task(
+    name="inpaint", summary="fill the masked part of a picture (DDPM: RePaint; PixelCNN; VAE: a fitted latent)",
+    command="genlab inpaint RUN IMAGE (--mask FILE | --box X,Y,W,H | --mask-kind KIND) --out DIR",
+    supports=lambda model: callable(getattr(model, "inpaint", None)), run=inpaint,
+    options={"mask": "white = to fill", "box": "x,y,w,h in the model's pixels", "mask_kind": "bottom, right, box, "
+             "strokes", "num": "completions per picture", "resample, jump": "DDPM (RePaint)", "temperature": "PixelCNN",
+             "steps, restarts, lr, mode": "VAE"}))

@@ -24,13 +24,14 @@ import torch
 from ..data.modalities.image import levels_to_uint8, uint8_to_levels
 from ..errors import ConfigError, DataError
 from ..progress import check_deadline
+from .base import Task, modality_task, register_task
 
 MAX_OUTPUT_PIXELS = 4_000_000  # a whole image enlarged at once; larger ones need tile=
 
 
 def check_superres_model(model) -> None:
     """Refuse a model that does not enlarge images, in one line."""
-    if getattr(model.data_info, "kind", None) != "superres" or not hasattr(model, "upscale"):
+    if model.data_info.modality.input_task != "superres" or not hasattr(model, "upscale"):
         raise ConfigError(f"model '{model.name}' is not a super-resolution model (train sr-cnn, sr-gan or sr3 "
                           "on superres data such as sr-patches or mnist-sr)")
 
@@ -172,3 +173,10 @@ def evaluate_restoration(model, split, *, max_examples: int | None = None, batch
     return {"psnr": sums["psnr"] / n, "ssim": sums["ssim"] / n if with_ssim else None, "l1": sums["l1"] / n,
             "num_examples": n,
             "border": border, "ms_per_image": 1000 * seconds / n}
+
+
+register_task(Task(
+    name="superres", summary="enlarge pictures of any size (sr-cnn, sr-gan, sr3), in tiles when large",
+    command="genlab superres RUN IMAGE... --out DIR", supports=modality_task("superres"), run=upscale,
+    options={"tile": "enlarge in N x N input tiles", "overlap": "context pixels around each tile",
+             "seed": "a diffusion model's noise", "sample-arg": "sr3's sampler settings"}))

@@ -17,6 +17,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..registry import get_model_class, list_models
+from .base import Task, modality_task, register_task
 
 KIND = "image-pair"  # the data a translation model is trained on
 
@@ -28,7 +29,7 @@ def translation_models() -> list[str]:
 
 def check_translator(model) -> None:
     """A one-line error unless ``model`` translates images."""
-    if model.data_info.kind != KIND:
+    if model.data_info.modality.input_task != "translate":
         raise ConfigError(f"model '{model.name}' ({model.family or 'no'} family, trained on {model.data_info.kind} "
                           f"data) does not translate images; the models that do are: "
                           f"{', '.join(translation_models())} (trained on {KIND} data such as mnist-edges or pairs:DIR)")
@@ -84,3 +85,9 @@ def translate_images(model, images: torch.Tensor, *, generator: torch.Generator 
         return x.clone()
     dtype = torch.uint8 if model.data_info.levels <= 256 else torch.float32
     return model.sample(len(x), condition=x.to(model.device, dtype), generator=generator)
+
+
+register_task(Task(
+    name="translate", summary="translate pictures into the target domain (pix2pix)",
+    command="genlab translate-image RUN IMAGE... --out DIR", supports=modality_task("translate"),
+    run=translate_images, options={"keep-size": "translate at the picture's own size", "seed": "the dropout noise"}))

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def add_parser(sub) -> None:
-    sub.add_parser("list", help="registered models, data sets and kinds of data").set_defaults(func=run_list)
+    sub.add_parser("list", help="registered models, data sets, kinds of data and tasks").set_defaults(func=run_list)
     i = sub.add_parser("info", help="config, step and last metrics of a run or saved model")
     i.add_argument("run")
     i.set_defaults(func=run_info)
@@ -36,6 +36,11 @@ def run_list(args, extra) -> int:
     print("kinds of data:")
     for name, desc in list_modalities().items():
         print(f"  {name:16s} {desc}")
+    from ...tasks import get_task, list_tasks
+
+    print("tasks (besides sampling):")
+    for name, desc in list_tasks().items():
+        print(f"  {name:16s} {desc}: {get_task(name).command}")
     return 0
 
 

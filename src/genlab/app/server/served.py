@@ -110,13 +110,10 @@ def describe(s: Served) -> dict[str, Any]:
         condition = {"kind": spec.kind}
         if hasattr(spec, "num_classes"):
             condition["num_classes"] = spec.num_classes
-    tasks = []
-    if not modality.task_command:
-        tasks.append("generate")
-    if callable(getattr(model, "inpaint", None)):
-        tasks.append("inpaint")
-    if modality.task_command:
-        tasks.append(modality.task_command.split()[1].replace("translate-image", "translate"))
+    from ...tasks import tasks_for
+
+    tasks = [] if modality.input_task else ["generate"]  # a model of an input picture samples only through its task
+    tasks += [task.name for task in tasks_for(model)]
     if model.likelihood != "none" or modality.scored_against_truth(model):
         tasks.append("evaluate")
     meta = read_config(s.folder)

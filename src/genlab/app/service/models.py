@@ -105,9 +105,11 @@ def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt
             against its ``sample`` signature.
     """
     modality = model.data_info.modality
-    if modality.task_command and condition is None:
+    if modality.input_task and condition is None:
+        from ...tasks import get_task
+
         raise ConfigError(f"model '{model.name}' makes an image from an input image; run it on your pictures with "
-                          f"`{modality.task_command}`")
+                          f"`{get_task(modality.input_task).command}`")
     num = modality.default_num_samples if num is None else num
     check_count("the number of samples", num, 1, MAX_SAMPLES)
     sample_args = check_sample_args(model, sample_args)

@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from ...errors import DataError
+from ...lookup import Lookup
 
-_MODALITIES: dict[str, "Modality"] = {}
+_MODALITIES: "Lookup[Modality]" = Lookup("kind of data", DataError)
 
 
 def register_modality(cls: type["Modality"]) -> type["Modality"]:
     """Class decorator: make ``cls`` the modality of data whose ``DataInfo.kind`` is ``cls.name``."""
-    if cls.name in _MODALITIES and type(_MODALITIES[cls.name]) is not cls:
-        raise ValueError(f"modality '{cls.name}' is registered twice")
-    _MODALITIES[cls.name] = cls()
+    _MODALITIES.add(cls.name, cls(), same=lambda old, new: type(old) is type(new))
     return cls
 
 
 def get_modality(name: str) -> "Modality":
     """The registered modality called ``name`` (the ``kind`` saved in a model's data info)."""
-    if name not in _MODALITIES:
-        close = difflib.get_close_matches(name, list(_MODALITIES), n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise DataError(f"unknown kind of data '{name}'.{hint} Known: {', '.join(sorted(_MODALITIES))}")
-    return _MODALITIES[name]
+    return _MODALITIES.get(name)
 
 
 def list_modalities() -> dict[str, str]:
@@ -52,7 +46,9 @@ class Modality:
         fields: the batch fields a split of this modality yields, with a description each.
         condition_field: for image-to-image kinds (super-resolution, translation), the batch field
             of the input image a model generates from; "" for other kinds.
-        task_command: the command that runs such a model on a person's own pictures.
+        input_task: the task (:mod:`genlab.tasks`) a model of this kind is run with, for kinds
+            whose models make one picture from another and cannot sample alone: ``superres``,
+            ``translate``; "" for others.
         truth_scorer: the metrics ``genlab eval`` and ``genlab compare`` score a model of this kind
             against the truth with, where :meth:`scored_against_truth` says so: "restoration"
             (PSNR, SSIM, L1) or "prediction" (MSE and SSIM per predicted frame).
@@ -68,7 +64,7 @@ class Modality:
     reads_as_text: ClassVar[bool] = False
     fields: ClassVar[dict[str, str]] = {}
     condition_field: ClassVar[str] = ""  # the input image field, for kinds whose models make one image from another
-    task_command: ClassVar[str] = ""  # how a person runs such a model on their own files, named in errors
+    input_task: ClassVar[str] = ""  # the task such a model runs with (genlab.tasks), when it needs an input
     truth_scorer: ClassVar[str] = ""  # how `genlab eval` scores a model judged against the truth: "restoration", ...
 
     def scored_against_truth(self, model) -> bool:

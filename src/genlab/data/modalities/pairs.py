@@ -94,7 +94,7 @@ class SuperResModality(PairedImageModality):
 
     name = "superres"
     condition_field = "lowres"
-    task_command = "genlab superres RUN IMAGE... --out DIR"
+    input_task = "superres"
     fields = {"x": "uint8 high-resolution pixels [B, C, H, W] in 0 .. levels-1",
               "lowres": "uint8 low-resolution pixels [B, C, H / scale, W / scale]",
               "y": "long class labels [B] (labelled data only)"}
@@ -114,7 +114,7 @@ class ImagePairModality(PairedImageModality):
 
     name = "image-pair"
     condition_field = "source"
-    task_command = "genlab translate-image RUN IMAGE... --out DIR"
+    input_task = "translate"
     fields = {"x": "uint8 target pixels [B, C, H, W] in 0 .. levels-1",
               "source": "uint8 source pixels [B, C', H, W] in 0 .. levels-1",
               "y": "long class labels [B] (labelled data only)"}

@@ -17,10 +17,9 @@ router = APIRouter(prefix="/api/models", tags=["generate"])
 async def generate(model_id: str, body: GenerateRequest, request: Request, server: ServerDep):
     s, limits = server.model_of(model_id), server.limits
     modality = s.model.data_info.modality
-    if modality.task_command:
-        task = modality.task_command.split()[1].replace("translate-image", "translate")
+    if modality.input_task:
         raise APIError(400, f"model '{s.id}' makes a picture from an input picture; POST one to "
-                            f"/api/models/{s.id}/{task}", "model")
+                            f"/api/models/{s.id}/{modality.input_task}", "model")
     num = body.num if body.num is not None else min(modality.default_num_samples, limits.max_samples)
     if num > limits.max_samples:
         raise APIError(413, f"num is {num}; this server draws at most {limits.max_samples} samples a request", "num")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
+from ....tasks import get_task
 from ... import service
 from ..requests import APIError, form_tags
 from ..served import describe
@@ -26,7 +27,7 @@ async def inpaint(model_id: str, request: Request, server: ServerDep,
                   num: Annotated[int, Form(ge=1)] = 4, seed: Annotated[int, Form(ge=0)] = 0,
                   condition: Annotated[int | None, Form(ge=0)] = None, tags: Annotated[str, Form()] = ""):
     s = server.model_of(model_id)
-    if not callable(getattr(s.model, "inpaint", None)):
+    if not get_task("inpaint").supports(s.model):
         raise APIError(400, f"model '{s.id}' ({s.model.family} family) cannot inpaint; serve a DDPM, PixelCNN "
                             "or VAE", "model")
     if num > server.limits.max_samples:
@@ -66,9 +67,7 @@ async def translate(model_id: str, request: Request, server: ServerDep, image: A
 async def picture_task(server: Server, model_id: str, request: Request, task: str, image: UploadFile, seed: int,
                        tags: str, **options: Any):
     s = server.model_of(model_id)
-    modality = s.model.data_info.modality
-    if not modality.task_command or not modality.task_command.startswith(
-            "genlab superres" if task == "superres" else "genlab translate-image"):
+    if not get_task(task).supports(s.model):
         raise APIError(400, f"model '{s.id}' does not {'enlarge' if task == 'superres' else 'translate'} pictures; "
                             f"its tasks are: {', '.join(describe(s)['tasks'])}", "model")
     tag_list = server.check_tags(form_tags(tags))  # refused before any work
