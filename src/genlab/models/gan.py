@@ -32,7 +32,8 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import ConvDiscriminator, ConvGenerator, gradient_penalty
 from ..registry import register_model
-from .base import GenerativeModel, ImageModelConfig, StepOutput, adam_groups
+from ..optim import make_optimizer
+from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
 @dataclasses.dataclass
@@ -113,12 +114,9 @@ class _GAN(GenerativeModel):
         return [("discriminator", self.config.discriminator_steps), ("generator", 1)]
 
     def configure_optimizers(self, train_config) -> dict[str, torch.optim.Optimizer]:
-        def adam(module, lr):
-            return torch.optim.AdamW(adam_groups(module.parameters(), train_config.weight_decay), lr=lr,
-                                     betas=tuple(train_config.betas), eps=train_config.eps, fused=True)
-
-        return {"generator": adam(self.generator, train_config.lr),
-                "discriminator": adam(self.discriminator, train_config.lr * self.config.discriminator_lr_ratio)}
+        return {"generator": make_optimizer(self.generator.parameters(), train_config),
+                "discriminator": make_optimizer(self.discriminator.parameters(), train_config,
+                                                lr=train_config.lr * self.config.discriminator_lr_ratio)}
 
     def _fake(self, n: int, y: torch.Tensor | None, device, generator: torch.Generator | None = None,
               truncation: float = 1.0) -> torch.Tensor:

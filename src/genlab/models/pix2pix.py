@@ -44,7 +44,8 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import PatchDiscriminator, UNetGenerator
 from ..registry import register_model
-from .base import GenerativeModel, ImageModelConfig, StepOutput, adam_groups
+from ..optim import make_optimizer
+from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
 @dataclasses.dataclass
@@ -137,13 +138,9 @@ class Pix2Pix(GenerativeModel):
         return [("discriminator", 1), ("generator", 1)] if self.adversarial else [("generator", 1)]
 
     def configure_optimizers(self, train_config) -> dict[str, torch.optim.Optimizer]:
-        def adam(module):
-            return torch.optim.AdamW(adam_groups(module.parameters(), train_config.weight_decay), lr=train_config.lr,
-                                     betas=tuple(train_config.betas), eps=train_config.eps, fused=True)
-
-        optimizers = {"generator": adam(self.generator)}
+        optimizers = {"generator": make_optimizer(self.generator.parameters(), train_config)}
         if self.adversarial:
-            optimizers["discriminator"] = adam(self.discriminator)
+            optimizers["discriminator"] = make_optimizer(self.discriminator.parameters(), train_config)
         return optimizers
 
     def _score(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,8 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import PatchDiscriminator, SRResNet
 from ..registry import register_model
-from .base import GenerativeModel, ImageModelConfig, StepOutput, adam_groups
+from ..optim import make_optimizer
+from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
 @dataclasses.dataclass
@@ -165,11 +166,8 @@ class SRGAN(_SuperResolution):
         return [("discriminator", 1), ("generator", 1)]
 
     def configure_optimizers(self, train_config) -> dict[str, torch.optim.Optimizer]:
-        def adam(module):
-            return torch.optim.AdamW(adam_groups(module.parameters(), train_config.weight_decay), lr=train_config.lr,
-                                     betas=tuple(train_config.betas), eps=train_config.eps, fused=True)
-
-        return {"generator": adam(self.net), "discriminator": adam(self.discriminator)}
+        return {"generator": make_optimizer(self.net.parameters(), train_config),
+                "discriminator": make_optimizer(self.discriminator.parameters(), train_config)}
 
     def training_step(self, batch, step, optimizer="model"):
         if optimizer not in ("discriminator", "generator"):

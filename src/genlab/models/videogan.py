@@ -43,7 +43,8 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import ConvDiscriminator, ConvGenerator, VideoDiscriminator
 from ..registry import register_model
-from .base import GenerativeModel, ModelConfig, StepOutput, adam_groups
+from ..optim import make_optimizer
+from .base import GenerativeModel, ModelConfig, StepOutput
 
 
 @dataclasses.dataclass
@@ -180,12 +181,9 @@ class VideoGAN(GenerativeModel):
         return [("discriminator", self.config.discriminator_steps), ("generator", 1)]
 
     def configure_optimizers(self, train_config) -> dict[str, torch.optim.Optimizer]:
-        def adam(module, lr):
-            return torch.optim.AdamW(adam_groups(module.parameters(), train_config.weight_decay), lr=lr,
-                                     betas=tuple(train_config.betas), eps=train_config.eps, fused=True)
-
-        return {"generator": adam(self.generator, train_config.lr),
-                "discriminator": adam(self.discriminator, train_config.lr * self.config.discriminator_lr_ratio)}
+        return {"generator": make_optimizer(self.generator.parameters(), train_config),
+                "discriminator": make_optimizer(self.discriminator.parameters(), train_config,
+                                                lr=train_config.lr * self.config.discriminator_lr_ratio)}
 
     def discriminator_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         """Hinge: ``mean relu(1 - D(x)) + mean relu(1 + D(G(z)))``; non-saturating: softplus in place of relu."""

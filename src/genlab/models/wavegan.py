@@ -37,7 +37,8 @@ from ..errors import ConfigError
 from ..nn import WaveCritic, WaveGenerator, gradient_penalty
 from ..nn.audio_gan import STRIDE
 from ..registry import register_model
-from .base import GenerativeModel, ModelConfig, StepOutput, adam_groups
+from ..optim import make_optimizer
+from .base import GenerativeModel, ModelConfig, StepOutput
 
 MAX_DERIVED_LAYERS = 5  # the paper's depth (16,384 samples = 16 x 4^5)
 MIN_BASE = 4  # a derived depth leaves at least this many samples for the dense layers
@@ -148,11 +149,8 @@ class WaveGAN(GenerativeModel):
         return [("discriminator", self.config.discriminator_steps), ("generator", 1)]
 
     def configure_optimizers(self, train_config) -> dict[str, torch.optim.Optimizer]:
-        def adam(module):
-            return torch.optim.AdamW(adam_groups(module.parameters(), train_config.weight_decay), lr=train_config.lr,
-                                     betas=tuple(train_config.betas), eps=train_config.eps, fused=True)
-
-        return {"generator": adam(self.generator), "discriminator": adam(self.discriminator)}
+        return {"generator": make_optimizer(self.generator.parameters(), train_config),
+                "discriminator": make_optimizer(self.discriminator.parameters(), train_config)}
 
     def _fake(self, n: int, y: torch.Tensor | None, device, generator: torch.Generator | None = None,
               truncation: float = 1.0) -> torch.Tensor:

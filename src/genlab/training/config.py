@@ -23,7 +23,9 @@ class TrainConfig(Config):
     schedule: Literal["cosine", "constant"] = "cosine"  # after warm-up
     warmup_steps: int = 0
     min_lr_ratio: float = 0.1  # the cosine ends at lr * min_lr_ratio
-    weight_decay: float = 0.0  # AdamW, on weight matrices and kernels only
+    optimizer: Literal["adamw", "adam", "sgd", "rmsprop"] = "adamw"  # genlab.optim.make_optimizer
+    momentum: float = 0.9  # sgd and rmsprop (0 = none)
+    weight_decay: float = 0.0  # on weight matrices and kernels only: decoupled (adamw) or L2 (the others)
     betas: list[float] = dataclasses.field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
@@ -66,6 +68,8 @@ class TrainConfig(Config):
             _at_least(key, getattr(self, key), 0, "0 turns it off")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}; 0 turns the EMA off")
+        if not (math.isfinite(self.momentum) and 0.0 <= self.momentum < 1.0):
+            raise ConfigError(f"momentum must be in [0, 1) (sgd and rmsprop; 0 = none), got {self.momentum}")
         if len(self.betas) != 2:
             raise ConfigError(f"betas must be two numbers, got {self.betas}; e.g. --set betas=[0.9,0.999]")
         if not all(0.0 <= b < 1.0 for b in self.betas):
