@@ -154,6 +154,27 @@ def verdict(name: str, rows: list[dict], nanogpt: list[dict]) -> str:
     return "-"
 
 
+def run_on(results: dict, rows: list[dict], precision: str | None = None) -> str:
+    """The line naming the machine, date and precision that produced a section's figures.
+
+    ``precision`` is what the rows ran in when they do not record it themselves. A row that records
+    its hardware says whether bf16 was native there; older rows name only the machine, and the AMD
+    EPYC that measured them had AVX2 and no AVX-512 (issue 20's review), so bf16 was emulated.
+    """
+    first = rows[0]
+    where = first.get("machine", results["machine"])
+    date = first.get("date", results["date"])
+    used = sorted({row.get("precision") or precision or "fp32" for row in rows})
+    text = f"Run on: {where}, {date}; precision {', '.join(used)}"
+    if "bf16" in used:
+        native = first.get("hardware", {}).get("native_bf16")
+        if native is None:
+            native = False if "AMD EPYC" in where else None
+        if native is not None:
+            text += " (native on this CPU)" if native else " (emulated: this CPU has no native bf16, see the precision table)"
+    return text + "."
+
+
 def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
     date = results["date"]
     lines = [
@@ -198,7 +219,7 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
         if not rows:
             continue
         lines += [f"## {title}", "", f"Command: `genlab bench {name} --json --seed S`. {settings}", "",
-                  "| figure | genlab |", "|---|---|"]
+                  run_on(results, rows), "", "| figure | genlab |", "|---|---|"]
         lines += [f"| {label} | {summarise(rows, key)} |" for label, key in keys]
         lines.append(f"| runs (seeds) | {len(rows)} |")
         lines += ["", f"Reference: {REFERENCES[name]}.", "", f"Target: {verdict(name, rows, nanogpt)}", ""]
@@ -222,6 +243,7 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
                   "The VAE, the flows (uniform dequantisation, importance-weighted with K=16) and DDPM (the full "
                   "1,000-term variational bound with a discretized decoder) report upper bounds on the NLL; "
                   "PixelCNN's is exact. Lower is better; bounds and exact values are not ranked together.", "",
+                  run_on(results, [r for _, rows in family_rows for r in rows]), "",
                   "| model | test NLL (nats) | kind | bits/dim | training wall (s) | test evaluation (s) | runs |",
                   "|---|---|---|---|---|---|---|"]
         for n, rows in family_rows:
@@ -320,7 +342,9 @@ def compare_section(results: dict, name: str) -> list[str]:
              f"(`{r['features']}`, a small classifier trained on this data, test accuracy "
              f"{r['feature_test_accuracy']:.3f}); they are not comparable with Inception-based FIDs from papers. Test "
              "NLL: exact and bound values are not ranked against each other (DDPM's is an unbiased estimate of its "
-             "bound over 50 timesteps per image).",
+             "bound over 50 timesteps per image).", "",
+             run_on(results, rows, "each family in its recipe's precision: " +
+                    ("bf16 for vae, pixelcnn and ddpm, fp32 for the others" if name == "compare-mnist" else "fp32")),
              "", "| model | test bits/dim | parameters | steps | training (s) | Fréchet distance | KID | precision | "
              "recall | class coverage | class KL | memorised | ms per sample |", "|---" * 13 + "|"]
 
@@ -361,6 +385,7 @@ def mnist_section(results: dict) -> list[str]:
              "1,000-term variational bound (L_0 and L_T exact, 8 random timesteps per image for the rest). The VAE's "
              "entry is `vae-mnist-likelihood` (conv encoder/decoder, discretized logistic decoder over the 256 levels), "
              "because `vae-mnist` is the PyTorch-example speed benchmark above.", "",
+             run_on(results, [r for _, rows in found for r in rows]), "",
              "| model | test bits/dim | kind | steps | training wall (s) | test evaluation (s) | parameters | precision |",
              "|---|---|---|---|---|---|---|---|"]
     for n, rows in found:
@@ -398,7 +423,7 @@ def lstm_section(results: dict) -> list[str]:
             "Command: `genlab bench lstm-shakespeare-cpu --json --seed S`. The GPT is the gpt-shakespeare-cpu recipe; "
             "the LSTM (embedding 128, 2 layers of 232 units, context 64, batch 32, AdamW 2e-3 cosine to 2e-4 after 50 "
             "warm-up steps, clip 1.0, fp32) trains for as many steps as fit in the GPT's wall time of the same run. "
-            "Validation loss is exact, over the whole validation split.", "",
+            "Validation loss is exact, over the whole validation split.", "", run_on(results, rows), "",
             "| model | parameters | steps | wall time (s) | validation loss (nats/char) |", "|---|---|---|---|---|",
             f"| GPT | {r0['gpt_parameters']} | {summarise(rows, 'gpt_steps')} | {summarise(rows, 'gpt_wall_s')} | "
             f"{summarise(rows, 'gpt_val_loss_nats')} |",
@@ -587,7 +612,7 @@ def sampling_section(results: dict) -> list[str]:
     lines = ["## Sampling speed (images per second)", "",
              f"Command: `genlab bench sampling-speed --json`. One call of `sample({r0['num_samples']})` per row after a "
              f"warm-up, MNIST size (28x28), the MNIST recipes' networks, fp32, {r0['threads']} threads. "
-             "PixelCNN runs its network once per pixel (no cache); DDIM uses eta = 0.", "",
+             "PixelCNN runs its network once per pixel (no cache); DDIM uses eta = 0.", "", run_on(results, rows), "",
              "| model / sampler | images/s |", "|---|---|"]
     for label in r0["images_per_s"]:
         values = [r["images_per_s"][label] for r in rows]
