@@ -42,7 +42,7 @@ def test_sample_records_its_file_and_samples_list_and_show_find_it(vae_run, tmp_
     assert [r["id"] for r in rows][0] == sample_id and len(rows) == 2
     first = rows[0]
     assert first["path"] == str((tmp_path / "a.png").resolve()) and first["exists"] is True
-    assert first["run"] == str(vae_run.resolve()) and first["seed"] == 5 and first["sampling"] == {"num": 4}
+    assert first["run"] == str(vae_run.resolve()) and first["seed"] == 5 and first["sampling"] == {"mode": "mean", "num": 4}
     assert first["tags"] == ["first", "keep"] and first["command"] == "sample" and first["model"] == "vae"
     saved = json.loads((vae_run / "best" / "config.json").read_text())
     assert first["weights_sha256"] == saved["weights_sha256"]

@@ -104,12 +104,12 @@ def test_generate_gives_the_library_samples_with_provenance(client, runs):
     assert [f["name"] for f in body["files"]] == ["samples.png"]
     got = fetch_png(client, body["files"][0]["url"])
     model, _ = service.load_model(runs / "vae")
-    expected = service.draw_samples(model, 4, seed=3, temperature=0.5)
+    expected = service.draw_samples(model, 4, seed=3, temperature=0.5, mode="mean")  # shown: the decoder's mean
     reference = runs / "reference.png"
     service.write_samples(model, expected, reference)
     assert np.array_equal(got, np.asarray(Image.open(reference)))  # the same pixels as the library's, seed for seed
     rec = body["provenance"]
-    assert rec["synthetic"] and rec["seed"] == 3 and rec["sampling"] == {"temperature": 0.5, "num": 4}
+    assert rec["synthetic"] and rec["seed"] == 3 and rec["sampling"] == {"temperature": 0.5, "mode": "mean", "num": 4}
     stored = runs / "vae" / "served" / body["request"] / "samples.png"
     full = provenance.read(stored).record  # the file itself carries the record, with the run's folder
     assert full["generator"]["run"] == str((runs / "vae").resolve())

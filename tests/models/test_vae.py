@@ -271,3 +271,31 @@ def test_default_widths_scale_with_the_data(digits):
     mnist = DataInfo(name="m", kind="image", shape=(1, 28, 28), levels=256)
     assert 16 <= genlab.create_model("vae", data=mnist).config.hidden[0] < 256
     assert genlab.create_model("vae", data=rgb, hidden=[64]).config.hidden == [64]  # explicit wins
+
+
+def test_shown_samples_are_the_decoder_mean_unless_asked(tmp_path, digits):
+    """Previews and `genlab sample` show the decoder's mean (per-pixel draws of a categorical decoder are
+    salt-and-pepper noise); `--sample-arg mode=sample` draws every pixel; the provenance says which."""
+    import numpy as np
+    from PIL import Image
+
+    from cli_helpers import run_cli
+    from genlab import provenance
+    from genlab.app import service
+
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", "vae", "--steps", "2", "--set", "hidden=[16]", "--out", run, "--progress", "false")
+    assert code == 0, err
+    preview = next((run / "samples").glob("step-*.png"))
+    assert provenance.read(preview).record["sampling"]["mode"] == "mean"
+    for mode in ("mean", "sample"):
+        args = ("--sample-arg", "mode=sample") if mode == "sample" else ()
+        code, _, err = run_cli("sample", run, "--num", "4", "--seed", "2", "--out", tmp_path / f"{mode}.png", *args)
+        assert code == 0, err
+        assert provenance.read(tmp_path / f"{mode}.png").record["sampling"]["mode"] == mode
+    model, _ = service.load_model(run)
+    expected = tmp_path / "expected.png"
+    service.write_samples(model, service.draw_samples(model, 4, seed=2, mode="mean"), expected)
+    shown = np.asarray(Image.open(tmp_path / "mean.png"))
+    assert np.array_equal(shown, np.asarray(Image.open(expected)))
+    assert not np.array_equal(shown, np.asarray(Image.open(tmp_path / "sample.png")))

@@ -90,6 +90,10 @@ class GenerativeModel(nn.Module):
     train_defaults: ClassVar[dict[str, Any]] = {}
     log_grad_norms: ClassVar[bool] = False
     compare_log_prob_kwargs: ClassVar[dict[str, Any]] = {}  # log_prob settings `genlab compare` uses
+    # Sampling settings for what a person looks at (trainer previews, `genlab sample`, the server) where
+    # they differ from sample()'s own defaults, which draw from the model's distribution (what the sample
+    # metrics score). Given settings win; the file's provenance records the ones used.
+    display_sample_args: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: ModelConfig, data_info: DataInfo):
         super().__init__()

@@ -75,6 +75,8 @@ class VAEConfig(ImageModelConfig):
 class VAE(GenerativeModel):
     """Variational autoencoder: MLP or conv, categorical/Bernoulli/logistic/Gaussian decoder."""
 
+    display_sample_args = {"mode": "mean"}  # previews and `genlab sample` show the decoder's mean
+
     config_class = VAEConfig
     likelihood = "bound"
     data_kinds = ("image",)
@@ -240,7 +242,13 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, num_samples, *, condition=None, generator=None, mode: str = "sample", temperature: float = 1.0):
-        """``[N, C, H, W]`` integer images: z ~ N(0, temperature^2 I), then the decoder (``mode``)."""
+        """``[N, C, H, W]`` integer images: z ~ N(0, temperature^2 I), then the decoder (``mode``).
+
+        ``mode="sample"`` draws every pixel from the decoder (independently, given z): the model's
+        distribution, what the sample-quality metrics score. ``mode="mean"`` shows the decoder's mean,
+        what a person looks at (:attr:`display_sample_args`): per-pixel draws of a categorical or
+        logistic decoder look like salt-and-pepper noise.
+        """
         check_setting("temperature", temperature, 0.0, MAX_TEMPERATURE, "the latent's scale; 1 = the prior")
         condition = self.condition_for_sampling(condition, num_samples)
         z = temperature * torch.randn(num_samples, self.config.latent_dim, generator=generator,

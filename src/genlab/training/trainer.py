@@ -434,6 +434,8 @@ class Trainer:
         gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
         split = self.val_split if self.val_split is not None else self.train_split
         num, kwargs = info.modality.preview(self.config.num_samples, split=split)
+        shown = dict(model.display_sample_args)  # e.g. a VAE's decoder mean: what a person looks at
+        kwargs = {**shown, **kwargs}
         spec = model.condition_spec
         if getattr(spec, "from_data", False) and "condition" not in kwargs:  # e.g. a video predictor's context frames
             num = min(num, len(split))
@@ -447,7 +449,7 @@ class Trainer:
         with storage_errors(folder):
             folder.mkdir(parents=True, exist_ok=True)
             rec = provenance.record(model=model.name, weights_sha256=None, run=str(self.out_dir.resolve()),
-                                    step=self.step, seed=EVAL_SEED, sampling={"num": num}, command="train preview",
+                                    step=self.step, seed=EVAL_SEED, sampling={"num": num, **shown}, command="train preview",
                                     kind=info.kind)  # the weights of this step, not (yet) a saved file
             path, _ = provenance.render_stamped(info, samples, out, rec)
         model.train(was_training)

@@ -95,6 +95,7 @@ def run(args, extra) -> int:
     for flag in SEQUENCE_FLAGS:
         if getattr(args, flag) is not None:
             sample_args[flag] = getattr(args, flag)
+    sample_args = service.with_display_defaults(model, sample_args)  # e.g. a VAE's decoder mean, recorded
     modality = model.data_info.modality
     out = args.out
     if out is None and not modality.reads_as_text:  # what --help says: the modality's richest output

@@ -15,7 +15,7 @@ user's mistake, so a caller can show it as it is. Callers use ``service.NAME``; 
 from ...runs import check_data_matches, resolve_weights  # noqa: F401  (re-exported: callers find them here)
 from .models import (  # noqa: F401
     MAX_SAMPLES, MAX_NEW_TOKENS, MAX_IW_SAMPLES, RESERVED_SAMPLE_ARGS, load_model, run_data, sample_parameters,
-    check_sample_args, check_count, draw_samples, data_condition, render_stamped_files,
+    check_sample_args, check_count, draw_samples, with_display_defaults, data_condition, render_stamped_files,
     check_sample_out, write_samples, provenance_record, samples_as_text)
 from .samples import (  # noqa: F401
     record_samples, rescore_sample, batch_scorer, score_batch)

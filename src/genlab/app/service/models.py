@@ -87,6 +87,12 @@ def check_count(name: str, value: int | None, low: int = 1, high: int | None = N
         raise ConfigError(f"{name} must be {bound}, got {value:,}")
 
 
+def with_display_defaults(model, sample_args: dict[str, Any]) -> dict[str, Any]:
+    """``sample_args`` over the model's :attr:`display_sample_args` (what a person is shown, e.g. a VAE's
+    decoder mean): what ``genlab sample`` and the server draw with, and record in the provenance."""
+    return {**model.display_sample_args, **sample_args}
+
+
 def draw_samples(model, num: int | None = None, *, condition: Any = None, prompt: str | None = None, seed: int = 0,
                  progress: bool = False, prompt_is_content: bool = False, **sample_args: Any) -> torch.Tensor:
     """Samples of ``model`` in data space, reproducible from ``seed``.

@@ -44,6 +44,7 @@ async def generate(model_id: str, body: GenerateRequest, request: Request, serve
         if isinstance(value, int) and value > limits.max_length:
             raise APIError(413, f"{name} is {value:,}; this server draws samples of at most {limits.max_length:,} "
                                 "steps", f"sample_args.{name}")
+    sample_args = service.with_display_defaults(s.model, sample_args)  # e.g. a VAE's decoder mean, recorded
     accepted = service.sample_parameters(s.model)
     if accepted is not None and "max_new_tokens" in accepted and "max_new_tokens" not in sample_args:
         default = accepted["max_new_tokens"].default
