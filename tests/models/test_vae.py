@@ -93,6 +93,38 @@ def test_iwae_chunks_are_bounded_by_the_budget(trained_vae, monkeypatch):
     assert max(rows) <= vae_module.CHUNK_ROWS and sum(rows) == 300 * 1000
 
 
+def test_iwae_blocks_inside_a_chunk_do_not_change_the_bound(trained_vae, monkeypatch):
+    """The decoder runs over blocks of latents (BLOCK_OUTPUTS) inside a chunk: any block size gives
+    the same bound, and the categorical log-likelihood equals an independent cross-entropy."""
+    import torch.nn.functional as F
+
+    import genlab.models.vae as vae_module
+
+    model, data = trained_vae
+    x = data.test.images[:16]
+    torch.manual_seed(4)
+    whole = model.log_prob(x, num_samples=20, chunk=20)
+    monkeypatch.setattr(vae_module, "BLOCK_OUTPUTS", 1)  # one latent per block
+    torch.manual_seed(4)
+    torch.testing.assert_close(model.log_prob(x, num_samples=20, chunk=20), whole, rtol=1e-5, atol=1e-4)
+    with torch.no_grad():
+        params = model.decoder_params(torch.randn(16, model.config.latent_dim))
+    expected = -F.cross_entropy(params.permute(0, 4, 1, 2, 3), x.long(), reduction="none")
+    torch.testing.assert_close(model.pixel_log_prob(x, params), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_evaluate_reports_the_standard_error_over_examples(trained_vae):
+    model, data = trained_vae
+    result = genlab.evaluate(model, data, "test", num_samples=5, seed=2, batch_size=10_000)  # one batch
+    torch.manual_seed(2)  # the same noise evaluate draws, batch by batch (one batch here)
+    nll = -model.log_prob(data.test.images, num_samples=5).double()
+    assert result["nll_nats"] == pytest.approx(float(nll.mean()), rel=1e-6)
+    import numpy as np
+
+    values = nll.numpy()
+    assert result["nll_se_nats"] == pytest.approx(np.std(values, ddof=1) / np.sqrt(len(values)), rel=1e-6)
+
+
 def test_trained_vae_beats_an_untrained_one(trained_vae):
     model, data = trained_vae
     fresh = genlab.create_model("vae", data=data, hidden=[32], latent_dim=2).eval()

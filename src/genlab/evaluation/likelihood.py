@@ -33,7 +33,9 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
     Returns:
         The NLL in the data's modality's units (images: ``nll_nats`` per image and
         ``bits_per_dim``; text: ``nll_nats`` per token and ``bits_per_token``), ``unit``, plus
-        ``likelihood`` ("exact"/"bound"), ``split``, ``num_examples``.
+        ``likelihood`` ("exact"/"bound"), ``split``, ``num_examples`` and ``nll_se_nats``: the
+        standard error of ``nll_nats`` over the examples (their spread / sqrt(N), in the same unit),
+        which says how far the figure could move on other examples of the same data.
     """
     if model.likelihood == "none":
         raise GenlabError(f"model '{model.name}' has no likelihood; judge it by sample quality instead")
@@ -43,7 +45,7 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
         indices = indices[:max_examples]
     model.eval()
     device = model.device
-    total, count = 0.0, 0
+    total, count, per_example = 0.0, 0, []
     bar = tqdm(total=len(indices), desc=f"eval {split}", unit="ex", disable=not progress, leave=False)
     with bar, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -54,10 +56,15 @@ def evaluate(model, data: DataSet, split: str = "test", batch_size: int = 256, s
             with reporting(f"eval {split} batch", progress):  # long per-example work (K, T) shows a bar too
                 logp = model.log_prob(batch["x"], condition=cond, **log_prob_kwargs)
             total += float(-logp.double().sum())
+            per_example.append(-logp.detach().double().cpu())
             count += len(idx)
             bar.update(len(idx))
     info = data.info
     out: dict[str, Any] = {"model": model.name, "data": info.name, "split": split,
                            "likelihood": model.likelihood, "num_examples": count}
     out.update(info.modality.likelihood_report(info, total, count, part))  # in the modality's units
+    if count > 1 and total != 0:
+        nll = torch.cat(per_example)
+        se = float(nll.std(unbiased=True)) / count ** 0.5  # of the mean NLL per example
+        out["nll_se_nats"] = se * out["nll_nats"] / (total / count)  # in the unit of nll_nats
     return out

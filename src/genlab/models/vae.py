@@ -28,9 +28,11 @@ DECODER_PARAMS = {"categorical": None, "bernoulli": 1, "logistic": 2, "gaussian"
 # pixels x parameters per pixel, by far the largest) holds at most OUTPUT_LAYER_BUDGET weights.
 MAX_WIDTH, MIN_WIDTH, OUTPUT_LAYER_BUDGET = 256, 16, 1 << 23
 MAX_TEMPERATURE = 100.0  # a latent 100 prior deviations out is already far from anything the decoder saw
-# One pass of log_prob decodes at most this many latents and this many decoder outputs, which bounds
-# its memory (a few hundred MB) whatever the batch size and K.
-CHUNK_ROWS, CHUNK_OUTPUTS = 1024, 1 << 24
+# One pass of log_prob draws at most this many latents and this many decoder outputs, which bounds
+# its memory (a few hundred MB) whatever the batch size and K; inside it the decoder runs over
+# blocks of latents whose outputs (BLOCK_OUTPUTS floats, 32 MB) stay in the CPU's cache while their
+# log-likelihood is taken: ~2x faster than one pass over the whole chunk.
+CHUNK_ROWS, CHUNK_OUTPUTS, BLOCK_OUTPUTS = 1024, 1 << 24, 1 << 23
 
 
 def default_hidden(outputs: int) -> list[int]:
@@ -139,8 +141,8 @@ class VAE(GenerativeModel):
     def pixel_log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` log p(x_i | z) of each pixel value in nats (the decoder factorises over pixels)."""
         kind, levels = self.config.decoder, self.config.levels
-        if kind == "categorical":
-            logp = -F.cross_entropy(params.permute(0, 4, 1, 2, 3), x.long(), reduction="none")
+        if kind == "categorical":  # log-softmax over the contiguous last axis: 2x faster than a permuted cross_entropy
+            logp = params.log_softmax(-1).gather(-1, x.long().unsqueeze(-1)).squeeze(-1)
         elif kind == "bernoulli":
             logp = -F.binary_cross_entropy_with_logits(params[..., 0], self._scale(x), reduction="none")
         elif kind == "logistic":
@@ -235,8 +237,12 @@ class VAE(GenerativeModel):
             log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)).sum(-1)
             xs = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
             cond = None if condition is None else condition.repeat(k)
-            params = self.decoder_params(z.reshape(-1, z.shape[-1]), cond)
-            log_px = self.reconstruction_log_prob(xs, params).view(k, -1)
+            zs = z.reshape(-1, z.shape[-1])
+            rows = max(1, BLOCK_OUTPUTS // max(1, self.dims * self.per_pixel))
+            log_px = torch.cat([
+                self.reconstruction_log_prob(xs[i:i + rows],
+                                             self.decoder_params(zs[i:i + rows], None if cond is None else cond[i:i + rows]))
+                for i in range(0, len(zs), rows)]).view(k, -1)
             log_w.append(log_px + log_prior - log_q)
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k_total)
 

@@ -145,6 +145,9 @@ def run(args, extra) -> int:
         print(f"  {lines[0]}  [{kind}]")
         for line in lines[1:]:
             print(f"  {line}")
+        if "nll_se_nats" in result:
+            print(f"  standard error {result['nll_se_nats']:.4f} nats (over the {result['num_examples']} examples: "
+                  "differences smaller than about twice this are noise)")
     if "quality" in result:
         from ...evaluation.scorers import scorer_class
 
