@@ -110,10 +110,11 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
                                "train_seconds": meta.get("train_seconds"), "likelihood": model.likelihood}
         if model.likelihood != "none" and not skip_likelihood:
             kwargs = dict(model.compare_log_prob_kwargs)
-            settings = {"kind": "likelihood", "data": data.info.name, "split": "test", "seed": 0, **kwargs}
+            split = getattr(scorer, "nll_split", "test")  # text data has no test split: its validation split
+            settings = {"kind": "likelihood", "data": data.info.name, "split": split, "seed": 0, **kwargs}
             nll, reused = stored_evaluation(run, folder, settings,
-                                            lambda m=model, d=data, kw=kwargs: evaluate(m, d, "test", progress=progress,
-                                                                                        **kw))
+                                            lambda m=model, d=data, kw=kwargs, s=split: evaluate(m, d, s,
+                                                                                                 progress=progress, **kw))
             row.update(nll_nats=nll["nll_nats"], nll=nll[scorer.nll_key], nll_settings=kwargs, nll_reused=reused)
             if "bits_per_dim" in nll:
                 row["bits_per_dim"] = nll["bits_per_dim"]
@@ -209,6 +210,8 @@ def markdown(report: dict[str, Any]) -> str:
     for row in (r for r in rows if r.get("grid")):
         listen = f" (listen: `{row['listen']}/`)" if row.get("listen") else ""
         lines += [f"**{row['run']}** ({row['model']}){listen}", "", f"![{row['model']}]({row['grid']})", ""]
+    for row in (r for r in rows if r.get("text")):
+        lines += [f"**{row['run']}** ({row['model']}): [{row['text']}]({row['text']})", ""]
     nearest = [row for row in rows if row.get("nearest_grid")]
     if nearest:
         lines += ["## Nearest training images", "", "Top row of each picture: samples; bottom row: the training image "

@@ -174,3 +174,31 @@ def test_compare_super_resolution_runs_against_the_truth(tmp_path):
     again = genlab.compare([tmp_path / "a", tmp_path / "b"], tmp_path / "r3", None, num_samples=10, progress=False)
     assert again["scorer"] == "restoration"  # the Python entry point picks the truth scorer as the CLI does
     assert [r["psnr"] for r in again["runs"]] == pytest.approx([r["psnr"] for r in report["runs"]])
+
+
+def test_compare_text_runs_by_their_likelihood(session_text_file, tmp_path):
+    """Text runs are compared by their exact NLL per character on the validation split (text has no test
+    split), each equal to genlab.evaluate's; the sample columns are empty and the notes say why."""
+    for name in ("gpt", "lstm"):
+        code, _, err = run_cli("train", name, "--data", f"text:{session_text_file}", "--steps", "2", "--set",
+                               "block_size=8", "--batch-size", "4", "--out", tmp_path / name, "--progress", "false",
+                               *(("--set", "n_layer=1", "--set", "n_embd=16", "--set", "n_head=2") if name == "gpt"
+                                 else ("--set", "hidden_size=16", "--set", "embedding_dim=8")))
+        assert code == 0, err
+    code, out, err = run_cli("compare", tmp_path / "gpt", tmp_path / "lstm", "--out", tmp_path / "report",
+                             "--sample-arg", "max_new_tokens=12")
+    assert code == 0, err
+    report = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert report["kind"] == "text" and report["columns"] == [] and report["reference"] is None
+    for row, name in zip(report["runs"], ("gpt", "lstm")):
+        model = genlab.load(tmp_path / name / "best")
+        data = genlab.load_dataset(f"text:{session_text_file}")
+        expected = genlab.evaluate(model, data, "val")["nll_nats"]
+        assert row["nll"] == pytest.approx(expected, rel=1e-9) and row["likelihood"] == "exact"
+        texts = (tmp_path / "report" / row["text"]).read_text()
+        assert texts.strip()
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "held-out NLL (nats/char)" in md and "no sample-quality metrics for text" in md
+    code, out, err = run_cli("compare", tmp_path / "gpt", tmp_path / "lstm", "--out", tmp_path / "again",
+                             "--skip-likelihood", "--sample-arg", "max_new_tokens=12")
+    assert code == 0, err
