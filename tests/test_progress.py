@@ -138,3 +138,23 @@ def test_eval_shows_a_bar_within_a_batch_of_the_vae_bound(tmp_path, monkeypatch)
     assert json.loads(out)["num_examples"] == 8
     assert re.search(r"eval test: .*0/8 \[", err), err  # the bar over the examples
     assert re.search(r"eval test batch: .*0/8 \[", err), err  # and within the batch, over K's 8 chunks
+
+
+def test_training_says_what_it_does_between_steps(tmp_path):
+    """After the training bar's steps, validation, the previews (a DDPM's denoising steps) and saving each
+    say so on stderr, the long ones with a bar and the time left: no silent phase."""
+    code, out, err = run_cli("train", "ddpm", "--data", "digits", "--steps", "2", "--out", tmp_path / "run",
+                             "--batch-size", "8", "--set", "timesteps=20", "--set", "channels=[8,16]",
+                             "--set", "num_res_blocks=1", "--set", "attention=false", "--set", "num_samples=2")
+    assert code == 0, err
+    for phase in ("train ddpm: validating", "train ddpm: drawing previews", "train ddpm: saving"):
+        assert phase in err, (phase, err[-2000:])
+    assert re.search(r"drawing previews: +\d+%\|[^|]*\| +\d+/20 ", err), err[-2000:]  # the 20 denoising steps
+    assert re.search(r"validating: +\d+%\|[^|]*\| +\d+/2 \[[^]]*batch/s", err), err[-2000:]  # 2 validation batches
+    assert "|" not in out  # stdout holds the result only
+
+
+def test_text_deduplication_shows_its_stages(tmp_path, session_text_file):
+    code, out, err = run_cli("data", "dedup", f"text:{session_text_file}", "--out", tmp_path / "d")
+    assert code == 0, err
+    assert final_counts(err, "dedup"), err[-2000:]

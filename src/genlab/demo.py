@@ -40,7 +40,7 @@ def run_demo(out: str | Path = "runs/demo", steps: int | None = None) -> dict:
     x = data.test.images[:32]
     pairs = torch.stack([x, best.reconstruct(x)], dim=1).flatten(0, 1)  # input, reconstruction, ...
     recon = save_image_grid(pairs, 17, out / "reconstructions.png", nrow=8)
-    result = evaluate(best, data, "test", num_samples=1000)
+    result = evaluate(best, data, "test", num_samples=1000, progress=True)  # about 30 s: a bar with the time left
     print(f"\ntrained {summary['steps']} steps in {summary['wall_s']:.1f} s "
           f"(best validation at step {best_step(out)})")
     print(f"test NLL: {result['nll_nats']:.2f} nats per image ({result['bits_per_dim']:.3f} bits/dim), "

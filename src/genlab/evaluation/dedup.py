@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import progress
 from ..data.core import DataSet
 from ..data.exclude import newline_id, text_line_bounds
 from ..data.modalities.tokens import TokenSplit
@@ -138,7 +139,7 @@ class MinHasher:
 
     def signatures(self, texts: list[str]) -> np.ndarray:
         out = np.empty((len(texts), self.num_perm), dtype=np.uint64)
-        for i, text in enumerate(texts):
+        for i, text in progress.steps(enumerate(texts), len(texts), unit="line"):  # a bar under `reporting`
             out[i] = self.signature(text)
         return out
 
@@ -154,7 +155,7 @@ def text_pairs(signatures: np.ndarray, threshold: float, bands: int = BANDS) -> 
     n, p = signatures.shape
     rows = p // bands
     candidates: set[tuple[int, int]] = set()
-    for band in range(bands):
+    for band in progress.steps(range(bands), unit="band"):
         buckets: dict[bytes, list[int]] = {}
         chunk = np.ascontiguousarray(signatures[:, band * rows:(band + 1) * rows])
         for i in range(n):
@@ -163,7 +164,7 @@ def text_pairs(signatures: np.ndarray, threshold: float, bands: int = BANDS) -> 
             if 1 < len(members) <= 1000:  # a huge bucket is a run of exact copies: merged by hash already
                 candidates.update((a, b) for k, a in enumerate(members) for b in members[k + 1:])
     pairs = []
-    for i, j in sorted(candidates):
+    for i, j in progress.steps(sorted(candidates), len(candidates), unit="pair"):
         d = float(jaccard_distance(signatures[i], signatures[j]))
         if d <= threshold:
             pairs.append((i, j, d))
@@ -381,7 +382,7 @@ class Embedder:
         if not self.text:
             return nearest(index, queries, k)
         dists, orders = np.empty((len(queries), k)), np.empty((len(queries), k), dtype=np.int64)
-        for row, q in enumerate(queries):  # one query at a time: memory of one row of distances
+        for row, q in progress.steps(enumerate(queries), len(queries), unit="query"):  # one row of distances at a time
             dist = jaccard_distance(index, q)
             top = np.argpartition(dist, k - 1)[:k] if k < len(dist) else np.arange(len(dist))
             top = top[np.lexsort((top, dist[top]))]  # nearest first, ties by index

@@ -11,6 +11,7 @@ validation), ``metrics.jsonl`` and ``samples/``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import random
@@ -32,7 +33,7 @@ from ..io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, load_state_file
                   save_pretrained, storage_errors)
 from ..runs import run as runs
 from ..runs.run import RUN_FILE, STATE_FILE, load_run_data, read_run_file, resolve_checkpoint_dir  # noqa: F401 (old imports)
-from .. import distributed, provenance
+from .. import distributed, progress, provenance
 from .config import TrainConfig
 from .ema import EMA
 from .loggers import JsonlLogger, Logger, open_trackers, require_backends
@@ -316,14 +317,17 @@ class Trainer:
                 self._sums, self._count = {}, 0
                 window_start, window_steps = now, 0
             if (c.eval_every and self.step % c.eval_every == 0) or last:
-                if self.val_split is not None and self._validate_and_track():
-                    stopped_early = True
+                if self.val_split is not None:
+                    with self._phase(bar, "validating"):
+                        stopped_early = self._validate_and_track() or stopped_early
             if self.out_dir is not None and ((c.sample_every and self.step % c.sample_every == 0) or last
                                             or stopped_early):
-                self.write_samples()
+                with self._phase(bar, "drawing previews"):
+                    self.write_samples()
             if self.out_dir is not None and ((c.checkpoint_every and self.step % c.checkpoint_every == 0)
                                             or last or stopped_early):
-                self.save_checkpoint()
+                with self._phase(bar, "saving"):
+                    self.save_checkpoint()
             if stopped_early:
                 break
         bar.close()
@@ -337,6 +341,23 @@ class Trainer:
         if self.out_dir is not None and self.is_main and self.history:
             self.write_curve()
         return summary
+
+    @contextlib.contextmanager
+    def _phase(self, bar, what: str):
+        """Say on the training bar what the run does between steps (validating, drawing previews,
+        saving), and turn on the bars of the model's long loops inside (a DDPM's denoising steps,
+        WaveNet's samples), so that no phase of more than a few seconds is silent."""
+        shown = self.config.progress and self.is_main
+        if shown:
+            bar.set_description_str(f"train {self.model.name}: {what}")
+            bar.refresh()
+        try:
+            with progress.reporting(f"{what}", shown):
+                yield
+        finally:
+            if shown:
+                bar.set_description_str(f"train {self.model.name}")
+                bar.refresh()
 
     # ---- validation, samples, logs ----------------------------------------------------------
     def eval_model(self):
@@ -362,7 +383,8 @@ class Trainer:
         sums: dict[str, float] = {}
         n = 0
         with torch.random.fork_rng(devices=[]), self._autocast():
-            for i in range(distributed.rank(), len(batches), distributed.world_size()):
+            for i in progress.steps(range(distributed.rank(), len(batches), distributed.world_size()),
+                                    unit="batch"):
                 torch.manual_seed(EVAL_SEED + i)
                 idx = batches[i]
                 batch = {k: v.to(self.device) for k, v in self.val_split.get(idx).items()}

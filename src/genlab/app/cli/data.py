@@ -43,9 +43,12 @@ def run(args, extra) -> int:
     from .. import service
 
     out = args.out or str(Path("dedup") / Path(args.name).name.replace(":", "-"))
-    report = service.dedup(args.name, out, split=args.split, threshold=args.threshold, features=args.features,
-                           against=None if args.against == "none" else args.against, data_root=args.data_root,
-                           options=key_values(args.data_arg, "--data-arg"), overwrite=args.overwrite)
+    from ...progress import reporting
+
+    with reporting("dedup"):  # each long stage (signatures, candidate pairs, the overlap) shows a bar on stderr
+        report = service.dedup(args.name, out, split=args.split, threshold=args.threshold, features=args.features,
+                               against=None if args.against == "none" else args.against, data_root=args.data_root,
+                               options=key_values(args.data_arg, "--data-arg"), overwrite=args.overwrite)
     if args.json:
         print(json.dumps(report))
         return 0
