@@ -25,7 +25,7 @@ from .devices import pick_device
 from .errors import ConfigError
 from .evaluation.likelihood import evaluate
 from .evaluation.quality import public, sample_quality
-from .evaluation.scorers import Scorer, features_for, get_scorer
+from .evaluation.scorers import Scorer, check_sample_kwargs, check_taken, features_for, get_scorer
 from .evaluation.store import stored_evaluation
 from .io import atomic_write_text, load, read_config
 from .provenance import record, stamp_changed, tree_states
@@ -72,13 +72,15 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
     if not runs:
         raise ConfigError("name at least one run folder to compare")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     sample_kwargs = dict(sample_kwargs or {})
     dev = pick_device(device)
     data, rows, cache = None, [], {}
     if first_data is not None:
         cache[_data_key(runs[0])] = first_data
-    for i, run in enumerate(map(Path, runs)):
+    # every run, its data, the scorer and the sampler settings are checked before any work (a setting
+    # no run can use must not fail after minutes of sampling)
+    loaded = []
+    for run in map(Path, runs):
         run_data = _run_data(run, data_root, cache)
         folder = _weights_folder(run)
         model = load(folder).to(dev)
@@ -101,6 +103,12 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
         if isinstance(scorer, TruthScorer) != data.info.modality.scored_against_truth(model):
             raise ConfigError(f"'{run}' holds model '{model.name}', which is not judged like the first run's (against "
                               "the truth, or by its samples); compare it with runs of its own kind")
+        check_sample_kwargs(model, sample_kwargs)
+        scorer.check_sample_kwargs(sample_kwargs)
+        loaded.append((run, folder, model))
+    check_taken([model for _, _, model in loaded], sample_kwargs)
+    out.mkdir(parents=True, exist_ok=True)  # only now: a refused comparison leaves nothing behind
+    for i, (run, folder, model) in enumerate(loaded):
         if progress:
             print(f"[{i + 1}/{len(runs)}] {run}: {model.name}", flush=True)
         # the run's own totals come from its last checkpoint; the weights may be the best ones

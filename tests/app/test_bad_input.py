@@ -510,6 +510,24 @@ def test_compare_a_folder_that_is_not_a_run(bad, vae_run, tmp_path):
     bad("compare", vae_run, tmp_path / "stuff", "--out", tmp_path / "report", needles=["stuff", "not a training run"])
 
 
+@pytest.fixture(scope="module")
+def digits_features(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bad-features") / "feat"
+    code, _, err = run_cli("features", "train", "--data", "digits", "--steps", "5", "--out", out)
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("args,needles", [
+    (("--sample-arg", "bogus=1"), ["bogus", "no model here takes", "temperature"]),
+    (("--sample-arg", "temperature=hot"), ["temperature", "float"]),
+])
+def test_compare_refuses_a_sampler_setting_before_any_work(bad, vae_run, digits_features, tmp_path, args, needles):
+    """Refused before any sampling or NLL (it used to fail after minutes of work), and no report folder."""
+    bad("compare", vae_run, "--out", tmp_path / "report", "--features", digits_features, *args, needles=needles)
+    assert not (tmp_path / "report").exists()
+
+
 def test_compare_num_samples_zero(bad, vae_run, tmp_path):
     bad("compare", vae_run, "--out", tmp_path / "report", "--num-samples", "0", needles=["--num-samples", "between 1"])
 

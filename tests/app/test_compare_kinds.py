@@ -55,6 +55,11 @@ def test_compare_audio_runs(tmp_path):
     md = (tmp_path / "report" / "report.md").read_text()
     assert "test NLL (bits/sample)" in md and "asked class heard" in md and "| training recordings | data |" in md
     assert "(exact)" in md and "| none |" in md  # WaveNet's likelihood, WaveGAN's lack of one
+    # a clip length the classifier cannot judge is refused before any sampling, with nothing written
+    assert_one_line_error(*run_cli("compare", tmp_path / "wavenet", tmp_path / "wavegan", "--out", tmp_path / "r2",
+                                   "--features", tmp_path / "features", "--sample-arg", "length=2048"),
+                          "length=2048", "256 samples")
+    assert not (tmp_path / "r2").exists()
 
 
 def test_roll_statistics_by_hand():

@@ -141,6 +141,12 @@ class AudioScorer(Scorer):
         out.update(sampling_s_per_image=per_clip, sample_settings=sample_kwargs, _samples=clips)
         return out
 
+    def check_sample_kwargs(self, sample_kwargs):
+        length = self.data.info.shape[0]
+        if "length" in sample_kwargs and sample_kwargs["length"] != length:
+            raise ConfigError(f"--sample-arg length={sample_kwargs['length']}: the classifier judges clips of the "
+                              f"data's {length:,} samples; leave length out")
+
     def score_samples(self, samples, seed=0, metrics=None):
         return score_audio(samples, self.data, self.net, test_features=self.test_features)
 

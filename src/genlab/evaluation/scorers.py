@@ -76,6 +76,39 @@ def features_for(data, features: str | None):
     return load_checked_features(path, data.info)
 
 
+def check_sample_kwargs(model, sample_kwargs: dict[str, Any]) -> None:
+    """Refuse, before any sampling, a setting of the wrong type for ``model.sample`` (the type of its
+    default). A setting the model does not take is ignored here: a comparison gives every model the
+    same settings; see :func:`check_taken`."""
+    import inspect
+
+    params = inspect.signature(model.sample).parameters
+    for key, value in sample_kwargs.items():
+        default = params[key].default if key in params else inspect.Parameter.empty
+        if default is inspect.Parameter.empty or default is None:
+            continue
+        kind = type(default)
+        ok = (isinstance(value, bool) if kind is bool else
+              isinstance(value, int) and not isinstance(value, bool) if kind is int else
+              isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+              isinstance(value, kind))
+        if not ok:
+            raise ConfigError(f"--sample-arg {key}={value!r}: model '{model.name}' takes {key} as a "
+                              f"{kind.__name__} (default {default!r})")
+
+
+def check_taken(models, sample_kwargs: dict[str, Any]) -> None:
+    """Refuse a setting that none of ``models`` takes (a misspelling), naming those they take."""
+    import inspect
+
+    taken = {name for m in models for name in inspect.signature(m.sample).parameters}
+    unknown = [k for k in sample_kwargs if k not in taken]
+    if unknown:
+        names = sorted(taken - {"num_samples", "condition", "generator", "self"})
+        raise ConfigError(f"no model here takes the sample argument(s) {', '.join(unknown)}; they take: "
+                          f"{', '.join(names) or 'none'}")
+
+
 def get_scorer(data, net=None) -> "Scorer":
     """The scorer of ``data``'s kind, built for ``data`` and the feature network ``net``."""
     cls = scorer_class(data.info.kind)
@@ -140,6 +173,9 @@ class Scorer:
 
     def score_data(self, num_samples: int, seed: int = 0) -> dict[str, Any]:
         raise NotImplementedError
+
+    def check_sample_kwargs(self, sample_kwargs: dict[str, Any]) -> None:
+        """Refuse, before any sampling, a sampler setting whose samples this scorer cannot judge."""
 
     def score_samples(self, samples: torch.Tensor, seed: int = 0, metrics: list[str] | None = None) -> dict[str, Any]:
         """Score samples already drawn (a batch a command generated) as :meth:`score_model` scores its own;
