@@ -93,4 +93,4 @@ def save_picture(truth: torch.Tensor, completions: dict, mask_set: dict[str, tor
         rows.append(torch.where(mask, torch.full_like(truth, levels // 2), truth))
         rows += [completions[kind, name][0][:per_row] for name in model_names]
         rows.append(truth)
-    return save_image_grid(torch.cat(rows), levels, path, nrow=per_row)
+    return save_image_grid(torch.cat(rows), levels, path, nrow=per_row, min_size=32)  # cells of 32 px: the published pictures

@@ -249,7 +249,8 @@ def html_page(report: dict[str, Any], folder: Path) -> str:
     notes = "".join(f"<li>{esc(n)}</li>" for n in report["notes"])
     style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
-             "figure{display:inline-block;margin:8px;text-align:center}img{image-rendering:pixelated;width:256px}")
+             "figure{display:inline-block;margin:8px;text-align:center;vertical-align:top}"
+             "img{image-rendering:pixelated;width:auto;height:auto;max-width:100%}")  # each grid in its own aspect
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>genlab compare: {esc(report['data'])}</title>"
             f"<style>{style}</style></head><body><h1>genlab compare: {esc(report['data'])} ({esc(report['date'])})</h1>"
             f"<table><tr><th>run</th>{head}</tr>{body}</table><ul>{notes}</ul><h2>Samples</h2>{''.join(figures)}"

@@ -331,3 +331,33 @@ def test_shown_samples_are_the_decoder_mean_unless_asked(tmp_path, digits):
     shown = np.asarray(Image.open(tmp_path / "mean.png"))
     assert np.array_equal(shown, np.asarray(Image.open(expected)))
     assert not np.array_equal(shown, np.asarray(Image.open(tmp_path / "sample.png")))
+
+
+def test_sample_into_a_folder_writes_each_sample_at_its_own_size(tmp_path, digits):
+    """`--out DIR`: one PNG per sample at the data's size (to feed to superres, inpaint or search), the
+    same pixels as the library's samples, and a legible grid beside them; every file stamped."""
+    import numpy as np
+    from PIL import Image
+
+    from cli_helpers import run_cli
+    from genlab import provenance
+    from genlab.app import service
+
+    run = tmp_path / "run"
+    code, _, err = run_cli("train", "vae", "--steps", "2", "--set", "hidden=[16]", "--out", run, "--progress", "false")
+    assert code == 0, err
+    code, out, err = run_cli("sample", run, "--num", "16", "--seed", "4", "--out", tmp_path / "each")
+    assert code == 0, err
+    files = sorted(p.name for p in (tmp_path / "each").iterdir() if p.suffix == ".png")
+    assert files == [f"sample-{i:03d}.png" for i in range(16)] + ["grid.png"] or sorted(files) == sorted(
+        [f"sample-{i:03d}.png" for i in range(16)] + ["grid.png"])
+    model, _ = service.load_model(run)
+    samples = service.draw_samples(model, 16, seed=4, mode="mean")
+    for i in (0, 15):
+        with Image.open(tmp_path / "each" / f"sample-{i:03d}.png") as im:
+            assert im.size == (8, 8)
+            expected = np.round(samples[i, 0].numpy() * 255 / 16).astype(np.uint8)  # the nearest grey value
+            assert np.array_equal(np.asarray(im), expected)
+        assert provenance.read(tmp_path / "each" / f"sample-{i:03d}.png").record["command"] == "sample"
+    with Image.open(tmp_path / "each" / "grid.png") as im:
+        assert im.size == (4 * 65 + 1, 4 * 65 + 1)  # 8x8 digits enlarged 8x: legible

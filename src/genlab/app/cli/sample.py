@@ -99,8 +99,7 @@ def run(args, extra) -> int:
     modality = model.data_info.modality
     out = args.out
     if out is None and not modality.reads_as_text:  # what --help says: the modality's richest output
-        out = Path(args.run) / ("samples" if modality.writes_folder else
-                                f"samples{modality.display_suffix or modality.sample_suffix}")
+        out = Path(args.run) / modality.default_output
     if out is not None:
         service.check_sample_out(model, out)  # before the (maybe long) sampling
     elif args.score or args.tag:

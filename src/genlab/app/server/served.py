@@ -137,13 +137,13 @@ def describe(s: Served) -> dict[str, Any]:
 
 def scorable(kind: str) -> bool:
     """Whether a batch of this kind of data can be scored (``"score": true``): a sample scorer judges it."""
-    from ...evaluation.scorers import scorer_class
+    from ...evaluation.scorers import Scorer, scorer_class
 
     try:
-        scorer_class(kind)
+        cls = scorer_class(kind)
     except GenlabError:
         return False
-    return True
+    return cls.score_samples is not Scorer.score_samples  # text is compared by likelihood only
 
 
 def stored_evaluations(run: Path) -> list[dict[str, Any]]:

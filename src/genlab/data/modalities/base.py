@@ -67,6 +67,14 @@ class Modality:
     input_task: ClassVar[str] = ""  # the task such a model runs with (genlab.tasks), when it needs an input
     truth_scorer: ClassVar[str] = ""  # how `genlab eval` scores a model judged against the truth: "restoration", ...
 
+    @property
+    def default_output(self) -> str:
+        """The name of what ``genlab sample`` writes without ``--out`` (in the run folder) and the server
+        writes per request: the file a person opens (``samples.png``, ``samples.gif``), or the folder
+        ``samples`` for kinds whose samples are several files of their own (audio, piano rolls)."""
+        suffix = self.display_suffix if self.display_suffix is not None else self.sample_suffix
+        return f"samples{suffix}" if suffix else "samples"
+
     def scored_against_truth(self, model) -> bool:
         """Whether ``genlab eval`` scores ``model`` against the truth (by :attr:`truth_scorer`) rather
         than by likelihood and sample quality: models of an input image (super-resolution,

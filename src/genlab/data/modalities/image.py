@@ -74,14 +74,14 @@ def picture_png(levels: int, image: torch.Tensor) -> bytes:
 
 
 def image_grid(images: torch.Tensor, levels: int, nrow: int | None = None, pad: int = 1,
-               min_size: int = 32) -> np.ndarray:
+               min_size: int = 64) -> np.ndarray:
     """Tile integer images ``[N, C, H, W]`` with values in [0, levels) into one uint8 array.
 
-    Small images are enlarged (nearest neighbour) to at least ``min_size`` pixels so that 8x8
-    digits stay visible. Returns ``[rows, cols]`` (grey) or ``[rows, cols, 3]`` (RGB).
+    Small images are enlarged (nearest neighbour, a whole factor) to at least ``min_size`` pixels so
+    that 8x8 digits are legible (16 of them make a grid of 261 x 261 pixels).
+    Returns ``[rows, cols]`` (grey) or ``[rows, cols, 3]`` (RGB).
     """
-    x = images.detach().cpu().long().clamp(0, levels - 1)
-    x = (x * 255 // (levels - 1)).to(torch.uint8)
+    x = levels_to_uint8(images.detach().cpu(), levels)  # the nearest grey, as every picture genlab writes
     n, c, h, w = x.shape
     scale = max(1, math.ceil(min_size / max(h, w)))
     if scale > 1:
@@ -97,7 +97,8 @@ def image_grid(images: torch.Tensor, levels: int, nrow: int | None = None, pad: 
     return arr[..., 0] if c == 1 else arr
 
 
-def save_image_grid(images: torch.Tensor, levels: int, path: str | Path, nrow: int | None = None) -> Path:
+def save_image_grid(images: torch.Tensor, levels: int, path: str | Path, nrow: int | None = None,
+                    min_size: int = 64) -> Path:
     """Write :func:`image_grid` of ``images`` to a PNG file (or the format of the suffix), atomically:
     a full disk leaves the old file as it was and raises :class:`~genlab.errors.StorageError`."""
     import io
@@ -110,7 +111,7 @@ def save_image_grid(images: torch.Tensor, levels: int, path: str | Path, nrow: i
     with storage_errors(path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    Image.fromarray(image_grid(images, levels, nrow)).save(buffer, format=Image.registered_extensions().get(
+    Image.fromarray(image_grid(images, levels, nrow, min_size=min_size)).save(buffer, format=Image.registered_extensions().get(
         path.suffix.lower(), "PNG"))
     atomic_write_bytes(path, buffer.getvalue())
     return path
@@ -123,6 +124,7 @@ class ImageModality(Modality):
     name = "image"
     unit = "image"
     sample_suffix = ".png"
+    writes_folder = True  # --out DIR: each sample at its own size, and the grid
     default_num_samples = 64
     sample_quality = True
     fields = {"x": "uint8 pixels [B, C, H, W] in 0 .. levels-1", "y": "long class labels [B] (labelled data only)"}
@@ -149,12 +151,24 @@ class ImageModality(Modality):
         return num_samples, {}
 
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
-        """A grid of the samples as an image file (PNG, or another format PIL knows by the suffix)."""
+        """A grid of the samples as an image file (PNG, or another format PIL knows by the suffix); for a
+        folder (a path without a suffix, or an existing folder), each sample as its own PNG at the data's
+        size (``sample-000.png``, ...), to feed to another command, and ``grid.png``."""
         from PIL import Image
 
+        from ...files import atomic_write_bytes, storage_errors
+
         path = Path(path)
+        if path.is_dir() or not path.suffix:
+            with storage_errors(path):
+                path.mkdir(parents=True, exist_ok=True)
+            width = max(3, len(str(len(samples) - 1)))
+            for i, image in enumerate(samples):
+                atomic_write_bytes(path / f"sample-{i:0{width}d}.png", picture_png(info.levels, image))
+            save_image_grid(samples, info.levels, path / "grid.png")
+            return path
         if path.suffix.lower() not in Image.registered_extensions():
-            raise DataError(f"'{path}' has no image suffix PIL can write; use a .png file name")
+            raise DataError(f"'{path}' has no image suffix PIL can write; use a .png file name, or a folder name")
         return save_image_grid(samples, info.levels, path)
 
     def example_file(self, info, split, index: int) -> tuple[bytes, str]:

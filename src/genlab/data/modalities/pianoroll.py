@@ -255,6 +255,7 @@ class PianoRollModality(Modality):
     sample_suffix = ".png"  # the default file (and the trainer's previews): the picture; a folder adds .mid files
     default_num_samples = 4
     sample_quality = False
+    default_output = "samples"  # the .mid files and the picture
     writes_folder = True
     fields = {"x": f"uint8 piano roll [B, T, 88], 1 = key sounding; steps after a piece's end hold {PAD} (padding)"}
     preview_steps = 64  # time steps per preview sample written during training

@@ -88,10 +88,9 @@ class GeneratedVideoSplit:
 
 # ---- pictures ---------------------------------------------------------------------------------
 def _frames_uint8(clips: torch.Tensor, levels: int) -> torch.Tensor:
-    x = clips.detach().cpu().long().clamp(0, levels - 1)
-    if levels != 256:
-        x = x * 255 // (levels - 1)
-    return x.to(torch.uint8)
+    from .image import levels_to_uint8
+
+    return levels_to_uint8(clips.detach().cpu(), levels)  # the nearest grey, as every picture genlab writes
 
 
 def filmstrip(clips: torch.Tensor, levels: int = 256, context_frames: int | None = None, pad: int = 1,

@@ -63,8 +63,7 @@ async def generate(model_id: str, body: GenerateRequest, request: Request, serve
         sampling = {k: v for k, v in {**sample_args, "num": len(samples), "condition": body.condition,
                                       "prompt": body.prompt}.items() if v is not None}
         rec = service.provenance_record(s.model, s.folder, s.run, "serve generate", body.seed, sampling)
-        suffix = modality.display_suffix if modality.display_suffix is not None else modality.sample_suffix
-        out = folder / "samples" if modality.writes_folder or not suffix else folder / f"samples{suffix}"
+        out = folder / modality.default_output
         folder.mkdir(parents=True, exist_ok=True)
         service.write_samples(s.model, samples, out, rec)
         scores = service.score_batch(scorer, samples, body.seed) if scorer is not None else None
