@@ -131,6 +131,27 @@ def test_inpaint_with_a_mask_drawn_on_the_canvas(page, tmp_path):
     assert 0 < drawn.sum() < drawn.size and drawn[5:7].any() and not drawn[:4].any()  # where the stroke went
 
 
+def test_interpolate_between_two_uploaded_pictures(page, tmp_path):
+    driver, root = page
+    Select(driver.find_element(By.ID, "model")).select_by_value("vae")
+    assert driver.find_element(By.ID, "interpolate-panel").is_displayed()
+    for name, seed in (("a.png", 1), ("b.png", 2)):
+        Image.fromarray((np.random.default_rng(seed).random((8, 8)) * 255).astype(np.uint8)).save(tmp_path / name)
+    driver.find_element(By.ID, "interp-a").send_keys(str(tmp_path / "a.png"))
+    driver.find_element(By.ID, "interp-b").send_keys(str(tmp_path / "b.png"))
+    steps = driver.find_element(By.ID, "interp-steps")
+    steps.clear()
+    steps.send_keys("5")
+    before = len(driver.find_elements(By.CSS_SELECTOR, "#results .result"))
+    driver.find_element(By.ID, "run-interpolate").click()
+    result = wait_for_result(driver, before + 1)
+    images = result.find_elements(By.TAG_NAME, "img")
+    assert [i.get_attribute("alt") for i in images] == ["interpolation/grid.png"]
+    assert loaded(driver, images[0]) == 5 * 65 + 1  # the row of five, 8x8 digits enlarged 8x
+    Select(driver.find_element(By.ID, "model")).select_by_value("lstm")
+    assert not driver.find_element(By.ID, "interpolate-panel").is_displayed()
+
+
 def test_stored_samples_are_browsed_with_a_tag_filter(page):
     driver, root = page
     tag = driver.find_element(By.ID, "filter-tag")

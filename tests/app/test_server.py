@@ -80,7 +80,7 @@ def test_models_lists_each_run_with_what_it_takes(client, runs):
     saved = json.loads((runs / "vae" / "best" / "config.json").read_text())
     assert vae["family"] == "vae" and vae["likelihood"] == "bound" and vae["kind"] == "image"
     assert vae["weights_sha256"] == saved["weights_sha256"] and vae["step"] == saved["step"]
-    assert vae["tasks"] == ["generate", "inpaint", "evaluate"] and "temperature" in vae["sample_args"]
+    assert vae["tasks"] == ["generate", "inpaint", "interpolate", "evaluate"] and "temperature" in vae["sample_args"]
     assert "nelbo" in vae["metrics"]  # the last validation row of metrics.jsonl
     assert lstm["likelihood"] == "exact" and "prompt" in lstm["sample_args"] and lstm["reads_as_text"]
     assert vae["scorable"] and not lstm["scorable"] and not sr["scorable"]  # no sample scorer for text; sr: the truth

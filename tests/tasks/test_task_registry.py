@@ -21,8 +21,8 @@ def make(name, data):
 
 
 def test_each_model_does_the_tasks_its_family_and_data_allow(digits, digits_sr, digits_edges, text_data):
-    assert list(list_tasks()) == ["inpaint", "superres", "translate"]
-    assert [t.name for t in tasks_for(make("vae", digits))] == ["inpaint"]
+    assert list(list_tasks()) == ["inpaint", "interpolate", "superres", "translate"]
+    assert [t.name for t in tasks_for(make("vae", digits))] == ["inpaint", "interpolate"]
     assert [t.name for t in tasks_for(make("ddpm", digits))] == ["inpaint"]
     assert [t.name for t in tasks_for(make("sr-cnn", digits_sr))] == ["superres"]
     assert [t.name for t in tasks_for(make("pix2pix", digits_edges))] == ["translate"]
@@ -63,4 +63,4 @@ def test_a_new_task_is_one_registration(monkeypatch, digits, tmp_path):
     model = make("vae", digits)
     folder = genlab.save_pretrained(model, tmp_path / "vae")
     tasks = describe(Served("vae", folder, model, folder))["tasks"]
-    assert tasks == ["generate", "inpaint", "denoise", "evaluate"]
+    assert tasks == ["generate", "inpaint", "interpolate", "denoise", "evaluate"]

@@ -7,6 +7,7 @@
     genlab inpaint RUN IMAGE (--mask FILE | --box x,y,w,h | --mask-kind KIND) --out DIR
     genlab superres RUN IMAGE... --out DIR [--tile N]
     genlab translate-image RUN IMAGE... --out DIR [--overwrite] [--keep-size]
+    genlab interpolate RUN A.png B.png --steps 8 --out DIR
     genlab compare RUN [RUN ...] --out DIR
     genlab provenance FILE [FILE ...] [--json]
     genlab registry rebuild [ROOT ...] | runs
@@ -25,11 +26,11 @@ import argparse
 import sys
 
 from ...errors import GenlabError
-from . import (bench, compare, data, evaluate, features, info, inpaint, provenance, registry, sample, samples, search,
-               serve, superres, train, translate)
+from . import (bench, compare, data, evaluate, features, info, inpaint, interpolate, provenance, registry, sample,
+               samples, search, serve, superres, train, translate)
 
 # each adds its sub-commands
-COMMANDS = (train, sample, inpaint, superres, translate, evaluate, compare, features, info, bench, data, search,
+COMMANDS = (train, sample, inpaint, superres, translate, interpolate, evaluate, compare, features, info, bench, data, search,
             provenance, registry, samples, serve)
 
 

@@ -167,7 +167,7 @@ class Server:
         out["file"] = path.relative_to(home).as_posix() if path.is_relative_to(home) else path.name
         out["url"] = f"/api/samples/{row['id']}/file"
         if row.get("source") is not None:  # an uploaded picture's own name, or a path on this machine
-            out["source"] = Path(str(row["source"])).name
+            out["source"] = " -> ".join(Path(part.strip()).name for part in str(row["source"]).split(" -> "))
         return out
 
     # ---- no path of this machine in an answer ---------------------------------------------------------
@@ -204,8 +204,8 @@ def public_record(rec: dict[str, Any], s: Served) -> dict[str, Any]:
     if generator.get("weights") is not None:
         generator["weights"] = Path(str(generator["weights"])).name
     out = {**rec, "generator": generator}
-    if isinstance(out.get("source"), str):
-        out["source"] = Path(out["source"]).name
+    if isinstance(out.get("source"), str):  # a picture's name, or "A -> B" (interpolation): names only
+        out["source"] = " -> ".join(Path(part.strip()).name for part in out["source"].split(" -> "))
     return out
 
 

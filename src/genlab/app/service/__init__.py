@@ -23,7 +23,7 @@ from .pictures import (  # noqa: F401
     INPAINT_FILES, GREY_MODES, read_image, refuse_grey_for_rgb, inpaint_mask, inpaint_outputs, inpaint_picture,
     stamp_files, read_picture, superres, upscale_levels, upscale_picture,
     picture_outputs, read_source_image, translation_size, translate_levels, translate_picture,
-    picture_png, write_picture)
+    picture_png, write_picture, interpolate_pictures)
 from .evaluation import (  # noqa: F401
     evaluate_likelihood, load_features, evaluate_quality, require_run_folder, paired_eval_data, evaluate_restoration)
 from .search import (  # noqa: F401

@@ -261,6 +261,38 @@ def translate_picture(model, image: str | Path, path: str | Path, seed: int = 0,
     return translate_levels(model, read_source_image(model, image, size), path, seed)
 
 
+# ---- latent interpolation ------------------------------------------------------------------------
+def interpolate_pictures(model, a: str | Path, b: str | Path, out: str | Path, *, steps: int = 8,
+                         condition: Any = None, rec: dict[str, Any] | None = None) -> list[Path]:
+    """The pictures between the picture files ``a`` and ``b`` through ``model``'s latent space, into the
+    folder ``out``: ``step-00.png``... at the model's size (``a``'s reconstruction first) and ``grid.png``,
+    one row from ``a`` to ``b``; each file stamped with ``rec``. Refused, before any work, when ``out``
+    holds files already. Returns the files written."""
+    from ...data.modalities.image import picture_png as png, save_image_grid
+    from ...files import atomic_write_bytes, storage_errors
+    from ...provenance import stamp
+    from ...tasks.interpolate import check_interpolator, interpolate
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"--out '{out}' already exists; give a new folder for the pictures")
+    check_interpolator(model)  # a model without an encoder is refused before the pictures are read
+    x_a, _ = read_image(model, a)
+    x_b, _ = read_image(model, b)
+    frames = interpolate(model, x_a[0], x_b[0], steps, condition=condition)
+    levels = model.data_info.levels
+    with storage_errors(out):
+        out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, frame in enumerate(frames):
+        atomic_write_bytes(out / f"step-{i:02d}.png", png(levels, frame))
+        written.append(out / f"step-{i:02d}.png")
+    written.append(save_image_grid(frames, levels, out / "grid.png", nrow=len(frames)))
+    if rec is not None:
+        stamp(written, rec)
+    return written
+
+
 def picture_png(levels: int, image: torch.Tensor) -> bytes:
     """One image of levels ``[C, H, W]`` as the bytes of a PNG of its own size (grey or RGB)."""
     from ...data.modalities.image import picture_png as png

@@ -102,6 +102,7 @@ function choose(id) {
                                   translate: "Translate a picture" }[task] || "";
   $("mask-controls").hidden = task !== "inpaint";
   $("task-num-label").hidden = task !== "inpaint";
+  $("interpolate-panel").hidden = !m.tasks.includes("interpolate");
   $("evaluate-panel").hidden = !m.tasks.includes("evaluate");
   $("eval-result").textContent = "";
 }
@@ -255,6 +256,22 @@ $("task-form").addEventListener("submit", (event) => {
     }
     const answer = await api(`/api/models/${current.id}/${task}`, { method: "POST", body: form });
     showResult(answer, task);
+  });
+});
+
+// ---- interpolation between two pictures (models with an encoder) ---------------------------------
+$("interpolate-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy($("run-interpolate"), async () => {
+    const a = $("interp-a").files[0], b = $("interp-b").files[0];
+    if (!a || !b) throw new Error("choose two pictures first");
+    const form = new FormData();
+    form.append("a", a);
+    form.append("b", b);
+    form.append("steps", $("interp-steps").value);
+    const answer = await api(`/api/models/${current.id}/interpolate`, { method: "POST", body: form });
+    answer.files = answer.files.filter((f) => f.name.endsWith("grid.png"));  // the row, not each step again
+    showResult(answer, "interpolate");
   });
 });
 

@@ -121,3 +121,30 @@ async def save_upload(server: Server, upload: UploadFile, folder: Path, stem: st
     path = folder / f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
     path.write_bytes(data)
     return path
+
+
+@router.post("/{model_id}/interpolate", summary="the pictures between two uploaded pictures (VAE latent space)")
+async def interpolate(model_id: str, request: Request, server: ServerDep,
+                      a: Annotated[UploadFile, File(description="the first picture (PNG or JPEG)")],
+                      b: Annotated[UploadFile, File(description="the second picture")],
+                      steps: Annotated[int, Form(ge=2, le=64)] = 8,
+                      condition: Annotated[int | None, Form(ge=0)] = None, tags: Annotated[str, Form()] = ""):
+    s = server.model_of(model_id)
+    if not get_task("interpolate").supports(s.model):
+        raise APIError(400, f"model '{s.id}' ({s.model.family} family) has no encoder to interpolate in; serve a "
+                            "VAE", "model")
+    tag_list = server.check_tags(form_tags(tags))  # refused before any work
+    rid, folder = server.request_folder(s, request)
+    first = await save_upload(server, a, folder, f"{UPLOAD_STEM}-a", "a")
+    second = await save_upload(server, b, folder, f"{UPLOAD_STEM}-b", "b")
+    started = time.monotonic()
+
+    def run():
+        rec = {**service.provenance_record(s.model, s.folder, s.run, "serve interpolate", None,
+                                           {"steps": steps, "condition": condition}), "source": f"{a.filename} -> {b.filename}"}
+        service.interpolate_pictures(s.model, first, second, folder / "interpolation", steps=steps,
+                                     condition=condition, rec=rec)
+        return rec
+
+    rec = await server.work(guarded(run))
+    return await server.in_thread(server.answer, s, rid, folder, rec, started, tag_list)
