@@ -34,7 +34,7 @@ CAPPED = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
 def cases() -> dict:
     """label -> the recipe it times (the families whose recipes train in bf16 where it is native,
     and the two text models, whose recipes keep fp32)."""
-    from genlab import recipes
+    from genlab.bench import recipes
 
     return {
         "vae (MLP, MNIST)": recipes.VAE_MNIST,

@@ -17,7 +17,7 @@ import torch
 import genlab
 from genlab.data.modalities.image import save_image_grid
 from genlab.data.superres import bicubic_resize
-from genlab.recipes import SR3_MNIST
+from genlab.bench.recipes import SR3_MNIST
 
 
 def main() -> None:

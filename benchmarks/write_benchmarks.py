@@ -239,7 +239,7 @@ def write_markdown(results: dict, nanogpt: list[dict], runs: int) -> str:
                    if n in results["benchmarks"]]
     if family_rows:
         lines += ["## Likelihood families on digits (test NLL, nats per image, DESIGN.md's split)", "",
-                  "Command: `genlab bench NAME --json --seed S`; recipes in `genlab/recipes.py` (`DIGITS`). "
+                  "Command: `genlab bench NAME --json --seed S`; recipes in `genlab/bench/recipes.py` (`DIGITS`). "
                   "The VAE, the flows (uniform dequantisation, importance-weighted with K=16) and DDPM (the full "
                   "1,000-term variational bound with a discretized decoder) report upper bounds on the NLL; "
                   "PixelCNN's is exact. Lower is better; bounds and exact values are not ranked together.", "",
@@ -327,7 +327,7 @@ def compare_section(results: dict, name: str) -> list[str]:
     r = rows[0]
     if name == "compare-digits":
         command = (f"Command: `genlab bench {name} --json --seed 0` (`--out DIR` keeps the runs and the full "
-                   "`genlab compare` report). Each family trains with its digits recipe (`genlab/recipes.py`: the "
+                   "`genlab compare` report). Each family trains with its digits recipe (`genlab/bench/recipes.py`: the "
                    "likelihood recipes above, GAN steps {dcgan: 2000, wgan-gp: 600, sngan: 1500}, batch 64).")
     else:
         device = r.get("eval_device_name", r.get("eval_device", "cpu"))
@@ -374,7 +374,7 @@ def mnist_section(results: dict) -> list[str]:
         return []
     budget = found[0][1][0]["budget_s"]
     lines = [f"## Likelihood families on MNIST within a CPU budget ({budget / 60:g} minutes of training each)", "",
-             "Command: `genlab bench NAME --json --seed S`; recipes in `genlab/recipes.py` (`MNIST`). Each run "
+             "Command: `genlab bench NAME --json --seed S`; recipes in `genlab/bench/recipes.py` (`MNIST`). Each run "
              "first times a few training steps on this machine and then trains as many steps as fit in the budget, "
              "with the whole cosine schedule over them (the step count is in the table, so the run can be repeated "
              "exactly anywhere); the wall time shown is what the training took, which this machine's timing noise "
@@ -491,7 +491,7 @@ def superres_section(results: dict) -> list[str]:
         opts = r["data_options"]
         lines += [f"### x{s}", "",
                   f"Command: `genlab bench sr-x{s} --out DIR --json` with `OMP_NUM_THREADS={r.get('threads', 1)}`, on "
-                  f"{r['date']}, {r['machine']}. sr-cnn (`genlab/recipes.py`: width 64, 8 residual blocks, bicubic skip, "
+                  f"{r['date']}, {r['machine']}. sr-cnn (`genlab/bench/recipes.py`: width 64, 8 residual blocks, bicubic skip, "
                   f"L1) trains on random {opts['patch_size']}x{opts['patch_size']} patches of 90 BSD100 images "
                   f"(flips and rotations; low-resolution patches by genlab's stated bicubic) for {cnn['steps']} steps of "
                   f"batch {r['batch_size']} in {r['precision']}, the steps that fit {r['budget_s']:.0f} s by a timing "

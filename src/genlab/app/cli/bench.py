@@ -54,7 +54,7 @@ def run_bench(args, extra) -> int:
 
 
 def run_demo(args, extra) -> int:
-    from ...demo import run_demo as demo
+    from ...bench.demo import run_demo as demo
 
     demo(out=args.out, steps=args.steps)
     return 0

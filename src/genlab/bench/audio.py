@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from .bench_common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
-from .data import load_dataset
-from .evaluation import evaluate
-from .evaluation.audio_quality import AudioScorer, real_reference
-from .evaluation.features import load_feature_network, save_feature_network, train_feature_network
+from .common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
+from ..data import load_dataset
+from ..evaluation import evaluate
+from ..evaluation.audio_quality import AudioScorer, real_reference
+from ..evaluation.features import load_feature_network, save_feature_network, train_feature_network
 from .recipes import AUDIO_BUDGET_S, WAVEGAN_BUDGET_S, WAVEGAN_FSDD, WAVENET_FSDD, Recipe
 
 PER_DIGIT = 30  # clips asked of each digit: 300, as many as the test recordings
@@ -45,7 +45,7 @@ def _keep_clips(data, clips: torch.Tensor, asked: torch.Tensor, folder: Path, pe
     spectrograms beside it (``folder.png``: one column per digit 0-9, ``per_digit`` rows)."""
     from PIL import Image
 
-    from .data.modalities.audio import mu_law_decode, spectrogram_grid
+    from ..data.modalities.audio import mu_law_decode, spectrogram_grid
 
     order = torch.cat([torch.nonzero(asked == d)[:per_digit, 0] for d in range(10)]).view(10, -1).T.flatten()
     data.info.modality.render(data.info, clips[order], folder)

@@ -15,13 +15,13 @@ from typing import Any
 
 import torch
 
-from .bench_common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
-from .data import load_dataset
-from .data.superres import SRPair, bicubic_resize
-from .errors import ConfigError
-from .evaluation.restoration import bicubic_baseline, psnr, ssim
+from .common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
+from ..data import load_dataset
+from ..data.superres import SRPair, bicubic_resize
+from ..errors import ConfigError
+from ..evaluation.restoration import bicubic_baseline, psnr, ssim
 from .recipes import SR3_MNIST, SR3_MNIST_BUDGET_S, SR_BUDGET_S, SR_CNN, SR_CNN_MNIST, SR_GAN, SR_GAN_BUDGET_S
-from .tasks.superres import evaluate_pairs, upscale
+from ..tasks.superres import evaluate_pairs, upscale
 
 TEST_SETS = ("set5", "set14")
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from .errors import ConfigError
-from .registry import create_model
-from .training import TrainConfig, Trainer
+from ..errors import ConfigError
+from ..registry import create_model
+from ..training import TrainConfig, Trainer
 
 
 def _seeded(model_name: str, data, seed: int, **model_kw):

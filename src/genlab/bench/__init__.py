@@ -22,18 +22,18 @@ from typing import Any, Callable
 
 import torch
 
-from .data import load_dataset
-from .devices import hardware, pick_device, resolve_precision
-from .errors import ConfigError
-from .evaluation import evaluate
-from .io import load
+from ..data import load_dataset
+from ..devices import hardware, pick_device, resolve_precision
+from ..errors import ConfigError
+from ..evaluation import evaluate
+from ..io import load
 from .recipes import (CURVE_EXAMPLES, CURVE_POINTS, DIGITS, GAN_DIGITS, GAN_MNIST, GPT_SHAKESPEARE_CPU,
                       LSTM_SHAKESPEARE_CPU, MNIST, MNIST_BUDGET_S, MNIST_TRAIN, SAMPLING_CASES, VAE_DIGITS, VAE_MNIST)
-from .training import TrainConfig, Trainer
+from ..training import TrainConfig, Trainer
 
-from .bench_audio import wavegan_fsdd, wavenet_fsdd
-from .bench_superres import sr3_mnist, superres
-from .bench_common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
+from .audio import wavegan_fsdd, wavenet_fsdd
+from .superres import sr3_mnist, superres
+from .common import _data_spec, _kept, _run_dir, _seeded, _train, steps_for_budget
 
 VAE_DIGITS_MODEL, VAE_DIGITS_TRAIN = VAE_DIGITS.model_settings, VAE_DIGITS.train  # their old names
 
@@ -217,9 +217,9 @@ def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_sampl
 def _train_run(name: str, data, model_kw: dict, train: dict, run_dir: Path, quick: bool, seed: int,
                budget_s: float | None, data_root=None) -> None:
     """Train one compare run into ``run_dir``; a run left there by a killed benchmark is resumed."""
-    from .io import read_config
-    from .runs import read_run_file
-    from .training.trainer import resume
+    from ..io import read_config
+    from ..runs import read_run_file
+    from ..training.trainer import resume
 
     if (run_dir / "run.json").is_file() and (run_dir / "checkpoint").is_dir():
         run = read_run_file(run_dir)
@@ -250,8 +250,8 @@ def _compare(data, recipes: dict[str, tuple[dict, dict]], out, quick: bool, seed
     network are reused and unfinished runs resume, so ``train_only`` can train on one machine and
     a second call score the runs on another (the scoring runs on the GPU where there is one).
     """
-    from .compare import compare_runs
-    from .evaluation.features import load_feature_network, save_feature_network, train_feature_network
+    from ..compare import compare_runs
+    from ..evaluation.features import load_feature_network, save_feature_network, train_feature_network
 
     out = Path(out)
     if (out / "features").is_dir():
