@@ -180,6 +180,17 @@ def test_crops_cover_the_audible_part_and_no_more():
     assert len(AudioSplit(codes).windows(20)) == 2  # a window as long as the clips: whole clips
 
 
+def test_the_spectrogram_picture_is_readable():
+    """Each clip's panel at least 384 px wide and 128 high, with a frequency and a time axis."""
+    from genlab.data.modalities.audio import spectrogram_picture
+
+    t = torch.arange(4096) / 8000
+    waves = torch.stack([torch.sin(2 * torch.pi * f * t) * 0.5 for f in (500, 2000)])
+    picture = spectrogram_picture(waves, 8000)
+    assert picture.shape[0] == 2 * 130 + 2 + 18 and picture.shape[1] >= 384 + 46
+    assert (picture[:, :40] < 128).any() and (picture[-16:, :] < 128).any()  # the axis labels are drawn
+
+
 def test_spectrogram_grid_in_columns():
     """Panels fill the columns row by row, each its own 96-pixel-high spectrogram, the pad grey."""
     from genlab.data.modalities.audio import spectrogram_grid

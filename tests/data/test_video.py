@@ -123,7 +123,7 @@ def random_clips(n=2, t=4, c=1, size=32, seed=0) -> torch.Tensor:
 
 def test_gif_round_trip_keeps_grey_frames(tmp_path):
     clips = random_clips(1, 5)
-    save_gif(clips, tmp_path / "one.gif", pad=0)
+    save_gif(clips, tmp_path / "one.gif", pad=0, min_size=1)  # at the clip's own size
     assert torch.equal(torch.from_numpy(read_clip(tmp_path / "one.gif", 1)), clips[0])
     two = random_clips(2, 3, size=16, seed=1)
     save_gif(two, tmp_path / "two.gif")
@@ -131,9 +131,10 @@ def test_gif_round_trip_keeps_grey_frames(tmp_path):
         frames = [np.asarray(f.convert("L")) for f in ImageSequence.Iterator(im)]
         assert im.info.get("loop") == 0
     assert len(frames) == 3
-    for t, frame in enumerate(frames):  # a grid of 2 clips side by side, 1-pixel gaps
-        assert np.array_equal(frame[1:17, 1:17], two[0, t, 0].numpy())
-        assert np.array_equal(frame[1:17, 18:34], two[1, t, 0].numpy())
+    for t, frame in enumerate(frames):  # 2 clips side by side, each 16 px enlarged 4x to be watched, 1-pixel gaps
+        big = [two[k, t, 0].numpy().repeat(4, 0).repeat(4, 1) for k in (0, 1)]
+        assert frame.shape == (66, 131)
+        assert np.array_equal(frame[1:65, 1:65], big[0]) and np.array_equal(frame[1:65, 66:130], big[1])
 
 
 def test_filmstrip_round_trip(tmp_path):

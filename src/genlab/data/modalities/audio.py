@@ -183,6 +183,32 @@ def spectrogram_grid(waves: torch.Tensor, height: int = 96, pad: int = 2, column
     return grid
 
 
+def spectrogram_picture(waves: torch.Tensor, rate: int, min_width: int = 384, height: int = 128) -> np.ndarray:
+    """:func:`spectrogram_grid` of ``waves`` (one clip a row) made readable: each panel stretched to at
+    least ``min_width`` pixels (nearest neighbour), and axes: frequency in kHz on the left (0 at the
+    bottom, the Nyquist frequency at the top), time in seconds below."""
+    from PIL import Image, ImageDraw
+
+    frames = max(1, waves.shape[-1] // 64 + 1)  # log_spectrogram's hop
+    stretch = max(1, -(-min_width // max(frames, 64)))
+    grid = spectrogram_grid(waves, height=height)
+    if stretch > 1:
+        grid = grid.repeat(stretch, axis=1)
+    left, bottom = 46, 18
+    canvas = Image.new("L", (grid.shape[1] + left + 8, grid.shape[0] + bottom), 255)
+    canvas.paste(Image.fromarray(grid), (left, 0))
+    draw = ImageDraw.Draw(canvas)
+    for r in range(len(waves)):
+        top = 2 + r * (height + 2)
+        draw.text((2, top), f"{rate / 2000:g} kHz", fill=0)
+        draw.text((2, top + height - 11), "0 kHz", fill=0)
+    seconds = waves.shape[-1] / rate
+    draw.text((left, grid.shape[0] + 3), "0 s", fill=0)
+    label = f"{seconds:.2f} s"
+    draw.text((canvas.width - 8 - 6 * len(label), grid.shape[0] + 3), label, fill=0)
+    return np.asarray(canvas)
+
+
 @register_modality
 class AudioModality(Modality):
     """Audio clips: 8-bit mu-law codes [T] at a sample rate; NLL per audio sample; WAV files and spectrograms."""
@@ -247,7 +273,7 @@ class AudioModality(Modality):
         for i, wave in enumerate(waves):
             atomic_write_bytes(path / f"sample-{i:0{width}d}.wav", wav_bytes(wave.numpy(), rate))
         buffer = io.BytesIO()
-        Image.fromarray(spectrogram_grid(waves)).save(buffer, format="PNG")
+        Image.fromarray(spectrogram_picture(waves, rate)).save(buffer, format="PNG")
         atomic_write_bytes(path / "spectrograms.png", buffer.getvalue())
         return path
 

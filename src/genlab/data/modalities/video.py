@@ -156,8 +156,9 @@ def save_filmstrip(clips: torch.Tensor, path: str | Path, levels: int = 256, con
 
 
 def save_gif(clips: torch.Tensor, path: str | Path, levels: int = 256, frame_ms: int = GIF_FRAME_MS,
-             pad: int = 1) -> Path:
-    """An animated GIF (looping) whose frame ``t`` shows frame ``t`` of every clip in a grid.
+             pad: int = 1, min_size: int = 64) -> Path:
+    """An animated GIF (looping) whose frame ``t`` shows frame ``t`` of every clip in a grid, each clip
+    enlarged (nearest neighbour, a whole factor) to at least ``min_size`` pixels so it can be watched.
 
     Grey clips keep their 256 grey values exactly; RGB frames are quantised to GIF's 256 colours.
     """
@@ -171,7 +172,7 @@ def save_gif(clips: torch.Tensor, path: str | Path, levels: int = 256, frame_ms:
     x = _frames_uint8(clips, levels)
     n, t = x.shape[:2]
     nrow = math.ceil(math.sqrt(n))
-    frames = [Image.fromarray(image_grid(x[:, j], 256, nrow=nrow, pad=pad, min_size=1)) for j in range(t)]
+    frames = [Image.fromarray(image_grid(x[:, j], 256, nrow=nrow, pad=pad, min_size=min_size)) for j in range(t)]
     if frames[0].mode == "RGB":
         frames = [f.quantize(256) for f in frames]
     path = Path(path)
@@ -309,7 +310,7 @@ class VideoModality(Modality):
 
         clip = split.get(torch.tensor([index]))["x"]
         with tempfile.TemporaryDirectory() as tmp:
-            return save_gif(clip, Path(tmp) / "example.gif", info.levels, pad=0).read_bytes(), "image/gif"
+            return save_gif(clip, Path(tmp) / "example.gif", info.levels, pad=0, min_size=1).read_bytes(), "image/gif"
 
     def parse(self, info, value: Any) -> torch.Tensor:
         """A clip file (animated GIF) or folder of frames as uint8 ``[T', C, H, W]`` at the data's channels and
