@@ -165,7 +165,7 @@ def run_on(results: dict, rows: list[dict], precision: str | None = None) -> str
     where = first.get("machine", results["machine"])
     date = first.get("date", results["date"])
     used = sorted({row.get("precision") or precision or "fp32" for row in rows})
-    text = f"Run on: {where}, {date}; precision {', '.join(used)}"
+    text = f"Run on: {where}, {date}; precision: {', '.join(used)}"
     if "bf16" in used:
         native = first.get("hardware", {}).get("native_bf16")
         if native is None:
