@@ -403,11 +403,16 @@ def test_sample_num_not_a_number(bad, vae_run):
 
 
 def test_sample_out_existing_folder_is_kept(bad, vae_run, tmp_path):
+    """An image model's samples go into a folder beside what is there; a file they would replace refuses it."""
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "keep.txt").write_text("my file")
-    bad("sample", vae_run, "--out", folder, "--num", "2", needles=["is a folder", "file name"])
-    assert (folder / "keep.txt").read_text() == "my file"
+    code, out, err = run_cli("sample", vae_run, "--out", folder, "--num", "2")
+    assert code == 0, err
+    assert (folder / "keep.txt").read_text() == "my file" and (folder / "sample-000.png").is_file()
+    (folder / "grid.png").write_bytes(b"my own picture")
+    (folder / "sample-000.png").unlink()
+    bad("sample", vae_run, "--out", folder, "--num", "2", needles=["grid.png", "already exists", "new folder"])
 
 
 def test_sample_out_without_an_image_suffix(bad, vae_run, tmp_path):

@@ -160,9 +160,14 @@ class ImageModality(Modality):
 
         path = Path(path)
         if path.is_dir() or not path.suffix:
+            width = max(3, len(str(len(samples) - 1)))
+            names = [f"sample-{i:0{width}d}.png" for i in range(len(samples))] + ["grid.png"]
+            taken = [name for name in names if (path / name).exists()]
+            if taken:  # a folder of the user's: add to it, never replace what is there
+                raise DataError(f"'{path / taken[0]}' already exists; give a new folder (or one without sample-NNN.png "
+                                "and grid.png files) for the samples")
             with storage_errors(path):
                 path.mkdir(parents=True, exist_ok=True)
-            width = max(3, len(str(len(samples) - 1)))
             for i, image in enumerate(samples):
                 atomic_write_bytes(path / f"sample-{i:0{width}d}.png", picture_png(info.levels, image))
             save_image_grid(samples, info.levels, path / "grid.png")
