@@ -166,10 +166,10 @@ def test_every_file_a_render_writes_is_stamped_and_nothing_else(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "clips.txt").write_text("mine too")
     out = tmp_path / "clips.gif"
-    before = provenance.file_states(out)
-    video.modality.render(video, torch.randint(0, 256, (2, 4, 1, 8, 8)), out)
-    stamped = provenance.stamp_written(out, before, REC)
-    assert stamped == [tmp_path / "clips.gif", tmp_path / "clips.png"]  # the animation and its filmstrip
+    path, stamped = provenance.render_stamped(video, torch.randint(0, 256, (2, 4, 1, 8, 8)), out, REC)
+    assert path == out and stamped == [tmp_path / "clips.gif", tmp_path / "clips.png"]  # the animation and its filmstrip
+    files_now = {p for p in tmp_path.iterdir() if not provenance.is_sidecar(p)}
+    assert files_now - {tmp_path / "notes.txt", tmp_path / "clips.txt"} == set(stamped)  # the list is what it wrote
     assert provenance.read(tmp_path / "clips.png").record == REC and provenance.read(tmp_path / "notes.txt") is None
     assert embedded_only(tmp_path / "clips.gif").source == "gif"
 
@@ -177,9 +177,8 @@ def test_every_file_a_render_writes_is_stamped_and_nothing_else(tmp_path):
     folder = tmp_path / "wavs"
     folder.mkdir()
     (folder / "old.wav").write_bytes(b"not ours")
-    before = provenance.file_states(folder)
-    audio.modality.render(audio, torch.randint(0, 256, (3, 64)), folder)
-    names = [p.name for p in provenance.stamp_written(folder, before, REC)]
+    _, stamped = provenance.render_stamped(audio, torch.randint(0, 256, (3, 64)), folder, REC)
+    names = [p.name for p in stamped]
     assert names == ["sample-000.wav", "sample-001.wav", "sample-002.wav", "spectrograms.png"]
     assert embedded_only(folder / "sample-001.wav").source == "wav"
     assert provenance.read(folder / "old.wav") is None

@@ -108,18 +108,11 @@ def stamp(paths: Iterable[str | Path], rec: dict[str, Any]) -> list[Path]:
     return done
 
 
-def file_states(out: str | Path) -> dict[Path, tuple[int, int, int]]:
-    """``{file: (inode, mtime, size)}`` of the files a render to ``out`` may write: those in the folder
-    ``out``, or ``out`` and the files beside it of the same stem (a GIF's filmstrip). Taken before a
-    render, it tells :func:`stamp_written` which files the render wrote."""
-    out = Path(out)
-    if out.is_dir():
-        candidates = list(out.iterdir())
-    elif out.parent.is_dir():
-        candidates = [p for p in out.parent.iterdir() if p.name.split(".")[0] == out.name.split(".")[0]]
-    else:
-        candidates = []
-    return _states(candidates)
+def render_stamped(info, samples, out: str | Path, rec: dict[str, Any]) -> tuple[Path, list[Path]]:
+    """Render ``samples`` of data ``info`` to ``out`` with its modality and stamp every file it wrote (the list
+    its ``write_files`` returns) with ``rec``; ``(out, the files stamped)``."""
+    files = info.modality.write_files(info, samples, out)  # the files it wrote, as it says
+    return Path(out), stamp(files, rec)
 
 
 def _states(paths: Iterable[Path]) -> dict[Path, tuple[int, int, int]]:
@@ -133,20 +126,6 @@ def _states(paths: Iterable[Path]) -> dict[Path, tuple[int, int, int]]:
         if p.is_file() and not is_sidecar(p):
             states[p] = (st.st_ino, st.st_mtime_ns, st.st_size)
     return states
-
-
-def stamp_written(out: str | Path, before: dict[Path, tuple[int, int, int]], rec: dict[str, Any]) -> list[Path]:
-    """Stamp with ``rec`` every file a render to ``out`` wrote: new or changed since ``before``
-    (:func:`file_states` taken before the render)."""
-    return stamp([p for p, state in sorted(file_states(out).items()) if before.get(p) != state], rec)
-
-
-def render_stamped(info, samples, out: str | Path, rec: dict[str, Any]) -> tuple[Path, list[Path]]:
-    """Render ``samples`` of data ``info`` to ``out`` with its modality's ``render`` and stamp every file the
-    render wrote with ``rec``; ``(the path render returned, the files stamped)``."""
-    before = file_states(out)
-    path = info.modality.render(info, samples, out)
-    return path, stamp_written(out, before, rec)
 
 
 def tree_states(folder: str | Path) -> dict[Path, tuple[int, int, int]]:

@@ -249,7 +249,7 @@ class AudioModality(Modality):
         length = PREVIEW_LENGTH if split is None else min(PREVIEW_LENGTH, split.length)
         return min(num_samples, PREVIEW_SAMPLES), {"length": length}
 
-    def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
+    def write_files(self, info, samples: torch.Tensor, path: str | Path) -> list[Path]:
         """Write the folder ``path``: ``sample-000.wav``, ... (16-bit PCM at the data's rate) and
         ``spectrograms.png`` (one row per sample). Existing files of those names are replaced."""
         from PIL import Image
@@ -269,13 +269,15 @@ class AudioModality(Modality):
         waves = mu_law_decode(samples.long().clamp(0, MU))
         with storage_errors(path):
             path.mkdir(parents=True, exist_ok=True)
+        written = []
         width = max(3, len(str(len(waves) - 1)))
         for i, wave in enumerate(waves):
             atomic_write_bytes(path / f"sample-{i:0{width}d}.wav", wav_bytes(wave.numpy(), rate))
+            written.append(path / f"sample-{i:0{width}d}.wav")
         buffer = io.BytesIO()
         Image.fromarray(spectrogram_picture(waves, rate)).save(buffer, format="PNG")
         atomic_write_bytes(path / "spectrograms.png", buffer.getvalue())
-        return path
+        return written + [path / "spectrograms.png"]
 
     def example_file(self, info, split, index: int) -> tuple[bytes, str]:
         """A whole clip (never a training crop) as a WAV file at the data's rate."""

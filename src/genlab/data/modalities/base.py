@@ -109,7 +109,15 @@ class Modality:
         return num_samples, {}
 
     def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
-        """Write ``samples`` for a person to the file ``path`` (:attr:`sample_suffix` is the usual suffix)."""
+        """Write ``samples`` for a person to the file (or folder) ``path``; returns ``path``. See
+        :meth:`write_files`, which says what was written."""
+        self.write_files(info, samples, path)
+        return Path(path)
+
+    def write_files(self, info, samples: torch.Tensor, path: str | Path) -> list[Path]:
+        """Write ``samples`` for a person to the file ``path`` (:attr:`sample_suffix` is the usual suffix), or
+        into the folder ``path`` for a modality that writes several files; returns every file written (what
+        provenance stamps, and what a server answers with), never found by looking at the disk afterwards."""
         raise NotImplementedError
 
     def to_text(self, info, samples: torch.Tensor) -> str | None:

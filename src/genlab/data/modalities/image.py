@@ -150,7 +150,7 @@ class ImageModality(Modality):
     def preview(self, num_samples: int, split=None) -> tuple[int, dict[str, Any]]:
         return num_samples, {}
 
-    def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
+    def write_files(self, info, samples: torch.Tensor, path: str | Path) -> list[Path]:
         """A grid of the samples as an image file (PNG, or another format PIL knows by the suffix); for a
         folder (a path without a suffix, or an existing folder), each sample as its own PNG at the data's
         size (``sample-000.png``, ...), to feed to another command, and ``grid.png``."""
@@ -168,13 +168,13 @@ class ImageModality(Modality):
                                 "and grid.png files) for the samples")
             with storage_errors(path):
                 path.mkdir(parents=True, exist_ok=True)
-            for i, image in enumerate(samples):
-                atomic_write_bytes(path / f"sample-{i:0{width}d}.png", picture_png(info.levels, image))
+            for name, image in zip(names, samples):
+                atomic_write_bytes(path / name, picture_png(info.levels, image))
             save_image_grid(samples, info.levels, path / "grid.png")
-            return path
+            return [path / name for name in names]
         if path.suffix.lower() not in Image.registered_extensions():
             raise DataError(f"'{path}' has no image suffix PIL can write; use a .png file name, or a folder name")
-        return save_image_grid(samples, info.levels, path)
+        return [save_image_grid(samples, info.levels, path)]
 
     def example_file(self, info, split, index: int) -> tuple[bytes, str]:
         return picture_png(info.levels, split.images[index]), "image/png"

@@ -276,25 +276,23 @@ class PianoRollModality(Modality):
     def preview(self, num_samples: int, split=None) -> tuple[int, dict[str, Any]]:
         return 4, {"num_steps": self.preview_steps}
 
-    def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
+    def write_files(self, info, samples: torch.Tensor, path: str | Path) -> list[Path]:
         """``path`` a ``.png``: the piano roll picture (no MIDI library needed); ``.mid``: one sample
         as MIDI; otherwise a folder with ``sample-N.mid`` per sample and ``pianoroll.png``."""
         path = Path(path)
         spq = info.steps_per_quarter or 1
         if path.suffix.lower() == ".png":
-            return save_roll_png(samples, path)
+            return [save_roll_png(samples, path)]
         if path.suffix.lower() in (".mid", ".midi"):
             if len(samples) != 1:
                 raise ConfigError(f"'{path}' is one MIDI file but there are {len(samples)} samples; "
                                   "give a folder for several (or --num 1)")
-            return write_midi(samples[0], path, spq)
+            return [write_midi(samples[0], path, spq)]
         if path.exists() and not path.is_dir():
             raise ConfigError(f"'{path}' is a file; give a folder for the .mid files, or a .png or .mid file name")
         path.mkdir(parents=True, exist_ok=True)
-        for i, roll in enumerate(samples):
-            write_midi(roll, path / f"sample-{i}.mid", spq)
-        save_roll_png(samples, path / "pianoroll.png")
-        return path
+        written = [write_midi(roll, path / f"sample-{i}.mid", spq) for i, roll in enumerate(samples)]
+        return written + [save_roll_png(samples, path / "pianoroll.png")]
 
     def parse(self, info, value: Any) -> torch.Tensor:
         """A ``.mid`` file (a prompt to continue) as a roll ``uint8 [T, 88]`` on the data's grid."""

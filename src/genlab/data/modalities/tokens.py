@@ -178,13 +178,13 @@ class TokenModality(Modality):
     def to_text(self, info, samples: torch.Tensor) -> str:
         return SEPARATOR.join(decode_tokens(info, row) for row in samples)
 
-    def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
+    def write_files(self, info, samples: torch.Tensor, path: str | Path) -> list[Path]:
         from ...files import atomic_write_text
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, self.to_text(info, samples) + "\n")
-        return path
+        return [path]
 
     def example_file(self, info, split, index: int) -> tuple[bytes, str]:
         """A text example is a line (the numbering of :mod:`genlab.data.exclude`)."""

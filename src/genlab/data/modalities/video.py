@@ -289,7 +289,7 @@ class VideoModality(Modality):
         (:attr:`~genlab.data.conditions.ContextFrames.from_data`): the trainer reads them from the split."""
         return min(num_samples, 8), {}
 
-    def render(self, info, samples: torch.Tensor, path: str | Path) -> Path:
+    def write_files(self, info, samples: torch.Tensor, path: str | Path) -> list[Path]:
         """A PNG filmstrip (rows = clips, columns = frames); for a ``.gif`` path an animated GIF of the
         clips in a grid, and its filmstrip beside it (same name, ``.png``)."""
         path = Path(path)
@@ -298,12 +298,11 @@ class VideoModality(Modality):
             raise DataError(f"video samples must have shape [N, T, C, H, W], got {tuple(samples.shape)}")
         levels = info.levels or 256
         if path.suffix.lower() == ".gif":
-            save_gif(samples, path, levels)
-            save_filmstrip(samples, path.with_suffix(".png"), levels, info.context_frames)
-            return path
+            return [save_gif(samples, path, levels),
+                    save_filmstrip(samples, path.with_suffix(".png"), levels, info.context_frames)]
         if path.suffix.lower() != ".png":
             raise DataError(f"video samples are written as a .png filmstrip or a .gif animation, not '{path.name}'")
-        return save_filmstrip(samples, path, levels, info.context_frames)
+        return [save_filmstrip(samples, path, levels, info.context_frames)]
 
     def example_file(self, info, split, index: int) -> tuple[bytes, str]:
         import tempfile
