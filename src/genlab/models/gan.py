@@ -26,12 +26,12 @@ import dataclasses
 from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import ConvDiscriminator, ConvGenerator, gradient_penalty
 from ..registry import register_model
+from ..nn.adversarial import collapse_warnings, discriminator_loss, diversity, frozen, generator_loss
 from ..optim import make_optimizer
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
@@ -134,28 +134,16 @@ class _GAN(GenerativeModel):
             with torch.no_grad():
                 fake = self._fake(x.shape[0], y, x.device)
             d_real, d_fake = self.discriminator(real, y), self.discriminator(fake, y)
-            if loss_kind == "nonsaturating":
-                loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-            elif loss_kind == "hinge":
-                loss = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-            else:
-                loss = d_fake.mean() - d_real.mean()
+            loss = discriminator_loss(loss_kind, d_real, d_fake)
             metrics = {"d_real": d_real.detach().float().mean(), "d_fake": d_fake.detach().float().mean()}
             if self.config.gradient_penalty > 0:
                 gp = gradient_penalty(lambda x_hat: self.discriminator(x_hat, y), real, fake)
                 loss = loss + self.config.gradient_penalty * gp
                 metrics["gradient_penalty"] = gp.detach()
             return StepOutput(loss, metrics)
-        # the generator's step: the graph must not reach the discriminator's weights (no gradients to
-        # compute or clear there); requires_grad is read when the graph is built, so it can be restored
-        self.discriminator.requires_grad_(False)
-        try:
-            fake = self._fake(x.shape[0], y, x.device)
-            d_fake = self.discriminator(fake, y)
-        finally:
-            self.discriminator.requires_grad_(True)
-        loss = F.softplus(-d_fake).mean() if loss_kind == "nonsaturating" else -d_fake.mean()
-        return StepOutput(loss, {})
+        with frozen(self.discriminator):  # the generator's graph need not reach D's weights
+            d_fake = self.discriminator(self._fake(x.shape[0], y, x.device), y)
+        return StepOutput(generator_loss(loss_kind, d_fake), {})
 
     @torch.no_grad()
     def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -172,16 +160,11 @@ class _GAN(GenerativeModel):
         out = {"d_real_val": float(self.discriminator(real, y).float().mean()),
                "d_fake_val": float(self.discriminator(fake, y).float().mean())}
         if x.shape[0] > 1:
-            spread = lambda t: float(torch.pdist(t.flatten(1).float()).mean())  # noqa: E731
-            out["diversity"] = spread(fake) / max(spread(real), 1e-12)
+            out["diversity"] = diversity(fake, real)
         return out
 
     def health_warnings(self, metrics: dict[str, float]) -> list[str]:
-        diversity = metrics.get("diversity")
-        if diversity is not None and diversity < self.config.collapse_warning:
-            return [f"samples are far less diverse than the data (diversity {diversity:.2f} of the real images'; "
-                    f"warning below {self.config.collapse_warning}): the generator may be collapsing onto a few modes"]
-        return []
+        return collapse_warnings(metrics, self.config.collapse_warning, "images")
 
     # ---- sampling -------------------------------------------------------------------------
     @torch.no_grad()

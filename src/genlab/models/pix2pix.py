@@ -44,6 +44,7 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import PatchDiscriminator, UNetGenerator
 from ..registry import register_model
+from ..nn.adversarial import discriminator_loss, frozen
 from ..optim import make_optimizer
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
@@ -157,18 +158,15 @@ class Pix2Pix(GenerativeModel):
             with torch.no_grad():
                 fake = self.generator(source)
             d_real, d_fake = self._score(source, target), self._score(source, fake)
-            loss = (F.softplus(-d_real).mean() + F.softplus(d_fake).mean()) / 2
+            loss = discriminator_loss("nonsaturating", d_real, d_fake) / 2  # the paper halves D's objective
             return StepOutput(loss, {"d_real": d_real.detach().float().mean(), "d_fake": d_fake.detach().float().mean()})
         fake = self.generator(source)
         l1 = (fake.float() - target).abs().mean()
         metrics = {"l1": l1.detach() / 2}  # on [0, 1] pixels
         loss = self.config.l1_weight * l1
         if self.adversarial:
-            self.discriminator.requires_grad_(False)  # the generator's graph need not reach D's weights
-            try:
+            with frozen(self.discriminator):  # the generator's graph need not reach D's weights
                 adversarial = F.softplus(-self._score(source, fake)).float().mean()
-            finally:
-                self.discriminator.requires_grad_(True)
             loss = loss + self.config.adversarial_weight * adversarial
             metrics["adversarial"] = adversarial.detach()
         return StepOutput(loss, metrics)

@@ -30,6 +30,7 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import PatchDiscriminator, SRResNet
 from ..registry import register_model
+from ..nn.adversarial import discriminator_loss, frozen, generator_loss
 from ..optim import make_optimizer
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
@@ -177,13 +178,10 @@ class SRGAN(_SuperResolution):
             with torch.no_grad():
                 fake = self.upscale(self.condition_from_batch(batch)) * 2 - 1
             d_real, d_fake = self.discriminator(hr), self.discriminator(fake)
-            loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+            loss = discriminator_loss("nonsaturating", d_real, d_fake)
             return StepOutput(loss, {"d_real": d_real.detach().float().mean(), "d_fake": d_fake.detach().float().mean()})
         l1, sr, _ = self._pixel_loss(batch)
-        self.discriminator.requires_grad_(False)  # the generator's graph need not reach D's weights
-        try:
-            adversarial = F.softplus(-self.discriminator(sr * 2 - 1)).mean()
-        finally:
-            self.discriminator.requires_grad_(True)
+        with frozen(self.discriminator):  # the generator's graph need not reach D's weights
+            adversarial = generator_loss("nonsaturating", self.discriminator(sr * 2 - 1))
         loss = self.config.l1_weight * l1 + self.config.adversarial_weight * adversarial
         return StepOutput(loss, {"l1": l1.detach(), "adversarial": adversarial.detach()})

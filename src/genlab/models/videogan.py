@@ -36,13 +36,13 @@ import dataclasses
 from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import ConvDiscriminator, ConvGenerator, VideoDiscriminator
 from ..registry import register_model
+from ..nn.adversarial import collapse_warnings, discriminator_loss, diversity, frozen, generator_loss
 from ..optim import make_optimizer
 from .base import GenerativeModel, ModelConfig, StepOutput
 
@@ -187,13 +187,11 @@ class VideoGAN(GenerativeModel):
 
     def discriminator_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
         """Hinge: ``mean relu(1 - D(x)) + mean relu(1 + D(G(z)))``; non-saturating: softplus in place of relu."""
-        if self.config.loss == "hinge":
-            return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
-        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        return discriminator_loss(self.config.loss, d_real, d_fake)
 
     def generator_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
         """Hinge: ``-mean D(G(z))``; non-saturating: ``mean softplus(-D(G(z)))``."""
-        return -d_fake.mean() if self.config.loss == "hinge" else F.softplus(-d_fake).mean()
+        return generator_loss(self.config.loss, d_fake)
 
     def _frames(self, n: int, device) -> torch.Tensor:
         """One random frame index per clip, for the frame critic (MoCoGAN samples one frame of each clip)."""
@@ -217,13 +215,9 @@ class VideoGAN(GenerativeModel):
                 loss = loss + self.discriminator_loss(f_real, f_fake)
                 metrics.update(d_frame_real=f_real.detach().float().mean(), d_frame_fake=f_fake.detach().float().mean())
             return StepOutput(loss, metrics)
-        # the generator's step: no graph into the critics' weights (requires_grad is read when the graph is built)
-        self.discriminator.requires_grad_(False)
-        try:
+        with frozen(self.discriminator):  # no graph into the critics' weights
             fake = self._fake(n, x.device)
             v_fake, f_fake = self.discriminator(fake, self._frames(n, x.device))
-        finally:
-            self.discriminator.requires_grad_(True)
         loss = self.generator_loss(v_fake)
         if f_fake is not None:
             loss = loss + self.generator_loss(f_fake)
@@ -247,16 +241,11 @@ class VideoGAN(GenerativeModel):
 
         out["motion"] = change(fake) / max(change(self.to_unit(x, dequantize=False)), 1e-12)
         if x.shape[0] > 1:
-            spread = lambda t: float(torch.pdist(t.flatten(1).float()).mean())  # noqa: E731
-            out["diversity"] = spread(fake) / max(spread(real), 1e-12)
+            out["diversity"] = diversity(fake, real)
         return out
 
     def health_warnings(self, metrics: dict[str, float]) -> list[str]:
-        diversity = metrics.get("diversity")
-        if diversity is not None and diversity < self.config.collapse_warning:
-            return [f"samples are far less diverse than the data (diversity {diversity:.2f} of the real clips'; "
-                    f"warning below {self.config.collapse_warning}): the generator may be collapsing onto a few modes"]
-        return []
+        return collapse_warnings(metrics, self.config.collapse_warning, "clips")
 
     # ---- sampling -------------------------------------------------------------------------
     @torch.no_grad()

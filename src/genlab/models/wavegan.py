@@ -37,6 +37,7 @@ from ..errors import ConfigError
 from ..nn import WaveCritic, WaveGenerator, gradient_penalty
 from ..nn.audio_gan import STRIDE
 from ..registry import register_model
+from ..nn.adversarial import collapse_warnings, discriminator_loss, diversity, frozen, generator_loss
 from ..optim import make_optimizer
 from .base import GenerativeModel, ModelConfig, StepOutput
 
@@ -171,7 +172,7 @@ class WaveGAN(GenerativeModel):
             with torch.no_grad():
                 fake = self._fake(x.shape[0], y, x.device)
             d_real, d_fake = self.discriminator(real, y).float(), self.discriminator(fake, y).float()
-            loss = d_fake.mean() - d_real.mean()
+            loss = discriminator_loss("wasserstein", d_real, d_fake)
             metrics = {"d_real": d_real.detach().mean(), "d_fake": d_fake.detach().mean(),
                        "wasserstein": (d_real.mean() - d_fake.mean()).detach()}
             if self.config.gradient_penalty > 0:
@@ -179,14 +180,9 @@ class WaveGAN(GenerativeModel):
                 loss = loss + self.config.gradient_penalty * gp
                 metrics["gradient_penalty"] = gp.detach()
             return StepOutput(loss, metrics)
-        # the generator's step: no graph through the critic's weights (requires_grad is read when the
-        # graph is built, so it can be restored at once)
-        self.discriminator.requires_grad_(False)
-        try:
+        with frozen(self.discriminator):  # no graph through the critic's weights
             d_fake = self.discriminator(self._fake(x.shape[0], y, x.device), y).float()
-        finally:
-            self.discriminator.requires_grad_(True)
-        return StepOutput(-d_fake.mean(), {})
+        return StepOutput(generator_loss("wasserstein", d_fake), {})
 
     @torch.no_grad()
     def validation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -202,16 +198,11 @@ class WaveGAN(GenerativeModel):
         d_real, d_fake = float(self.discriminator(real, y).float().mean()), float(self.discriminator(fake, y).float().mean())
         out = {"d_real_val": d_real, "d_fake_val": d_fake, "wasserstein_val": d_real - d_fake}
         if x.shape[0] > 1:
-            spread = lambda t: float(torch.pdist(t.flatten(1).float()).mean())  # noqa: E731
-            out["diversity"] = spread(fake) / max(spread(real), 1e-12)
+            out["diversity"] = diversity(fake, real)
         return out
 
     def health_warnings(self, metrics: dict[str, float]) -> list[str]:
-        diversity = metrics.get("diversity")
-        if diversity is not None and diversity < self.config.collapse_warning:
-            return [f"samples are far less diverse than the data (diversity {diversity:.2f} of the real clips'; "
-                    f"warning below {self.config.collapse_warning}): the generator may be collapsing onto a few modes"]
-        return []
+        return collapse_warnings(metrics, self.config.collapse_warning, "clips")
 
     # ---- sampling -------------------------------------------------------------------------
     @torch.no_grad()

@@ -1,7 +1,8 @@
 """Shared building blocks. Models import from here, never from each other."""
 
 from .activations import get_activation
-from .adversarial import ConvDiscriminator, ConvGenerator, VideoDiscriminator, gradient_penalty
+from .adversarial import (ConvDiscriminator, ConvGenerator, VideoDiscriminator, collapse_warnings, discriminator_loss,
+                          diversity, frozen, generator_loss, gradient_penalty)
 from .audio_gan import PhaseShuffle, WaveCritic, WaveGenerator, phase_shuffle
 from .attention import CausalSelfAttention, TransformerBlock
 from .conv import ConvDecoder, ConvEncoder
@@ -30,6 +31,11 @@ __all__ = [
     "ConvLSTMCell",
     "ConvLSTMStack",
     "ConvDiscriminator",
+    "collapse_warnings",
+    "discriminator_loss",
+    "diversity",
+    "frozen",
+    "generator_loss",
     "ConvGenerator",
     "VideoDiscriminator",
     "GatedPixelCNNLayer",

@@ -10,10 +10,12 @@ at ``ceil(H / 2^k)`` and crops its output to ``H x W``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
@@ -144,3 +146,64 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
         score = critic(x_hat)
         (grad,) = torch.autograd.grad(score.float().sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+# ---- the adversarial protocol, shared by every adversarial family -----------------------------------
+# (image GANs, WaveGAN, the video GAN, SR-GAN, pix2pix): the losses, freezing the discriminator during
+# the generator's step, and the diversity measure with its collapse warning. A fix here reaches all.
+LOSSES = ("nonsaturating", "wasserstein", "hinge")
+
+
+def discriminator_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's (critic's) loss on its scores of real and generated examples:
+
+    - ``nonsaturating`` (Goodfellow et al. 2014): ``mean softplus(-D(x)) + mean softplus(D(G(z)))``, the
+      cross-entropy of a logistic classifier;
+    - ``hinge`` (Lim & Ye 2017; SN-GAN): ``mean relu(1 - D(x)) + mean relu(1 + D(G(z)))``;
+    - ``wasserstein`` (Arjovsky et al. 2017): ``mean D(G(z)) - mean D(x)`` (add a gradient penalty).
+    """
+    if kind == "nonsaturating":
+        return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    if kind == "hinge":
+        return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+    if kind == "wasserstein":
+        return d_fake.mean() - d_real.mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}; one of {', '.join(LOSSES)}")
+
+
+def generator_loss(kind: str, d_fake: torch.Tensor) -> torch.Tensor:
+    """The generator's loss on the discriminator's scores of its examples: ``mean softplus(-D(G(z)))``
+    (non-saturating), else ``-mean D(G(z))`` (hinge and Wasserstein)."""
+    if kind == "nonsaturating":
+        return F.softplus(-d_fake).mean()
+    if kind in ("hinge", "wasserstein"):
+        return -d_fake.mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}; one of {', '.join(LOSSES)}")
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """The generator's step: ``module`` (the discriminator) takes part in the graph without its weights
+    needing gradients (none to compute or clear). ``requires_grad`` is read when the graph is built, so it
+    is restored when the block ends, also on an error."""
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        module.requires_grad_(True)
+
+
+def diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
+    """The mean pairwise distance between generated examples over that between real ones: near 0 means the
+    generator repeats itself (mode collapse); about 1 means as diverse as the data."""
+    spread = lambda t: float(torch.pdist(t.flatten(1).float()).mean())  # noqa: E731
+    return spread(fake) / max(spread(real), 1e-12)
+
+
+def collapse_warnings(metrics: dict, threshold: float, what: str = "examples") -> list[str]:
+    """The warning a family's ``health_warnings`` gives when ``metrics["diversity"]`` is under ``threshold``."""
+    value = metrics.get("diversity")
+    if value is not None and value < threshold:
+        return [f"samples are far less diverse than the data (diversity {value:.2f} of the real {what}'; "
+                f"warning below {threshold}): the generator may be collapsing onto a few modes"]
+    return []
