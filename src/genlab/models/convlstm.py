@@ -42,6 +42,7 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import ConvLSTMStack
 from ..registry import register_model
+from ..nn.levels import grid_to_float
 from .base import GenerativeModel, ModelConfig, StepOutput
 
 
@@ -103,7 +104,7 @@ class ConvLSTM(GenerativeModel):
 
     # ---- the unroll ---------------------------------------------------------------------------
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
-        return x.float() / (self.config.levels - 1)
+        return grid_to_float(x, self.config.levels)
 
     def unroll(self, frames: torch.Tensor, context: int, total: int, logits: bool = False) -> torch.Tensor:
         """Predictions ``[B, total - 1, C, H, W]`` of frames ``1 .. total - 1``: intensities (about [0, 1];

@@ -25,6 +25,7 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import UNet, check_setting, discretized_gaussian_log_prob
 from ..registry import register_model
+from ..nn.levels import float_to_grid, grid_to_float
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 MAX_GUIDANCE = 100.0  # classifier-free guidance; papers use 1-10
@@ -121,12 +122,11 @@ class DDPM(GenerativeModel):
     # ---- data space <-> network space -----------------------------------------------------
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """Integer levels -> floats in [-1, 1]."""
-        return 2.0 * x.float() / (self.config.levels - 1) - 1.0
+        return grid_to_float(x, self.config.levels, signed=True)
 
     def to_levels(self, x: torch.Tensor) -> torch.Tensor:
         """Floats in [-1, 1] -> the nearest integer levels, clamped to [0, levels)."""
-        top = self.config.levels - 1
-        return torch.round((x + 1) / 2 * top).clamp(0, top).long()
+        return float_to_grid(x, self.config.levels, signed=True)
 
     # ---- forward process ------------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -480,4 +480,4 @@ class SR3(DDPM):
     def upscale(self, lowres: torch.Tensor, generator: torch.Generator | None = None, **kwargs) -> torch.Tensor:
         """Low-resolution levels -> one high-resolution sample in [0, 1] (floats), as the SR CNNs give."""
         x = self.sample(len(lowres), condition=lowres, generator=generator, **kwargs)
-        return x.float() / (self.config.levels - 1)
+        return grid_to_float(x, self.config.levels)

@@ -33,6 +33,7 @@ from ..nn import ConvDiscriminator, ConvGenerator, gradient_penalty
 from ..registry import register_model
 from ..nn.adversarial import collapse_warnings, discriminator_loss, diversity, frozen, generator_loss
 from ..optim import make_optimizer
+from ..nn.levels import bins_to_float, float_to_bins
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
@@ -101,13 +102,11 @@ class _GAN(GenerativeModel):
     # ---- data space <-> network space -----------------------------------------------------
     def to_unit(self, x: torch.Tensor, dequantize: bool = True) -> torch.Tensor:
         """Integer levels -> [-1, 1]; with ``dequantize``, uniformly spread within each level's bin."""
-        u = torch.rand_like(x, dtype=torch.float32) if dequantize else 0.5
-        return 2.0 * (x.float() + u) / self.config.levels - 1.0
+        return bins_to_float(x, self.config.levels, dequantize)
 
     def to_levels(self, x: torch.Tensor) -> torch.Tensor:
         """[-1, 1] -> the level whose bin holds the value."""
-        levels = self.config.levels
-        return torch.floor((x.float() + 1) / 2 * levels).clamp(0, levels - 1).long()
+        return float_to_bins(x, self.config.levels)
 
     # ---- training -------------------------------------------------------------------------
     def optimizer_order(self) -> list[tuple[str, int]]:

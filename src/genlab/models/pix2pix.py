@@ -46,6 +46,7 @@ from ..nn import PatchDiscriminator, UNetGenerator
 from ..registry import register_model
 from ..nn.adversarial import discriminator_loss, frozen
 from ..optim import make_optimizer
+from ..nn.levels import float_to_grid, grid_to_float
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
@@ -119,11 +120,10 @@ class Pix2Pix(GenerativeModel):
     # ---- pixels -------------------------------------------------------------------------------
     def to_signed(self, x: torch.Tensor) -> torch.Tensor:
         """Levels -> [-1, 1] (what both networks see)."""
-        return x.float() / (self.config.levels - 1) * 2 - 1
+        return grid_to_float(x, self.config.levels, signed=True)
 
     def to_levels(self, y: torch.Tensor) -> torch.Tensor:
-        top = self.config.levels - 1
-        return torch.round((y.float() + 1) / 2 * top).clamp(0, top).long()
+        return float_to_grid(y, self.config.levels, signed=True)
 
     def translate(self, source: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Source levels ``[B, C, H, W]`` -> the generator's output in (-1, 1), same size."""

@@ -20,6 +20,7 @@ from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import GatedPixelCNNLayer, sample_next
 from ..registry import register_model
+from ..nn.levels import grid_to_float
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
@@ -63,7 +64,7 @@ class PixelCNN(GenerativeModel):
 
     def _scale(self, x: torch.Tensor) -> torch.Tensor:
         """Integer levels -> floats in [-1, 1]."""
-        return x.float() / (self.config.levels - 1) * 2 - 1
+        return grid_to_float(x, self.config.levels, signed=True)
 
     def _label(self, condition: torch.Tensor | None) -> torch.Tensor | None:
         if not self.config.conditional:

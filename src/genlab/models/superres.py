@@ -32,6 +32,7 @@ from ..nn import PatchDiscriminator, SRResNet
 from ..registry import register_model
 from ..nn.adversarial import discriminator_loss, frozen, generator_loss
 from ..optim import make_optimizer
+from ..nn.levels import float_to_grid, grid_to_float
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 
@@ -89,11 +90,10 @@ class _SuperResolution(GenerativeModel):
 
     def to_unit(self, x: torch.Tensor) -> torch.Tensor:
         """Levels (or 0..255 for uint8 input of a 256-level model) -> [0, 1]."""
-        return x.float() / (self.config.levels - 1)
+        return grid_to_float(x, self.config.levels)
 
     def to_levels(self, x: torch.Tensor) -> torch.Tensor:
-        top = self.config.levels - 1
-        return torch.round(x.float() * top).clamp(0, top).long()
+        return float_to_grid(x, self.config.levels)
 
     def upscale(self, lowres: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Low-resolution levels ``[B, C, h, w]`` -> high-resolution floats in [0, 1] (not clamped).

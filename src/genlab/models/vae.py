@@ -20,6 +20,7 @@ from ..errors import ConfigError, GenlabError
 from ..nn import (MLP, check_setting, ConvDecoder, ConvEncoder, discretized_logistic_log_prob, gaussian_kl_standard,
                   gaussian_log_prob, sample_discretized_logistic)
 from ..registry import register_model
+from ..nn.levels import grid_to_float
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 # decoder name -> parameters per pixel
@@ -105,7 +106,7 @@ class VAE(GenerativeModel):
     # ---- data space <-> network space -----------------------------------------------------
     def _scale(self, x: torch.Tensor) -> torch.Tensor:
         """Integer levels -> floats in [0, 1]."""
-        return x.float() / (self.config.levels - 1)
+        return grid_to_float(x, self.config.levels)
 
     def _with_condition(self, h: torch.Tensor, condition: torch.Tensor | None, image: bool) -> torch.Tensor:
         if not self.config.conditional:

@@ -44,6 +44,7 @@ from ..nn import ConvDiscriminator, ConvGenerator, VideoDiscriminator
 from ..registry import register_model
 from ..nn.adversarial import collapse_warnings, discriminator_loss, diversity, frozen, generator_loss
 from ..optim import make_optimizer
+from ..nn.levels import bins_to_float, float_to_bins
 from .base import GenerativeModel, ModelConfig, StepOutput
 
 
@@ -155,13 +156,11 @@ class VideoGAN(GenerativeModel):
     # ---- data space <-> network space -----------------------------------------------------
     def to_unit(self, x: torch.Tensor, dequantize: bool = True) -> torch.Tensor:
         """Integer levels -> [-1, 1]; with ``dequantize``, uniformly spread within each level's bin."""
-        u = torch.rand_like(x, dtype=torch.float32) if dequantize else 0.5
-        return 2.0 * (x.float() + u) / self.config.levels - 1.0
+        return bins_to_float(x, self.config.levels, dequantize)
 
     def to_levels(self, x: torch.Tensor) -> torch.Tensor:
         """[-1, 1] -> the level whose bin holds the value."""
-        levels = self.config.levels
-        return torch.floor((x.float() + 1) / 2 * levels).clamp(0, levels - 1).long()
+        return float_to_bins(x, self.config.levels)
 
     def _fake(self, n: int, device, generator: torch.Generator | None = None, truncation: float = 1.0) -> torch.Tensor:
         c = self.config
