@@ -136,3 +136,33 @@ def test_bad_input_is_one_line_and_exit_code_2(vae_run, tmp_path):
     assert_one_line_error(*run_cli("sample", vae_run, "--features", "x", "--registry", db), "give --score too")
     (tmp_path / "junk.sqlite3").write_bytes(b"junk" * 1000)
     assert_one_line_error(*run_cli("samples", "list", "--registry", tmp_path / "junk.sqlite3"), "damaged")
+
+
+def test_generate_is_the_one_operation_behind_sample_and_the_server(tmp_path, session_text_file):
+    """service.generate draws, renders, stamps and records; what it returns is what is on disk and in
+    the registry (the CLI and the server only map their arguments to it)."""
+    from genlab import catalog, provenance
+    from genlab.app import service
+
+    run = tmp_path / "vae"
+    code, _, err = run_cli("train", "vae", "--steps", "2", "--set", "hidden=[8]", "--out", run, "--progress", "false")
+    assert code == 0, err
+    model, folder = service.load_model(run)
+    db = tmp_path / "registry.sqlite3"
+    done = service.generate(model, folder, run, tmp_path / "four.png", command="sample", num=4, seed=1,
+                            tags=["mine"], registry=db)
+    assert done.files == [tmp_path / "four.png"] and done.path == tmp_path / "four.png" and done.text is None
+    assert provenance.read(tmp_path / "four.png").record == done.record
+    assert done.record["sampling"] == {"mode": "mean", "num": 4} and done.record["command"] == "sample"
+    (sample_id,) = done.ids
+    row = catalog.open_registry(db).get_sample(sample_id)
+    assert row["tags"] == ["mine"] and row["sha256"] == catalog.sha256_file(tmp_path / "four.png")
+    lstm = tmp_path / "lstm"
+    code, _, err = run_cli("train", "lstm", "--data", f"text:{session_text_file}", "--steps", "1", "--set",
+                           "hidden_size=8", "--set", "embedding_dim=4", "--set", "block_size=8", "--out", lstm,
+                           "--progress", "false")
+    assert code == 0, err
+    model, folder = service.load_model(lstm)
+    text = service.generate(model, folder, lstm, None, command="sample", num=2, prompt="the ",
+                            sample_args={"max_new_tokens": 5})
+    assert text.files == [] and all(t.startswith("the ") for t in text.text.split("\n-----\n"))

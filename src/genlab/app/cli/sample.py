@@ -55,7 +55,6 @@ def add_registry_args(parser) -> None:
 def record(args, paths, rec=None, scores=None, score_info=None) -> list[str]:
     """Record the files a command wrote in the registry (with ``rec``, else the provenance record stamped
     on each); print their ids, and any warning on stderr."""
-    import sys
 
     from ...provenance import read
 
@@ -64,11 +63,18 @@ def record(args, paths, rec=None, scores=None, score_info=None) -> list[str]:
         rec = [read(p).record for p in paths]
     ids, warnings = service.record_samples(args.run, paths, rec, args.tag, scores, score_info,
                                            args.registry)
+    report_recorded(ids, warnings)
+    return ids
+
+
+def report_recorded(ids: list[str], warnings: list[str]) -> None:
+    """Print the registry ids of what a command wrote, and any warning (on stderr)."""
+    import sys
+
     for warning in warnings:
         print(f"genlab: warning: {warning}", file=sys.stderr)
     if ids:
         print(f"recorded as sample{'s' if len(ids) > 1 else ''} {', '.join(ids)}")
-    return ids
 
 
 def check_sequence_flags(args) -> None:
@@ -95,7 +101,6 @@ def run(args, extra) -> int:
     for flag in SEQUENCE_FLAGS:
         if getattr(args, flag) is not None:
             sample_args[flag] = getattr(args, flag)
-    sample_args = service.with_display_defaults(model, sample_args)  # e.g. a VAE's decoder mean, recorded
     modality = model.data_info.modality
     out = args.out
     if out is None and not modality.reads_as_text:  # what --help says: the modality's richest output
@@ -105,25 +110,18 @@ def run(args, extra) -> int:
     elif args.score or args.tag:
         raise ConfigError("--score and --tag are recorded with the samples' file: give --out FILE")
     scorer = service.batch_scorer(model, args.run, args.features) if args.score else None
-    condition, num = service.data_condition(model, args.run, args.condition, args.context, args.num)
-    samples = service.draw_samples(model, num, condition=condition, prompt=args.prompt, seed=args.seed,
-                                   progress=True, **sample_args)
+    done = service.generate(model, folder, args.run, out, command="sample", num=args.num, condition=args.condition,
+                            clip=args.context, prompt=args.prompt, seed=args.seed, sample_args=sample_args,
+                            scorer=scorer, tags=args.tag, registry=args.registry, progress=True)
     if out is None:
-        print(modality.to_text(model.data_info, samples))
+        print(done.text)
         return 0
-    sampling = {**sample_args, "num": len(samples), "condition": args.condition, "prompt": args.prompt,
-                "context": args.context}
-    rec = service.provenance_record(model, folder, args.run, "sample", args.seed,
-                                    {k: v for k, v in sampling.items() if v is not None})
-    scores = info = None
-    if args.score:
-        scores, info = service.score_batch(scorer, samples, args.seed)
-    path, written = service.render_stamped_files(model, samples, out, rec)
-    print(f"wrote {len(samples)} samples from {folder} to {path}")
-    if scores is not None:
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+    print(f"wrote {len(done.samples)} samples from {folder} to {done.path}")
+    if done.scores is not None:
+        info = done.score_info
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in done.scores.items())
         print(f"scores of this batch of {info['num_samples']} against {info['num_test']} test examples "
               f"(features {info['feature_net'] or 'none'}; few samples give noisy scores): {shown}")
-    record(args, written, rec, scores, info)
+    report_recorded(done.ids, done.warnings)
     return 0
 

@@ -24,6 +24,7 @@ from .pictures import (  # noqa: F401
     stamp_files, read_picture, superres, upscale_levels, upscale_picture,
     picture_outputs, read_source_image, translation_size, translate_levels, translate_picture,
     picture_png, write_picture, interpolate_pictures)
+from .generate import Generated, generate  # noqa: F401
 from .evaluation import (  # noqa: F401
     evaluate_likelihood, load_features, evaluate_quality, require_run_folder, paired_eval_data, evaluate_restoration)
 from .search import (  # noqa: F401

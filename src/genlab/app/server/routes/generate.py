@@ -44,7 +44,6 @@ async def generate(model_id: str, body: GenerateRequest, request: Request, serve
         if isinstance(value, int) and value > limits.max_length:
             raise APIError(413, f"{name} is {value:,}; this server draws samples of at most {limits.max_length:,} "
                                 "steps", f"sample_args.{name}")
-    sample_args = service.with_display_defaults(s.model, sample_args)  # e.g. a VAE's decoder mean, recorded
     accepted = service.sample_parameters(s.model)
     if accepted is not None and "max_new_tokens" in accepted and "max_new_tokens" not in sample_args:
         default = accepted["max_new_tokens"].default
@@ -56,18 +55,13 @@ async def generate(model_id: str, body: GenerateRequest, request: Request, serve
     def run():
         scorer = s.get_scorer(server.features) if body.score else None  # refused before sampling if it cannot score
         from_data = getattr(s.model.condition_spec, "from_data", False) and body.condition is None
-        condition, count = service.data_condition(s.model, s.run, body.condition, None, num,
-                                                  data=s.get_data() if from_data else None)
-        samples = service.draw_samples(s.model, count, condition=condition, prompt=body.prompt, seed=body.seed,
-                                       prompt_is_content=True, **sample_args)
-        sampling = {k: v for k, v in {**sample_args, "num": len(samples), "condition": body.condition,
-                                      "prompt": body.prompt}.items() if v is not None}
-        rec = service.provenance_record(s.model, s.folder, s.run, "serve generate", body.seed, sampling)
-        out = folder / modality.default_output
         folder.mkdir(parents=True, exist_ok=True)
-        service.write_samples(s.model, samples, out, rec)
-        scores = service.score_batch(scorer, samples, body.seed) if scorer is not None else None
-        return rec, service.samples_as_text(s.model, samples), scores
+        done = service.generate(s.model, s.folder, s.run, folder / modality.default_output, command="serve generate",
+                                num=num, condition=body.condition, prompt=body.prompt, prompt_is_content=True,
+                                seed=body.seed, sample_args=sample_args, scorer=scorer,
+                                data=s.get_data() if from_data else None, record=False)  # answer() records
+        scores = (done.scores, done.score_info) if done.scores is not None else None
+        return done.record, done.text, scores
 
     rec, text, scores = await server.work(guarded(run))
     return await server.in_thread(server.answer, s, rid, folder, rec, started, body.tags, scores, text=text)
