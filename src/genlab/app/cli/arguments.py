@@ -32,19 +32,7 @@ def parse_overrides(pairs: list[str], extra: list[str]) -> dict[str, str]:
     return out
 
 
-def split_overrides(values: dict[str, Any], model_keys: list[str], train_keys: list[str]) -> tuple[dict, dict]:
-    """Route each key to the model config or the training config; unknown keys fail."""
-    from ...config import unknown_key_error
-
-    model, train = {}, {}
-    for key, value in values.items():
-        if key in model_keys:
-            model[key] = value
-        elif key in train_keys:
-            train[key] = value
-        else:
-            raise unknown_key_error(key, model_keys + train_keys, "model or training")
-    return model, train
+from ...training.setup import split_overrides  # noqa: E402,F401  (its old import path: genlab.cli re-exports it)
 
 
 def read_overrides_file(path: str) -> dict[str, Any]:
