@@ -1,4 +1,4 @@
-"""genlab.catalog: the registry of runs and samples. Logs in the run folders are the source of truth;
+"""genlab.runs.catalog: the registry of runs and samples. Logs in the run folders are the source of truth;
 the SQLite index lists and filters them, is rebuilt from them, and takes several writers at once."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from genlab import catalog, provenance
+from genlab import provenance
+from genlab.runs import catalog
 from genlab.app import service
 from genlab.errors import ConfigError, StorageError
 

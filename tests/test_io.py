@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 import genlab
 from conftest import state_dicts_equal
-from genlab.io import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load_state_file, save_state_file
+from genlab.models.io import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load_state_file, save_state_file
 
 
 @pytest.fixture

@@ -7,15 +7,15 @@
 >>> genlab.evaluate(model, data, split="test")                          # doctest: +SKIP
 """
 
-from .catalog import open_registry
+from .runs.catalog import open_registry
 from .compare import compare
 from .config import Config
 from .data import DataInfo, DataSet, list_datasets, list_modalities, load_dataset
 from .errors import CheckpointError, ConfigError, DataError, GenlabError, TrainingDiverged
 from .evaluation import evaluate
-from .io import load, load_for_finetuning, save_pretrained
+from .models.io import load, load_for_finetuning, save_pretrained
 from .models.base import GenerativeModel, ModelConfig, StepOutput
-from .registry import create_model, list_models, register_model
+from .models.registry import create_model, list_models, register_model
 from .training import TrainConfig, Trainer, resume
 from .version import __version__
 

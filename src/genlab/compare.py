@@ -27,7 +27,7 @@ from .evaluation.likelihood import evaluate
 from .evaluation.quality import public, sample_quality
 from .evaluation.scorers import Scorer, check_sample_kwargs, check_taken, features_for, get_scorer
 from .evaluation.store import stored_evaluation
-from .io import atomic_write_text, load, read_config
+from .models.io import atomic_write_text, load, read_config
 from .provenance import record, stamp_changed, tree_states
 from .progress import reporting
 from .runs.run import check_data_matches, find_saved_model, load_run_data, read_run_file, resolve_weights

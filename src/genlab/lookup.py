@@ -3,7 +3,7 @@
 A :class:`Lookup` registers a value under a name (twice only for the same value), finds one by name
 with a one-line error that suggests the closest name and lists the known ones, and lists them. It
 is not "the registry": for users that word names one thing, the index of runs and generated
-samples (:mod:`genlab.catalog`).
+samples (:mod:`genlab.runs.catalog`).
 """
 
 from __future__ import annotations

@@ -252,7 +252,7 @@ def test_resume_continues(tmp_path, text_path):
     assert code == 0, err
     assert f"resuming {run} at step 4 of 7" in err
     assert last_json(out)["steps"] == 7
-    assert genlab.io.read_config(run / "checkpoint")["step"] == 7
+    assert genlab.models.io.read_config(run / "checkpoint")["step"] == 7
     steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert max(steps) == 7
     code, out, err = run_cli("train", "--resume", run, "--steps", "8", "--lr", "1")

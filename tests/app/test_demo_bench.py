@@ -18,7 +18,7 @@ def test_demo_writes_its_pictures_and_a_loadable_model(tmp_path, capsys):
     assert "test NLL:" in printed and "nats per image" in printed
     for name in ("samples.png", "reconstructions.png", "training_curve.png", "metrics.jsonl", "run.json"):
         assert (out / name).is_file(), name
-    assert genlab.io.read_config(out / "checkpoint")["step"] == 4
+    assert genlab.models.io.read_config(out / "checkpoint")["step"] == 4
     assert genlab.load(out / "best").name == "vae"
 
 
@@ -28,7 +28,7 @@ def test_bench_out_keeps_the_run_to_sample_and_evaluate(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     run = out / "runs" / "vae"
     assert result["runs"] == [str(run)]
-    assert genlab.io.read_config(run / "checkpoint")["step"] == result["steps"]
+    assert genlab.models.io.read_config(run / "checkpoint")["step"] == result["steps"]
     # the kept run is a run folder like any other: sample it, evaluate it
     assert main(["sample", str(run), "--num", "4", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").is_file()

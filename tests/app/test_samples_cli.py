@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from genlab import catalog
+from genlab.runs import catalog
 
 from cli_helpers import assert_one_line_error, run_cli
 
@@ -141,7 +141,8 @@ def test_bad_input_is_one_line_and_exit_code_2(vae_run, tmp_path):
 def test_generate_is_the_one_operation_behind_sample_and_the_server(tmp_path, session_text_file):
     """service.generate draws, renders, stamps and records; what it returns is what is on disk and in
     the registry (the CLI and the server only map their arguments to it)."""
-    from genlab import catalog, provenance
+    from genlab import provenance
+    from genlab.runs import catalog
     from genlab.app import service
 
     run = tmp_path / "vae"

@@ -138,7 +138,7 @@ def test_inpaint_with_an_uploaded_mask_matches_the_cli(client, runs, tmp_path):
     assert r.status_code == 200, r.text
     served = {f["name"]: fetch_png(client, f["url"]) for f in r.json()["files"]}
     assert set(served) == {"inpainted.png", "mask.png", "masked.png"}
-    from genlab import catalog
+    from genlab.runs import catalog
 
     assert r.json()["provenance"]["source"] == "p.png"  # the record answered, stamped and recorded is one
     assert catalog.open_registry().get_sample(r.json()["samples"][0])["source"] == "p.png"
@@ -315,7 +315,7 @@ def test_bad_limits_and_runs_are_one_line_errors(runs, tmp_path):
 
 
 def test_generated_files_are_in_the_registry_and_served_from_it(runs, tmp_path):
-    from genlab import catalog
+    from genlab.runs import catalog
 
     db = tmp_path / "registry.sqlite3"
     code, _, err = run_cli("features", "train", "--data", "digits", "--steps", "5", "--out", tmp_path / "feat")
@@ -430,7 +430,7 @@ def _gif() -> bytes:
 
 
 def test_only_samples_of_served_runs_are_shown_or_changed(runs, tmp_path):
-    from genlab import catalog
+    from genlab.runs import catalog
 
     db = tmp_path / "registry.sqlite3"
     elsewhere = tmp_path / "elsewhere"

@@ -7,7 +7,7 @@ import torch
 
 import genlab
 from genlab.data.conditions import ClassLabel, ContextFrames
-from genlab.registry import get_model_class
+from genlab.models.registry import get_model_class
 from conftest import tiny_overrides
 
 MODELS = sorted(genlab.list_models())

@@ -29,7 +29,7 @@ from genlab.evaluation.features import (
     train_feature_network,
 )
 from genlab.evaluation.sample_quality import inception_score
-from genlab.io import CONFIG_FILE, WEIGHTS_FILE
+from genlab.models.io import CONFIG_FILE, WEIGHTS_FILE
 
 torch.set_num_threads(1)
 

@@ -19,7 +19,7 @@ from genlab.evaluation.features import (
     save_feature_network,
     train_feature_network,
 )
-from genlab.io import CONFIG_FILE, WEIGHTS_FILE
+from genlab.models.io import CONFIG_FILE, WEIGHTS_FILE
 
 torch.set_num_threads(1)  # the nets are tiny; one thread is as fast and shares a busy machine
 

@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 import genlab
 from conftest import fast_train_config, tiny_overrides
 from genlab.data.conditions import ClassLabel
-from genlab.registry import get_model_class
+from genlab.models.registry import get_model_class
 
 CONDITIONAL_IMAGE_MODELS = sorted(
     name for name in genlab.list_models()

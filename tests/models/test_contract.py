@@ -51,7 +51,7 @@ def test_registry_lists_known_models():
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_likelihood_attribute(name):
-    cls = genlab.registry.get_model_class(name)
+    cls = genlab.models.registry.get_model_class(name)
     assert cls.likelihood in {"exact", "bound", "none"}
     assert cls.name == name
     assert issubclass(cls.config_class, genlab.ModelConfig)

@@ -135,10 +135,10 @@ def test_two_time_scale_learning_rates(digits):
 
 
 def test_family_training_defaults_and_user_overrides():
-    config = genlab.TrainConfig.for_model(genlab.registry.get_model_class("wgan-gp"))
+    config = genlab.TrainConfig.for_model(genlab.models.registry.get_model_class("wgan-gp"))
     assert config.lr == 1e-4 and config.betas == [0.0, 0.9] and config.grad_clip == 0
-    assert genlab.TrainConfig.for_model(genlab.registry.get_model_class("wgan-gp"), lr=3e-4).lr == 3e-4
-    assert genlab.TrainConfig.for_model(genlab.registry.get_model_class("vae")) == genlab.TrainConfig()
+    assert genlab.TrainConfig.for_model(genlab.models.registry.get_model_class("wgan-gp"), lr=3e-4).lr == 3e-4
+    assert genlab.TrainConfig.for_model(genlab.models.registry.get_model_class("vae")) == genlab.TrainConfig()
 
 
 def test_conditional_sampling_and_projection(digits):

@@ -19,7 +19,7 @@ TINY = dict(content_dim=6, motion_dim=4, generator_channels=[8, 4], discriminato
 
 
 def build(shape, **overrides):
-    cls = genlab.registry.get_model_class("video-gan")
+    cls = genlab.models.registry.get_model_class("video-gan")
     config = VideoGANConfig(video_shape=list(shape), levels=overrides.pop("levels", 256)).replace(**{**TINY, **overrides})
     torch.manual_seed(0)
     return cls(config, cls.default_data_info(config)).eval()

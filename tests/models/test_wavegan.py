@@ -222,7 +222,7 @@ def test_each_step_trains_only_its_own_network(tones):
 
 
 def test_train_defaults_are_the_papers():
-    defaults = genlab.registry.get_model_class("wavegan").train_defaults
+    defaults = genlab.models.registry.get_model_class("wavegan").train_defaults
     assert defaults["lr"] == 1e-4 and defaults["betas"] == [0.5, 0.9]
     config = genlab.create_model("wavegan").config
     assert (config.latent_dim, config.model_size, config.phase_shuffle, config.gradient_penalty,

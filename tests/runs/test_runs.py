@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import genlab
-import genlab.io
+import genlab.models.io
 from conftest import fast_train_config
 from genlab.errors import RunLockedError, StorageError
 from genlab.runs import (LOCK_FILE, METRICS_FILE, RUN_FILE, STATE_FILE, RunLock, read_metrics, read_run_file,
@@ -284,7 +284,7 @@ def test_overwrite_replaces_only_what_genlab_wrote(run):
     assert (run / "notes.md").read_text() == "mine"
     assert read_run_file(run)["total_steps"] == 2
     assert max(r["step"] for r in read_metrics(run)) == 2  # no rows of the old run
-    assert genlab.io.read_config(run / "best")["step"] == 2  # the old best/ went with the old run
+    assert genlab.models.io.read_config(run / "best")["step"] == 2  # the old best/ went with the old run
 
 
 def test_out_that_is_a_file_is_refused(tmp_path):
@@ -297,25 +297,25 @@ def test_out_that_is_a_file_is_refused(tmp_path):
 
 # ---- full disk, read-only folders ---------------------------------------------------------------------
 def test_full_disk_during_a_checkpoint_keeps_the_last_one(run, digits, monkeypatch):
-    before = genlab.io.read_config(run / "checkpoint")["step"]
+    before = genlab.models.io.read_config(run / "checkpoint")["step"]
     real_fsync = os.fsync
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     trainer = genlab.resume(run, steps=6)
-    monkeypatch.setattr(genlab.io.os, "fsync", full)
+    monkeypatch.setattr(genlab.models.io.os, "fsync", full)
     with pytest.raises(StorageError, match="disk is full") as info:
         trainer.save_checkpoint()
     assert "last good checkpoint is kept" in str(info.value)
-    monkeypatch.setattr(genlab.io.os, "fsync", real_fsync)
-    assert genlab.io.read_config(genlab.io.resolve_checkpoint_dir(run))["step"] == before
+    monkeypatch.setattr(genlab.models.io.os, "fsync", real_fsync)
+    assert genlab.models.io.read_config(genlab.models.io.resolve_checkpoint_dir(run))["step"] == before
     assert not (run / ".checkpoint.tmp").exists()
     assert genlab.resume(run).step == before
 
 
 def test_full_disk_through_the_cli_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(genlab.io.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    monkeypatch.setattr(genlab.models.io.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
     code, out, err = run_cli(*TRAIN, "--out", tmp_path / "run")
     assert_fails_after_start(code, out, err, "the disk is full", str(tmp_path / "run"))
 
@@ -325,7 +325,7 @@ def test_read_only_output_folder_is_one_line(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(genlab.io.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(genlab.models.io.tempfile, "mkstemp", denied)
     code, out, err = run_cli(*TRAIN, "--out", tmp_path / "run")
     assert_fails_after_start(code, out, err, "permission denied", str(tmp_path / "run"))
 

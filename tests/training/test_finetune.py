@@ -13,7 +13,7 @@ from conftest import TEXT, fast_train_config
 from cli_helpers import assert_one_line_error, last_json, run_cli
 
 import genlab
-from genlab.io import WEIGHTS_FILE, load_state_file
+from genlab.models.io import WEIGHTS_FILE, load_state_file
 
 GPT = dict(n_layer=1, n_head=2, n_embd=16, block_size=16)
 NEW_TEXT = "a lazy dog and a quick fox; a bad cab.\n" * 20  # only characters of TEXT

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import genlab
-import genlab.io
+import genlab.models.io
 from conftest import fast_train_config, state_dicts_equal
 from genlab.data import BatchSampler
 from genlab.training.schedule import lr_factor
@@ -115,7 +115,7 @@ def test_resume_refuses_changes_that_alter_the_run(tmp_path, digits):
     r = genlab.resume(tmp_path / "run", steps=4, overrides={"eval_every": 1})
     assert r.step == 2 and r.total_steps == 4
     assert r.fit()["steps"] == 4
-    assert genlab.io.read_config(tmp_path / "run" / "checkpoint")["step"] == 4
+    assert genlab.models.io.read_config(tmp_path / "run" / "checkpoint")["step"] == 4
 
 
 # ---- checkpoint atomicity ------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def test_only_checkpoint_old_left(tmp_path, digits):
         os.replace(run / "checkpoint", run / "checkpoint.old")
         assert not (run / "checkpoint").exists()
         assert state_dicts_equal(genlab.load(run).state_dict(), before) == []
-        assert genlab.io.read_config(genlab.io.resolve_checkpoint_dir(run))["step"] == N
+        assert genlab.models.io.read_config(genlab.models.io.resolve_checkpoint_dir(run))["step"] == N
 
     a, r = resume_pair(tmp_path, "vae", dict(hidden=[16], latent_dim=4), {}, digits, kill_hook=kill_between_renames)
     assert state_dicts_equal(a.model.state_dict(), r.model.state_dict()) == []
@@ -148,23 +148,23 @@ def test_failed_checkpoint_write_keeps_a_readable_checkpoint(tmp_path, digits, m
         return real_replace(src, dst)
 
     def assert_step_2_readable():
-        assert genlab.io.read_config(genlab.io.resolve_checkpoint_dir(run))["step"] == 2
+        assert genlab.models.io.read_config(genlab.models.io.resolve_checkpoint_dir(run))["step"] == 2
         assert isinstance(genlab.load(run), type(model))
         assert genlab.resume(run).step == 2
 
     # 1. from the normal state (checkpoint/ only): the failure leaves checkpoint.old/ behind
-    monkeypatch.setattr(genlab.io.os, "replace", failing_replace)
+    monkeypatch.setattr(genlab.models.io.os, "replace", failing_replace)
     with pytest.raises(OSError, match="simulated"):
         trainer.save_checkpoint()
-    monkeypatch.setattr(genlab.io.os, "replace", real_replace)
+    monkeypatch.setattr(genlab.models.io.os, "replace", real_replace)
     assert not (run / "checkpoint").exists() and (run / "checkpoint.old").is_dir()
     assert_step_2_readable()
     # 2. from that state (checkpoint.old/ only, as a kill between the renames leaves it): the
     # only readable copy must not be deleted before the new one is in place
-    monkeypatch.setattr(genlab.io.os, "replace", failing_replace)
+    monkeypatch.setattr(genlab.models.io.os, "replace", failing_replace)
     with pytest.raises(OSError, match="simulated"):
         trainer.save_checkpoint()
-    monkeypatch.setattr(genlab.io.os, "replace", real_replace)
+    monkeypatch.setattr(genlab.models.io.os, "replace", real_replace)
     assert_step_2_readable()
     # 3. and a successful write afterwards cleans up
     trainer.save_checkpoint()
@@ -393,8 +393,8 @@ def test_early_stopping_stops(tmp_path, digits, monkeypatch):
     assert summary["stopped_early"] is True
     assert summary["steps"] == 8  # evals at 2, 4 (best), 6, 8: two without improvement
     assert summary["best_val_loss"] == 4.0
-    assert genlab.io.read_config(tmp_path / "run" / "best")["step"] == 4
-    assert genlab.io.read_config(tmp_path / "run" / "checkpoint")["step"] == 8
+    assert genlab.models.io.read_config(tmp_path / "run" / "best")["step"] == 4
+    assert genlab.models.io.read_config(tmp_path / "run" / "checkpoint")["step"] == 8
 
 
 def test_no_early_stopping_when_off(digits, monkeypatch):

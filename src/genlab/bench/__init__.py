@@ -26,7 +26,7 @@ from ..data import load_dataset
 from ..devices import hardware, pick_device, resolve_precision
 from ..errors import ConfigError
 from ..evaluation import evaluate
-from ..io import load
+from ..models.io import load
 from .recipes import (CURVE_EXAMPLES, CURVE_POINTS, DIGITS, GAN_DIGITS, GAN_MNIST, GPT_SHAKESPEARE_CPU,
                       LSTM_SHAKESPEARE_CPU, MNIST, MNIST_BUDGET_S, MNIST_TRAIN, SAMPLING_CASES, VAE_DIGITS, VAE_MNIST)
 from ..training import TrainConfig, Trainer
@@ -217,7 +217,7 @@ def sampling_speed(data_root=None, quick: bool = False, seed: int = 0, num_sampl
 def _train_run(name: str, data, model_kw: dict, train: dict, run_dir: Path, quick: bool, seed: int,
                budget_s: float | None, data_root=None) -> None:
     """Train one compare run into ``run_dir``; a run left there by a killed benchmark is resumed."""
-    from ..io import read_config
+    from ..models.io import read_config
     from ..runs import read_run_file
     from ..training.trainer import resume
 

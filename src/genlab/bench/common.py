@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..registry import create_model
+from ..models.registry import create_model
 from ..training import TrainConfig, Trainer
 
 

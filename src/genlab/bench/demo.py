@@ -10,9 +10,9 @@ import torch
 
 from ..data import load_dataset
 from ..evaluation import evaluate
-from ..io import load
+from ..models.io import load
 from .recipes import VAE_DIGITS
-from ..registry import create_model
+from ..models.registry import create_model
 from ..training import TrainConfig, Trainer
 from ..plots import save_image_grid
 
@@ -53,6 +53,6 @@ def run_demo(out: str | Path = "runs/demo", steps: int | None = None) -> dict:
 
 
 def best_step(out: Path) -> int:
-    from ..io import read_config
+    from ..models.io import read_config
 
     return read_config(out / "best").get("step", -1)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ..errors import GenlabError
 from ..files import atomic_write_text
-from ..pretrained import read_config
+from ..runs.pretrained import read_config
 
 STORE_FILE = "evaluations.json"
 

@@ -18,7 +18,7 @@ from ..data.conditions import ClassLabel, ConditionSpec
 from ..data.core import DataInfo
 from ..errors import ConfigError, DataError
 from ..optim import make_optimizer, param_groups
-from ..pretrained import load_pretrained, save_pretrained
+from ..runs.pretrained import load_pretrained, save_pretrained
 from ..runs.run import resolve_checkpoint_dir
 
 

@@ -41,7 +41,7 @@ from ..data.conditions import ContextFrames
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import ConvLSTMStack
-from ..registry import register_model
+from .registry import register_model
 from ..nn.levels import grid_to_float
 from .base import GenerativeModel, ModelConfig, StepOutput
 

@@ -24,7 +24,7 @@ from ..data.conditions import LowResImage
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import UNet, check_setting, discretized_gaussian_log_prob
-from ..registry import register_model
+from .registry import register_model
 from ..nn.levels import float_to_grid, grid_to_float
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 

@@ -31,7 +31,7 @@ from torch import nn
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import ActNorm, AffineCoupling, FlowLayer, FlowSequential, InvConv1x1, MultiScaleFlow, Squeeze
-from ..registry import register_model
+from .registry import register_model
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 
 

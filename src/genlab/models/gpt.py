@@ -17,7 +17,7 @@ from .. import progress
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import TransformerBlock, sample_next
-from ..registry import register_model
+from .registry import register_model
 from .base import GenerativeModel, ModelConfig, StepOutput
 
 

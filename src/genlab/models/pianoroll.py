@@ -30,7 +30,7 @@ from ..data.core import DataInfo
 from ..data.modalities.pianoroll import PAD, step_mask
 from ..errors import ConfigError
 from ..nn import LSTM
-from ..registry import register_model
+from .registry import register_model
 from .base import GenerativeModel, ModelConfig, StepOutput
 
 

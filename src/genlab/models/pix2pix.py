@@ -43,7 +43,7 @@ from ..data.conditions import SourceImage
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import PatchDiscriminator, UNetGenerator
-from ..registry import register_model
+from .registry import register_model
 from ..nn.adversarial import discriminator_loss, frozen
 from ..optim import make_optimizer
 from ..nn.levels import float_to_grid, grid_to_float

@@ -19,7 +19,7 @@ from .. import progress
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import GatedPixelCNNLayer, sample_next
-from ..registry import register_model
+from .registry import register_model
 from ..nn.levels import grid_to_float
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 

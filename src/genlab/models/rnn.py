@@ -21,7 +21,7 @@ from .. import progress
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, sample_next
-from ..registry import register_model
+from .registry import register_model
 from .base import GenerativeModel, ModelConfig, StepOutput
 
 # The recurrent state: (h, c) for an LSTM, h for a GRU; each [num_layers, B, hidden_size].

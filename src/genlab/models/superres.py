@@ -29,7 +29,7 @@ from ..data.conditions import LowResImage
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import PatchDiscriminator, SRResNet
-from ..registry import register_model
+from .registry import register_model
 from ..nn.adversarial import discriminator_loss, frozen, generator_loss
 from ..optim import make_optimizer
 from ..nn.levels import float_to_grid, grid_to_float

@@ -19,7 +19,7 @@ from ..data.core import DataInfo
 from ..errors import ConfigError, GenlabError
 from ..nn import (MLP, check_setting, ConvDecoder, ConvEncoder, discretized_logistic_log_prob, gaussian_kl_standard,
                   gaussian_log_prob, sample_discretized_logistic)
-from ..registry import register_model
+from .registry import register_model
 from ..nn.levels import grid_to_float
 from .base import GenerativeModel, ImageModelConfig, StepOutput
 

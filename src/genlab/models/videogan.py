@@ -41,7 +41,7 @@ from torch import nn
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import ConvDiscriminator, ConvGenerator, VideoDiscriminator
-from ..registry import register_model
+from .registry import register_model
 from ..nn.adversarial import collapse_warnings, discriminator_loss, diversity, frozen, generator_loss
 from ..optim import make_optimizer
 from ..nn.levels import bins_to_float, float_to_bins

@@ -36,7 +36,7 @@ from ..data.modalities.audio import DEFAULT_RATE, LEVELS, MU, mu_law_decode, mu_
 from ..errors import ConfigError
 from ..nn import WaveCritic, WaveGenerator, gradient_penalty
 from ..nn.audio_gan import STRIDE
-from ..registry import register_model
+from .registry import register_model
 from ..nn.adversarial import collapse_warnings, discriminator_loss, diversity, frozen, generator_loss
 from ..optim import make_optimizer
 from .base import GenerativeModel, ModelConfig, StepOutput

@@ -25,7 +25,7 @@ from ..data.core import DataInfo
 from ..data.modalities.audio import DEFAULT_RATE, LEVELS, SILENCE
 from ..errors import ConfigError
 from ..nn import GatedResidualLayer, sample_next
-from ..registry import register_model
+from .registry import register_model
 from .base import GenerativeModel, ModelConfig, StepOutput
 
 

@@ -6,7 +6,7 @@ A run folder (written by :class:`genlab.Trainer` and ``genlab train --out``) hol
   config and the total number of steps; validated on every read.
 - ``checkpoint/``: the last saved model plus ``trainer_state.pt`` (what a resume needs);
   ``best/``: the model with the best validation loss. Either may be found as ``NAME.old``
-  only, when a kill fell between the two renames of :func:`genlab.io.replace_dir`.
+  only, when a kill fell between the two renames of :func:`genlab.models.io.replace_dir`.
 - ``metrics.jsonl``: one JSON row per log event (appended; a torn last line is dropped).
 - ``run.lock``: the lock a training holds for its whole ``fit`` (pid and host inside).
 - ``samples/`` and ``training_curve.png``.

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, DataError
-from ..registry import list_models, get_model_class
+from ..models.registry import list_models, get_model_class
 from .base import Task, register_task
 from .masks import as_batch_mask
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError, DataError
-from ..registry import get_model_class, list_models
+from ..models.registry import get_model_class, list_models
 from .base import Task, register_task
 
 MAX_STEPS = 64

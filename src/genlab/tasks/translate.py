@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError, DataError
-from ..registry import get_model_class, list_models
+from ..models.registry import get_model_class, list_models
 from .base import Task, modality_task, register_task
 
 KIND = "image-pair"  # the data a translation model is trained on

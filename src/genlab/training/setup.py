@@ -48,7 +48,7 @@ def new_run(model_name: str, overrides: dict[str, Any], *, data: str | None = No
 
     from ..data import load_dataset
     from ..data.registry import normalise_spec
-    from ..registry import create_model, get_model_class
+    from ..models.registry import create_model, get_model_class
     from ..runs import check_can_write_run
 
     cls = get_model_class(model_name)
@@ -146,8 +146,8 @@ def finetune_run(source: str | Path, overrides: dict[str, Any], *, model_name: s
 
     from ..data import load_dataset
     from ..data.registry import normalise_spec
-    from ..io import load_for_finetuning, read_config
-    from ..registry import get_model_class
+    from ..models.io import load_for_finetuning, read_config
+    from ..models.registry import get_model_class
     from ..runs import check_can_write_run, is_run_folder, read_run_file, resolve_weights
 
     source = str(source)

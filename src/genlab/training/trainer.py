@@ -29,7 +29,7 @@ from ..data.modalities.tokens import decode_tokens  # noqa: F401  (its old impor
 from ..data.sampler import BatchSampler
 from ..devices import bf16_autocast, hardware, pick_device, resolve_precision
 from ..errors import CheckpointError, ConfigError, StorageError, TrainingDiverged
-from ..io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, load_state_file, read_config, replace_dir,
+from ..models.io import (CONFIG_FILE, WEIGHTS_FILE, atomic_write_bytes, load_state_file, read_config, replace_dir,
                   save_pretrained, storage_errors)
 from ..runs import run as runs
 from ..runs.run import RUN_FILE, STATE_FILE, load_run_data, read_run_file, resolve_checkpoint_dir  # noqa: F401 (old imports)
@@ -63,7 +63,7 @@ class Trainer:
         overwrite: replace the run already in ``out_dir`` (only genlab's files, and only when
             :meth:`fit` starts, once every check has passed); a folder that is not a run is refused.
         init_from: where the initial weights came from (``{"path", "weights_sha256", ...}``, see
-            :func:`genlab.io.load_for_finetuning`), recorded in run.json.
+            :func:`genlab.models.io.load_for_finetuning`), recorded in run.json.
 
     ``data`` must have the form the model was built for (kind, image shape, levels, classes,
     vocabulary; the name may differ): else a one-line :class:`~genlab.errors.DataError`.
@@ -682,7 +682,7 @@ def resume(run_dir: str | Path, steps: int | None = None, data_root: str | None 
         data_root: where to find the data again (default: ``$GENLAB_DATA``).
         overrides: training settings that may change on resume (e.g. ``progress``, ``device``).
     """
-    from ..io import load as load_model
+    from ..models.io import load as load_model
 
     run_dir = Path(run_dir)
     run = runs.read_run_file(run_dir)

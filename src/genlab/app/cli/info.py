@@ -45,7 +45,7 @@ def run_list(args, extra) -> int:
 
 
 def run_info(args, extra) -> int:
-    from ...io import read_config
+    from ...models.io import read_config
     from ...runs import METRICS_FILE, is_run_folder, read_metrics, read_run_file, resolve_checkpoint_dir
 
     folder = resolve_checkpoint_dir(args.run)

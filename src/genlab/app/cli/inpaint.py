@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...catalog import check_tags
+from ...runs.catalog import check_tags
 from ...errors import ConfigError
 from ...tasks import masks
 from .. import service

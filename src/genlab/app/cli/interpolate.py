@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...catalog import check_tags
+from ...runs.catalog import check_tags
 from ...errors import ConfigError
 from .. import service
 from .sample import add_registry_args, add_weights, record

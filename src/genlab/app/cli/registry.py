@@ -1,11 +1,11 @@
-"""``genlab registry rebuild|runs``: the index of runs and samples (:mod:`genlab.catalog`)."""
+"""``genlab registry rebuild|runs``: the index of runs and samples (:mod:`genlab.runs.catalog`)."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from ...catalog import open_registry
+from ...runs.catalog import open_registry
 from ...errors import ConfigError
 
 

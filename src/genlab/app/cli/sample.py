@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ...catalog import check_tags
+from ...runs.catalog import check_tags
 from ...errors import ConfigError
 from .. import service
 from .arguments import add_sample_arg, parse_sample_args

@@ -1,11 +1,11 @@
-"""``genlab samples list|show|tag``: the generated files the registry knows (:mod:`genlab.catalog`)."""
+"""``genlab samples list|show|tag``: the generated files the registry knows (:mod:`genlab.runs.catalog`)."""
 
 from __future__ import annotations
 
 import json
 import math
 
-from ...catalog import open_registry
+from ...runs.catalog import open_registry
 from ...errors import ConfigError
 from .. import service
 from .arguments import key_values

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ...catalog import check_tags
+from ...runs.catalog import check_tags
 from ...errors import ConfigError
 from .. import service
 from .arguments import parse_sample_args

@@ -52,7 +52,7 @@ def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: s
         keep_uploads: keep uploaded pictures in the request's folder (never served); default: removed
             once the request is answered.
         store: where generated files go (default ``RUN/served``).
-        registry: the registry of samples (:mod:`genlab.catalog`) the generated files are indexed in
+        registry: the registry of samples (:mod:`genlab.runs.catalog`) the generated files are indexed in
             (default ``$GENLAB_REGISTRY``, else ``runs/registry.sqlite3``); each run's own log
             ``samples.jsonl`` records them in any case.
         features: the feature network that scores batches asked to be scored (default ``features/<data>``).

@@ -99,7 +99,7 @@ def _annotated(annotation: Any) -> str:
 
 def describe(s: Served) -> dict[str, Any]:
     """What ``GET /api/models`` says of a served model: what it is, what it takes, what it scored."""
-    from ...pretrained import read_config
+    from ...runs.pretrained import read_config
     from ...runs import is_run_folder, read_metrics
 
     model, info = s.model, s.model.data_info

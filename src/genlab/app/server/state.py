@@ -129,7 +129,7 @@ class Server:
     # The server shows and changes only the samples of the runs it serves, and answers with the served
     # model's id and the file's place in its run, never a path of this machine.
     def registry_handle(self):
-        from ... import catalog
+        from ...runs import catalog
 
         with self._registry_lock:
             if not self._opened:
@@ -137,7 +137,7 @@ class Server:
             return self._opened[0]
 
     def check_tags(self, tags: list[str], field: str = "tags") -> list[str]:
-        from ...catalog import check_tags
+        from ...runs.catalog import check_tags
 
         try:
             return check_tags(tags)
@@ -147,7 +147,7 @@ class Server:
     def served_homes(self) -> dict[Path, str]:
         """The folder whose log records each served model's samples -> the model's id."""
         if not self._homes:
-            from ...catalog import run_home
+            from ...runs.catalog import run_home
 
             for s in self.served.values():
                 self._homes.setdefault(run_home(s.run), s.id)
@@ -181,7 +181,7 @@ class Server:
             if folder is not None:
                 pairs += [(str(folder), name), (str(Path(folder).resolve()), name)]
         try:
-            from ...catalog import default_path
+            from ...runs.catalog import default_path
 
             pairs += [(str(default_path().resolve()), "the registry"), (str(default_path()), "the registry")]
         except OSError:

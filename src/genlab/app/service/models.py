@@ -26,7 +26,7 @@ def load_model(run: str | Path, weights: str = "best", device: str | None = None
     """``(model, folder)``: the model of a run (or saved-model folder) in eval mode on ``device``.
 
     ``weights`` is ``best`` (the best on validation, falling back to the last checkpoint) or ``last``."""
-    from ...io import load
+    from ...models.io import load
     from ...training.trainer import pick_device
 
     where = pick_device(device or "cpu")  # a misspelt or absent device is refused before any loading
@@ -192,7 +192,7 @@ def provenance_record(model, folder: str | Path, run: str | Path, command: str, 
     import hashlib
 
     from ...files import WEIGHTS_FILE
-    from ...pretrained import read_config
+    from ...runs.pretrained import read_config
     from ...provenance import record
 
     folder = Path(folder)

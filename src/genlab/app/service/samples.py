@@ -20,10 +20,10 @@ def record_samples(run: str | Path, paths: list[Path], rec: dict[str, Any] | lis
                    registry=None) -> tuple[list[str], list[str]]:
     """Record the generated files ``paths`` of ``run`` (made with provenance record ``rec``, or a list of
     records, one per file): a line each in the run's log ``samples.jsonl`` (the source of truth), then in
-    the registry's index (:mod:`genlab.catalog`). Returns ``(ids, warnings)``: a log or index that cannot
+    the registry's index (:mod:`genlab.runs.catalog`). Returns ``(ids, warnings)``: a log or index that cannot
     be written is a one-line warning, not an error, since the files are already written. ``registry``: an
-    open :class:`~genlab.catalog.Registry`, or its path (default ``$GENLAB_REGISTRY``, else ``runs/registry.sqlite3``)."""
-    from ... import catalog
+    open :class:`~genlab.runs.catalog.Registry`, or its path (default ``$GENLAB_REGISTRY``, else ``runs/registry.sqlite3``)."""
+    from ...runs import catalog
     from ...errors import GenlabError
 
     catalog.check_tags(tags)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...errors import GenlabError
-from ...io import CONFIG_FILE, WEIGHTS_FILE, load, read_config
+from ...models.io import CONFIG_FILE, WEIGHTS_FILE, load, read_config
 from ...runs.run import (METRICS_FILE, RUN_FILE, STATE_FILE, find_saved_model, is_run_folder, read_metrics, read_run_file,
                   read_trainer_state)
 
@@ -30,10 +30,10 @@ def _problem(check: Callable[[], object]) -> str | None:
 
 def _check_config(folder: Path) -> None:
     from ...data.core import DataInfo
-    from ...registry import get_model_class
+    from ...models.registry import get_model_class
 
     from ...errors import CheckpointError
-    from ...pretrained import config_sha256
+    from ...runs.pretrained import config_sha256
 
     meta = read_config(folder)
     recorded = meta.get("config_sha256")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import ConfigError
-from .lookup import Lookup
+from ..errors import ConfigError
+from ..lookup import Lookup
 
 _MODELS: Lookup[type] = Lookup("model")
 
@@ -47,7 +47,7 @@ def create_model(name: str, data=None, **overrides: Any):
             the config's defaults are used.
         overrides: config fields, type-checked; an unknown key fails with the valid ones.
     """
-    from .data.core import DataInfo, DataSet
+    from ..data.core import DataInfo, DataSet
 
     cls = get_model_class(name)
     config = cls.config_class()

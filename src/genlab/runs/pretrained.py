@@ -3,7 +3,7 @@
 ``config.json`` holds the registry name, genlab version, format version, every config field and
 the data facts (image shape, levels, vocabulary). No pickled code is ever loaded. A model is
 built from the class it is given (:func:`load_pretrained`); finding the class behind a name is
-the registry's business (:func:`genlab.io.load`).
+the registry's business (:func:`genlab.models.io.load`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
-from .data.core import DataInfo
-from .errors import CheckpointError
-from .files import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, atomic_write_text, load_state_file, read_weights_header, \
+from ..data.core import DataInfo
+from ..errors import CheckpointError
+from ..files import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, atomic_write_text, load_state_file, read_weights_header, \
     save_state_file, storage_errors
-from .version import __version__
+from ..version import __version__
 
 
 def save_pretrained(model, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:

@@ -13,7 +13,7 @@ Several processes may write at once (a server and a command): the database is in
 every write is one ``BEGIN IMMEDIATE`` transaction (one writer at a time, the others wait); a
 log line batch is one ``O_APPEND`` write under an exclusive ``flock``.
 
-Users see this as ``genlab registry ...`` and ``genlab samples ...``; :mod:`genlab.registry` is
+Users see this as ``genlab registry ...`` and ``genlab samples ...``; :mod:`genlab.models.registry` is
 the unrelated registry of model classes.
 """
 
@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import ConfigError, GenlabError, StorageError
-from .files import CONFIG_FILE, storage_errors
+from ..errors import ConfigError, GenlabError, StorageError
+from ..files import CONFIG_FILE, storage_errors
 
 LOG_FILE = "samples.jsonl"
 ENV = "GENLAB_REGISTRY"
@@ -193,7 +193,7 @@ def _outside_without_provenance(home: Path, path: Path) -> bool:
     """True for an absolute path outside the run folder ``home`` that carries no genlab provenance: a
     log line (edited, or copied from elsewhere) must not make genlab index and hash any file of the
     machine. Files a server wrote to its --store are outside, and carry their provenance."""
-    from . import provenance
+    from .. import provenance
 
     resolved = path.resolve()
     if resolved.is_relative_to(home.resolve()):
@@ -255,7 +255,7 @@ def run_summary(home: Path) -> dict[str, Any]:
     """What the runs table holds for ``home``: from its ``run.json``, last metrics and saved model (the best,
     else the last checkpoint, else ``home`` itself), where readable (genlab.runs' own readers)."""
     from .pretrained import read_config
-    from .runs.run import RUN_FILE, find_saved_model, read_metrics, read_run_file
+    from .run import RUN_FILE, find_saved_model, read_metrics, read_run_file
 
     row: dict[str, Any] = {"path": str(home), "model": None, "data": None, "weights_sha256": None, "step": None,
                            "created": None, "metrics": None}

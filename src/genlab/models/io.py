@@ -2,8 +2,8 @@
 
 :func:`load` sits above the registry and the saved-model format: it finds the folder (a saved
 model or a training run's checkpoint), reads the registry name in its ``config.json``, and has
-:func:`genlab.pretrained.load_pretrained` build that class. The helpers themselves live in
-:mod:`genlab.files` and :mod:`genlab.pretrained`.
+:func:`genlab.runs.pretrained.load_pretrained` build that class. The helpers themselves live in
+:mod:`genlab.files` and :mod:`genlab.runs.pretrained`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 
 import torch
 
-from .data.core import check_data_fits
-from .errors import CheckpointError, ConfigError
-from .files import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, WRAPPER_PREFIXES, atomic_write_bytes,  # noqa: F401
+from ..data.core import check_data_fits
+from ..errors import CheckpointError, ConfigError
+from ..files import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, WRAPPER_PREFIXES, atomic_write_bytes,  # noqa: F401
                     atomic_write_text, load_state_file, read_weights_header, replace_dir, save_state_file,
                     storage_errors)
-from .pretrained import check_config_fits_weights, load_pretrained, read_config, save_pretrained  # noqa: F401
+from ..runs.pretrained import check_config_fits_weights, load_pretrained, read_config, save_pretrained  # noqa: F401
 from .registry import get_model_class
-from .runs.run import resolve_checkpoint_dir, resolve_weights
+from ..runs.run import resolve_checkpoint_dir, resolve_weights
 
 
 def load(path: str | os.PathLike, expected: str | None = None, map_location: str | torch.device = "cpu"):
