@@ -83,7 +83,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
     for run in map(Path, runs):
         run_data = _run_data(run, data_root, cache)
         folder = _weights_folder(run)
-        model = load(folder).to(dev)
+        model = load(folder)  # on the CPU while every run is checked; each goes to the device in its turn
         check_data_matches(model.data_info, run_data.info, folder)
         if data is None:
             data = run_data
@@ -109,6 +109,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
     check_taken([model for _, _, model in loaded], sample_kwargs)
     out.mkdir(parents=True, exist_ok=True)  # only now: a refused comparison leaves nothing behind
     for i, (run, folder, model) in enumerate(loaded):
+        model = model.to(dev)
         if progress:
             print(f"[{i + 1}/{len(runs)}] {run}: {model.name}", flush=True)
         # the run's own totals come from its last checkpoint; the weights may be the best ones
@@ -118,7 +119,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
                                "train_seconds": meta.get("train_seconds"), "likelihood": model.likelihood}
         if model.likelihood != "none" and not skip_likelihood:
             kwargs = dict(model.compare_log_prob_kwargs)
-            split = getattr(scorer, "nll_split", "test")  # text data has no test split: its validation split
+            split = scorer.nll_split  # text data has no test split: its validation split
             settings = {"kind": "likelihood", "data": data.info.name, "split": split, "seed": 0, **kwargs}
             nll, reused = stored_evaluation(run, folder, settings,
                                             lambda m=model, d=data, kw=kwargs, s=split: evaluate(m, d, s,
@@ -135,6 +136,7 @@ def compare_runs(runs: list[str | Path], out: str | Path, net, num_samples: int 
                                           run=str(run.resolve()), weights=str(folder.resolve()), step=meta.get("step"),
                                           seed=seed, sampling=sample_kwargs, command="compare", kind=data.info.kind))
         rows.append(row)
+        model.to("cpu")  # one model on the device at a time
     num_samples = rows[0]["num_samples"]
     # the floor: training examples scored exactly like samples (or, for models of an input, a baseline)
     floor = scorer.score_data(num_samples, seed)

@@ -70,7 +70,7 @@ def cpu_native_bf16() -> bool:
 def native_bf16(device: torch.device) -> bool:
     """True when ``device`` computes bf16 natively (so bf16 autocast is a speed-up, not emulation)."""
     if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))  # emulated bf16 (pre-Ampere) is not native
     if device.type == "cpu":
         return cpu_native_bf16()
     return False
@@ -116,7 +116,7 @@ def hardware(device: torch.device | None = None) -> dict[str, Any]:
 _warned: set[str] = set()
 
 
-def resolve_precision(precision: str, device: torch.device, warn: bool = True) -> str:
+def resolve_precision(precision: str, device: torch.device) -> str:
     """``fp32`` or ``bf16``: what ``precision`` (``auto``, ``fp32`` or ``bf16``) means on ``device``.
 
     ``auto`` is bf16 only where the device computes bf16 natively. An explicit ``bf16`` is kept
@@ -126,7 +126,7 @@ def resolve_precision(precision: str, device: torch.device, warn: bool = True) -
                           "auto picks bf16 only where the hardware computes it natively")
     if precision == "auto":
         return "bf16" if native_bf16(device) else "fp32"
-    if precision == "bf16" and not native_bf16(device) and warn:
+    if precision == "bf16" and not native_bf16(device):
         where = "this CPU" if device.type == "cpu" else f"device {device}"
         key = f"{device.type}:{precision}"
         if key not in _warned:

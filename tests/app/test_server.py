@@ -565,6 +565,19 @@ def test_a_piano_roll_prompt_is_content_never_a_server_path(tmp_path, tiny_piano
     assert uploaded.status_code == 200, uploaded.text
     assert_error(client.post("/api/models/roll/generate", json={**body, "prompt": "data:audio/midi;base64,bm90"}),
                  400, None, "not a MIDI file")
+    import mido
+
+    long = mido.MidiFile(ticks_per_beat=1)  # 37 bytes that claim 134 million beats
+    track = mido.MidiTrack()
+    long.tracks.append(track)
+    track.append(mido.Message("note_on", note=60, velocity=64, time=0))
+    track.append(mido.Message("note_off", note=60, time=2**27))
+    buffer = io.BytesIO()
+    long.save(file=buffer)
+    encoded = "data:audio/midi;base64," + base64.b64encode(buffer.getvalue()).decode()
+    r = client.post("/api/models/roll/generate", json={**body, "prompt": encoded})
+    assert_error(r, 400, None, "the MIDI prompt lasts", "over the limit")  # refused before any memory is taken
+    assert "/tmp" not in r.text
 
 
 def test_every_error_is_the_documented_json(client):

@@ -36,7 +36,8 @@ def run_demo(out: str | Path = "runs/demo", steps: int | None = None) -> dict:
     best = load(out / "best")
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    samples = save_image_grid(best.sample(64, generator=gen), 17, out / "samples.png")
+    shown = best.sample(64, generator=gen, **best.display_sample_args)  # the decoder mean, as genlab sample shows
+    samples = save_image_grid(shown, 17, out / "samples.png")
     x = data.test.images[:32]
     pairs = torch.stack([x, best.reconstruct(x)], dim=1).flatten(0, 1)  # input, reconstruction, ...
     recon = save_image_grid(pairs, 17, out / "reconstructions.png", nrow=8)

@@ -231,7 +231,7 @@ def kernel_inception_distance(a: torch.Tensor, b: torch.Tensor, num_subsets: int
     Each of ``num_subsets`` rounds draws ``m = min(subset_size, N, M)`` rows without replacement
     from each set (a ``torch.Generator`` seeded with ``seed``, so results repeat) and computes the
     unbiased MMD^2 with the kernel ``k(x, y) = (x·y / D + 1)^3`` (see ``_mmd2_unbiased``). The
-    std is the population standard deviation of the per-subset values (0 for one subset), as in
+    std is the population standard deviation of the per-subset values (0 for one subset round), as in
     the reference implementations; it describes the subset-to-subset spread. When a subset would
     be the whole of both sets (both hold at most ``subset_size`` rows), every round would give the
     same value: it is computed once, and the std is None (no spread can be given from one value).

@@ -101,10 +101,13 @@ def check_taken(models, sample_kwargs: dict[str, Any]) -> None:
     """Refuse a setting that none of ``models`` takes (a misspelling), naming those they take."""
     import inspect
 
-    taken = {name for m in models for name in inspect.signature(m.sample).parameters}
+    params = [inspect.signature(m.sample).parameters for m in models]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for ps in params for p in ps.values()):
+        return  # a model that takes any setting
+    taken = {name for ps in params for name in ps}
     unknown = [k for k in sample_kwargs if k not in taken]
     if unknown:
-        names = sorted(taken - {"num_samples", "condition", "generator", "self"})
+        names = sorted(taken - {"num_samples", "condition", "generator"})
         raise ConfigError(f"no model here takes the sample argument(s) {', '.join(unknown)}; they take: "
                           f"{', '.join(names) or 'none'}")
 
@@ -157,6 +160,7 @@ class Scorer:
     columns: ClassVar[list[tuple[str, str, int]]] = []
     batch_size: ClassVar[int] = 250
     floor_label: ClassVar[str] = "training data"  # the reference row's name in a report
+    nll_split: ClassVar[str] = "test"  # the split a report's NLL is measured on
 
     def __init__(self, data, net=None):
         if data.test is None:

@@ -56,7 +56,7 @@ class TextScorer(Scorer):
         return {"text": path.name}
 
     def notes(self, report: dict[str, Any]) -> list[str]:
-        split = "validation" if self.data.test is None else "test"
+        split = {"val": "validation", "test": "test"}[self.nll_split]
         return [f"Text runs are compared by their exact likelihood per character on the {split} split (text data sets "
                 "have no test split: the last 10% of the file validates); lower is better.",
                 "There are no sample-quality metrics for text yet, so those columns are empty; each run's samples "

@@ -17,7 +17,7 @@ from ..config import Config
 from ..data.conditions import ClassLabel, ConditionSpec
 from ..data.core import DataInfo
 from ..errors import ConfigError, DataError
-from ..optim import make_optimizer, param_groups
+from ..optim import make_optimizer
 from ..runs.pretrained import load_pretrained, save_pretrained
 from ..runs.run import resolve_checkpoint_dir
 
@@ -220,9 +220,6 @@ class GenerativeModel(nn.Module):
     def save_pretrained(self, path) -> None:
         """Write the model to the folder ``path``: config.json + model.safetensors."""
         save_pretrained(self, path)
-
-
-adam_groups = param_groups  # its older name
 
 
 def adamw(params, train_config) -> torch.optim.Optimizer:

@@ -448,8 +448,7 @@ class SR3(DDPM):
             raise ConfigError("sr3 has no classifier-free guidance; leave guidance_scale at 1")
 
     def guided_eps(self, xt, t, y, guidance_scale: float = 1.0):
-        self.check_guidance(guidance_scale)
-        return self.predict_eps(xt, t, y)
+        return self.predict_eps(xt, t, y)  # guidance_scale was checked once, by sample or inpaint
 
     def training_step(self, batch, step, optimizer="model"):
         x0 = self.to_unit(batch["x"])

@@ -37,14 +37,13 @@ import dataclasses
 from typing import Any, ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 
 from ..data.conditions import SourceImage
 from ..data.core import DataInfo
 from ..errors import ConfigError
 from ..nn import PatchDiscriminator, UNetGenerator
 from .registry import register_model
-from ..nn.adversarial import discriminator_loss, frozen
+from ..nn.adversarial import discriminator_loss, frozen, generator_loss
 from ..optim import make_optimizer
 from ..nn.levels import float_to_grid, grid_to_float
 from .base import GenerativeModel, ImageModelConfig, StepOutput
@@ -166,7 +165,7 @@ class Pix2Pix(GenerativeModel):
         loss = self.config.l1_weight * l1
         if self.adversarial:
             with frozen(self.discriminator):  # the generator's graph need not reach D's weights
-                adversarial = F.softplus(-self._score(source, fake)).float().mean()
+                adversarial = generator_loss("nonsaturating", self._score(source, fake).float())
             loss = loss + self.config.adversarial_weight * adversarial
             metrics["adversarial"] = adversarial.detach()
         return StepOutput(loss, metrics)

@@ -231,6 +231,7 @@ class VAE(GenerativeModel):
         std = torch.exp(0.5 * logvar)
         z_all = mean + std * torch.randn(k_total, *mean.shape, device=x.device)  # [K, B, L]
         log_w = []
+        rows = max(1, BLOCK_OUTPUTS // max(1, self.dims * self.per_pixel))  # latents decoded per block
         for start in progress.steps(range(0, k_total, chunk), unit="chunk of K"):
             z = z_all[start:start + chunk]
             k = len(z)
@@ -239,7 +240,6 @@ class VAE(GenerativeModel):
             xs = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
             cond = None if condition is None else condition.repeat(k)
             zs = z.reshape(-1, z.shape[-1])
-            rows = max(1, BLOCK_OUTPUTS // max(1, self.dims * self.per_pixel))
             log_px = torch.cat([
                 self.reconstruction_log_prob(xs[i:i + rows],
                                              self.decoder_params(zs[i:i + rows], None if cond is None else cond[i:i + rows]))

@@ -456,8 +456,8 @@ class Trainer:
         gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
         split = self.val_split if self.val_split is not None else self.train_split
         num, kwargs = info.modality.preview(self.config.num_samples, split=split)
-        shown = dict(model.display_sample_args)  # e.g. a VAE's decoder mean: what a person looks at
-        kwargs = {**shown, **kwargs}
+        kwargs = {**model.display_sample_args, **kwargs}  # e.g. a VAE's decoder mean: what a person looks at
+        shown = {k: v for k, v in kwargs.items() if k in model.display_sample_args}  # recorded as used
         spec = model.condition_spec
         if getattr(spec, "from_data", False) and "condition" not in kwargs:  # e.g. a video predictor's context frames
             num = min(num, len(split))

@@ -118,7 +118,7 @@ def describe(s: Served) -> dict[str, Any]:
         tasks.append("evaluate")
     meta = read_config(s.folder)
     out: dict[str, Any] = {
-        "id": s.id, "run": s.run.name, "model": model.name, "family": model.family, "kind": info.kind,
+        "id": s.id, "run": s.run.resolve().name, "model": model.name, "family": model.family, "kind": info.kind,
         "data": public_name(info.name), "shape": list(info.shape) if info.shape is not None else None,
         "likelihood": model.likelihood, "unit": modality.unit if isinstance(getattr(modality, "unit", None), str)
         else None, "parameters": model.num_parameters(), "step": meta.get("step"),

@@ -122,7 +122,7 @@ class Server:
         if scores is not None:
             out["scores"], out["score_info"] = scores
         if warnings:
-            out["warnings"] = warnings
+            out["warnings"] = [self.scrub(w) for w in warnings]  # a log's or the registry's path stays here
         return out
 
     # ---- the registry of samples ----------------------------------------------------------------------
@@ -161,31 +161,22 @@ class Server:
 
     def public_sample(self, row: dict[str, Any]) -> dict[str, Any]:
         home = Path(row["run"])
-        out = {k: v for k, v in row.items() if k not in ("run", "path", "source")}
+        out = {k: public_value(v) for k, v in row.items() if k not in ("run", "path")}  # sampling, score_info...
         out["model"] = self.served_homes()[home]
         path = Path(row["path"])
         out["file"] = path.relative_to(home).as_posix() if path.is_relative_to(home) else path.name
         out["url"] = f"/api/samples/{row['id']}/file"
-        if row.get("source") is not None:  # an uploaded picture's own name, or a path on this machine
-            out["source"] = " -> ".join(Path(part.strip()).name for part in str(row["source"]).split(" -> "))
         return out
 
     # ---- no path of this machine in an answer ---------------------------------------------------------
     def _private_paths(self) -> list[tuple[str, str]]:
         """(a folder of this machine, what an answer calls it), longest first."""
-        pairs = []
-        for s in self.served.values():
-            for folder in {str(s.run), str(s.run.resolve())}:
-                pairs.append((folder, s.id))
-        for folder, name in ((self.store, "the store"), (self.registry, "the registry")):
-            if folder is not None:
-                pairs += [(str(folder), name), (str(Path(folder).resolve()), name)]
-        try:
-            from ...runs.catalog import default_path
+        from ...runs.catalog import default_path
 
-            pairs += [(str(default_path().resolve()), "the registry"), (str(default_path()), "the registry")]
-        except OSError:
-            pass
+        folders = [(s.run, s.id) for s in self.served.values()]  # absolute paths only: "." or "served" as text
+        folders += [(folder, name) for folder, name in ((self.store, "the store"), (self.registry, "the registry"),
+                                                        (default_path(), "the registry")) if folder is not None]
+        pairs = {(str(Path(folder).resolve()), name) for folder, name in folders}  # would replace words
         return sorted(pairs, key=lambda p: -len(p[0]))
 
     def scrub(self, message: str) -> str:
@@ -203,10 +194,21 @@ def public_record(rec: dict[str, Any], s: Served) -> dict[str, Any]:
         generator["run"] = s.id
     if generator.get("weights") is not None:
         generator["weights"] = Path(str(generator["weights"])).name
-    out = {**rec, "generator": generator}
-    if isinstance(out.get("source"), str):  # a picture's name, or "A -> B" (interpolation): names only
-        out["source"] = " -> ".join(Path(part.strip()).name for part in out["source"].split(" -> "))
-    return out
+    return {**{k: public_value(v) for k, v in rec.items()}, "generator": generator}
+
+
+def public_value(value: Any) -> Any:
+    """``value`` with every path of this machine in it cut to its file name (a source picture, a context
+    clip, a prompt's MIDI file, a feature network's folder; "A -> B" for an interpolation's two)."""
+    if isinstance(value, dict):
+        return {k: public_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [public_value(v) for v in value]
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        parts = [part.strip() for part in value.split(" -> ")]
+        if any(Path(part).is_absolute() for part in parts):  # text that merely holds a slash is left as it is
+            return " -> ".join(Path(part).name if Path(part).is_absolute() else part for part in parts)
+    return value
 
 
 def guarded(fn, status: int = 400, field: str | None = None):

@@ -116,18 +116,25 @@ def _with_notes(roll: torch.Tensor, what: str) -> torch.Tensor:
     return roll
 
 
-def read_midi(path: str | Path, steps_per_quarter: int = 4) -> torch.Tensor:
+MAX_MIDI_STEPS = 100_000  # a roll read from a file: 100,000 steps is over 7 hours at 4 steps a beat, 120 bpm
+
+
+def read_midi(path: str | Path, steps_per_quarter: int = 4, max_steps: int = MAX_MIDI_STEPS) -> torch.Tensor:
     """A MIDI file as a uint8 roll ``[T, 88]`` on a grid of ``steps_per_quarter`` steps per quarter note.
 
     Note starts and ends are rounded to the nearest step (a note keeps at least one step); tempo
     changes are ignored (the grid is in beats); drums (channel 10) and pitches off the piano are
-    left out. The roll lasts until the file's last event.
+    left out. The roll lasts until the file's last event; a file longer than ``max_steps`` steps (a few
+    bytes can claim hours) is refused before its roll is made.
     """
     mido = _mido()
     try:
         mid = mido.MidiFile(str(path))
     except (OSError, EOFError, ValueError, KeyError, IndexError) as e:
         raise DataError(f"'{path}' is not a MIDI file mido can read: {e}") from None
+    if not mid.ticks_per_beat or mid.ticks_per_beat <= 0:
+        raise DataError(f"'{path}' has no ticks per beat (a damaged or SMPTE-timed MIDI file); give a MIDI file "
+                        "timed in beats")
     per_step = mid.ticks_per_beat / steps_per_quarter
     notes, end = [], 0
     for track in mid.tracks:
@@ -144,6 +151,9 @@ def read_midi(path: str | Path, steps_per_quarter: int = 4) -> torch.Tensor:
                 notes.append((msg.note, sounding.pop(key), tick))
         notes.extend((note, start, tick) for (_, note), start in sounding.items())
     length = int(round(end / per_step))
+    if length > max_steps:
+        raise DataError(f"'{path}' lasts {length:,} steps of a {steps_per_quarter}-per-beat grid, over the limit of "
+                        f"{max_steps:,}; give a shorter MIDI file")
     roll = torch.zeros(max(length, 1), KEYS, dtype=torch.uint8)
     for pitch, start, stop in notes:
         if not LOWEST <= pitch < LOWEST + KEYS:
@@ -329,7 +339,7 @@ class PianoRollModality(Modality):
                 path.write_bytes(raw)
                 try:
                     roll = read_midi(path, info.steps_per_quarter or 1)
-                except DataError:
-                    raise ConfigError("the MIDI prompt is not a MIDI file mido can read") from None
+                except DataError as e:  # said of the prompt, not of this temporary file
+                    raise ConfigError(str(e).replace(f"'{path}'", "the MIDI prompt")) from None
             return _with_notes(roll, "the MIDI prompt")
         return _with_notes(notes_to_roll(value), "the prompt")
