@@ -17,6 +17,6 @@ id>/``), stamped with their provenance, and recorded in the registry of samples 
 """
 
 from .admission import Admission  # noqa: F401
-from .app import REQUEST_ID, STATIC, TOKEN_COOKIE, TOKEN_ENV, create_app, default_token  # noqa: F401
+from .app import STATIC, TOKEN_COOKIE, TOKEN_ENV, create_app, default_token  # noqa: F401
 from .requests import APIError, EvaluateRequest, GenerateRequest, TagsRequest, coerce_sample_args  # noqa: F401
 from .served import Served, describe, load_served, sample_arg_specs  # noqa: F401

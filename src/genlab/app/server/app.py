@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,9 @@ from .routes import ROUTERS
 from .routes.playground import STATIC
 from .security import LOOPBACK, TOKEN_COOKIE, install_guard  # noqa: F401 (TOKEN_COOKIE: also imported from here)
 from .served import load_served
-from .state import MEDIA_TYPES, REQUEST_ID_PATTERN, Server  # noqa: F401
+from .state import Server
 
 TOKEN_ENV = "GENLAB_SERVE_TOKEN"
-REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
 def create_app(runs: list[str | Path], *, limits: Limits | None = None, token: str | None = None,

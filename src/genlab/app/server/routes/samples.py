@@ -25,7 +25,7 @@ async def samples(server: ServerDep, run: str | None = None, tag: str | None = N
         server.model_of(run)  # a served model's id, never a folder: 404 otherwise
     bounds = {name: score_bounds(values, name) for name, values in (("min_score", min_score),
                                                                       ("max_score", max_score))}
-    wanted = [home for home, model_id in server.served_homes().items() if not run or model_id == server.served[run].id]
+    wanted = [home for home, model_id in server.served_homes().items() if not run or model_id == run]
 
     def listed():
         rows = [row for home in wanted for row in server.registry_handle().list_samples(
